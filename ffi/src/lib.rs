@@ -1,0 +1,1 @@
+//! C ABI for the Kairos convergence policy (filled in by the ffi issue).

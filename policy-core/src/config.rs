@@ -1,0 +1,299 @@
+//! Policy configuration, validated once at creation (never clamped silently).
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::decision::MAX_HORIZON_ROUNDS;
+use crate::forecast::arima::MAX_ARIMA_LAGS;
+use crate::forecast::baseline::MAX_MA_WINDOW;
+
+/// Default downtime limit, ms: QEMU 10.0's `downtime-limit` default.
+pub const DEFAULT_DOWNTIME_LIMIT_MS: f64 = 300.0;
+/// Default hard maximum downtime, ms. About one second of pause is the upper
+/// end of what operators still call "live" (KubeVirt VEP 248 argues the same
+/// and picks 900 ms); Kairos uses 1000 ms.
+pub const DEFAULT_MAX_DOWNTIME_MS: f64 = 1000.0;
+
+/// What `predictive` does once it has forecast that the hard maximum downtime
+/// cannot be met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum NonConvergenceAction {
+    /// Ask the caller to throttle the guest or switch to post-copy (default).
+    #[default]
+    Escalate,
+    /// Stop at the best point the forecast says is reachable, even though it
+    /// exceeds the hard maximum downtime (the user opted into that).
+    StopBestEffort,
+    /// Keep iterating and leave it to QEMU's rule and the safety caps.
+    KeepGoing,
+}
+
+impl std::str::FromStr for NonConvergenceAction {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "escalate" => Ok(Self::Escalate),
+            "stop-best-effort" => Ok(Self::StopBestEffort),
+            "keep-going" => Ok(Self::KeepGoing),
+            other => Err(ConfigError::UnknownNonConvergenceAction(other.to_string())),
+        }
+    }
+}
+
+/// Settings of the online forecasters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ForecastConfig {
+    /// AR order `k` of the online ARIMA(k, d, q).
+    pub arima_ar_order: usize,
+    /// Extra lags `m` that approximate the MA(q) part: the model is an
+    /// AR(k + m) on the d-th difference (Liu et al., AAAI 2016).
+    pub arima_extra_lags: usize,
+    /// Differencing order `d` (0, 1 or 2).
+    pub arima_diff_order: usize,
+    /// Online Newton Step learning rate (η in the paper).
+    pub ons_learning_rate: f64,
+    /// Online Newton Step initial regulariser (A₀ = ε·I).
+    pub ons_epsilon: f64,
+    /// Online gradient descent base learning rate (step η/√t).
+    pub ogd_learning_rate: f64,
+    /// Simple exponential smoothing weight α.
+    pub ses_alpha: f64,
+    /// Holt level weight α.
+    pub holt_alpha: f64,
+    /// Holt trend weight β.
+    pub holt_beta: f64,
+    /// Holt damping φ (1 = undamped linear trend).
+    pub holt_phi: f64,
+    /// Moving-average window, rounds.
+    pub ma_window_rounds: usize,
+    /// Forecast horizon, rounds.
+    pub horizon_rounds: usize,
+    /// Two-sided coverage of the prediction intervals (e.g. 0.8).
+    pub interval_level: f64,
+    /// Weight of the newest squared error in each model's running error.
+    pub error_decay: f64,
+    /// Dirty-rate samples needed before forecasts are used.
+    pub min_history_rounds: usize,
+    /// Page-Hinkley alarm threshold λ, on the log dirty rate.
+    pub change_threshold: f64,
+    /// Page-Hinkley drift allowance δ, on the log dirty rate.
+    pub change_drift: f64,
+}
+
+impl Default for ForecastConfig {
+    fn default() -> Self {
+        Self {
+            arima_ar_order: 3,
+            arima_extra_lags: 2,
+            arima_diff_order: 1,
+            ons_learning_rate: 1.0,
+            ons_epsilon: 0.1,
+            ogd_learning_rate: 0.05,
+            ses_alpha: 0.5,
+            holt_alpha: 0.6,
+            holt_beta: 0.3,
+            holt_phi: 0.9,
+            ma_window_rounds: 4,
+            horizon_rounds: 5,
+            interval_level: 0.8,
+            error_decay: 0.3,
+            min_history_rounds: 2,
+            change_threshold: 1.5,
+            change_drift: 0.1,
+        }
+    }
+}
+
+/// Configuration shared by every policy.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PolicyConfig {
+    /// The downtime limit QEMU was given (`downtime-limit`), ms.
+    pub downtime_limit_ms: f64,
+    /// The hard maximum downtime the user accepts, ms. `predictive` never
+    /// chooses a stop whose implied downtime exceeds it (unless
+    /// `non_convergence_action` is `stop-best-effort`).
+    pub max_downtime_ms: f64,
+    /// Safety cap: stop-and-copy after this many sync rounds.
+    pub max_rounds: u64,
+    /// Safety cap: stop-and-copy after this much time, ms.
+    pub max_elapsed_ms: u64,
+    /// Safety cap: stop-and-copy once this many times the guest RAM was sent.
+    pub max_sent_ram_multiple: f64,
+    /// A forecast point must be at least this fraction lower than pending now
+    /// to be worth waiting for.
+    pub min_gain_fraction: f64,
+    /// Consecutive rounds of "no convergence forecast" before acting on it.
+    pub non_convergence_confirm_rounds: u32,
+    /// What to do once non-convergence is declared.
+    pub non_convergence_action: NonConvergenceAction,
+    /// Forecaster settings.
+    pub forecast: ForecastConfig,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            downtime_limit_ms: DEFAULT_DOWNTIME_LIMIT_MS,
+            max_downtime_ms: DEFAULT_MAX_DOWNTIME_MS,
+            max_rounds: 1000,
+            max_elapsed_ms: 3_600_000,
+            max_sent_ram_multiple: 20.0,
+            min_gain_fraction: 0.1,
+            non_convergence_confirm_rounds: 2,
+            non_convergence_action: NonConvergenceAction::Escalate,
+            forecast: ForecastConfig::default(),
+        }
+    }
+}
+
+/// A configuration that was rejected, naming the field.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ConfigError {
+    /// A numeric field is out of its range.
+    #[error("invalid {field}: {value} (must be {requirement})")]
+    OutOfRange {
+        /// Field name.
+        field: &'static str,
+        /// Value given.
+        value: f64,
+        /// What it must be.
+        requirement: &'static str,
+    },
+    /// Unknown policy name.
+    #[error("unknown policy '{0}' (known: {known})", known = crate::policies::PolicyKind::NAMES.join(", "))]
+    UnknownPolicy(String),
+    /// Unknown non-convergence action.
+    #[error("unknown non-convergence action '{0}' (known: escalate, stop-best-effort, keep-going)")]
+    UnknownNonConvergenceAction(String),
+}
+
+fn check(field: &'static str, value: f64, ok: bool, requirement: &'static str) -> Result<(), ConfigError> {
+    if ok && value.is_finite() {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange {
+            field,
+            value,
+            requirement,
+        })
+    }
+}
+
+fn in_unit_open(x: f64) -> bool {
+    x > 0.0 && x < 1.0
+}
+
+impl PolicyConfig {
+    /// Check every field; the first invalid one is reported.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let c = self;
+        check("downtime_limit_ms", c.downtime_limit_ms, c.downtime_limit_ms > 0.0, "> 0")?;
+        check(
+            "max_downtime_ms",
+            c.max_downtime_ms,
+            c.max_downtime_ms >= c.downtime_limit_ms,
+            ">= downtime_limit_ms",
+        )?;
+        check("max_rounds", c.max_rounds as f64, c.max_rounds >= 1, ">= 1")?;
+        check("max_elapsed_ms", c.max_elapsed_ms as f64, c.max_elapsed_ms >= 1, ">= 1")?;
+        check(
+            "max_sent_ram_multiple",
+            c.max_sent_ram_multiple,
+            c.max_sent_ram_multiple >= 1.0,
+            ">= 1",
+        )?;
+        check(
+            "min_gain_fraction",
+            c.min_gain_fraction,
+            c.min_gain_fraction >= 0.0 && c.min_gain_fraction < 1.0,
+            "in [0, 1)",
+        )?;
+        check(
+            "non_convergence_confirm_rounds",
+            f64::from(c.non_convergence_confirm_rounds),
+            c.non_convergence_confirm_rounds >= 1,
+            ">= 1",
+        )?;
+        let f = &c.forecast;
+        check(
+            "forecast.arima_ar_order",
+            f.arima_ar_order as f64,
+            f.arima_ar_order >= 1 && f.arima_ar_order + f.arima_extra_lags <= MAX_ARIMA_LAGS,
+            ">= 1, with ar_order + extra_lags <= 8",
+        )?;
+        check(
+            "forecast.arima_diff_order",
+            f.arima_diff_order as f64,
+            f.arima_diff_order <= 2,
+            "0, 1 or 2",
+        )?;
+        check("forecast.ons_learning_rate", f.ons_learning_rate, f.ons_learning_rate > 0.0, "> 0")?;
+        check("forecast.ons_epsilon", f.ons_epsilon, f.ons_epsilon > 0.0, "> 0")?;
+        check("forecast.ogd_learning_rate", f.ogd_learning_rate, f.ogd_learning_rate > 0.0, "> 0")?;
+        check("forecast.ses_alpha", f.ses_alpha, in_unit_open(f.ses_alpha) || f.ses_alpha == 1.0, "in (0, 1]")?;
+        check("forecast.holt_alpha", f.holt_alpha, in_unit_open(f.holt_alpha) || f.holt_alpha == 1.0, "in (0, 1]")?;
+        check("forecast.holt_beta", f.holt_beta, in_unit_open(f.holt_beta) || f.holt_beta == 1.0, "in (0, 1]")?;
+        check("forecast.holt_phi", f.holt_phi, f.holt_phi > 0.0 && f.holt_phi <= 1.0, "in (0, 1]")?;
+        check(
+            "forecast.ma_window_rounds",
+            f.ma_window_rounds as f64,
+            (1..=MAX_MA_WINDOW).contains(&f.ma_window_rounds),
+            "in [1, 32]",
+        )?;
+        check(
+            "forecast.horizon_rounds",
+            f.horizon_rounds as f64,
+            (1..=MAX_HORIZON_ROUNDS).contains(&f.horizon_rounds),
+            "in [1, 8]",
+        )?;
+        check("forecast.interval_level", f.interval_level, in_unit_open(f.interval_level), "in (0, 1)")?;
+        check("forecast.error_decay", f.error_decay, in_unit_open(f.error_decay), "in (0, 1)")?;
+        check(
+            "forecast.min_history_rounds",
+            f.min_history_rounds as f64,
+            (1..=64).contains(&f.min_history_rounds),
+            "in [1, 64]",
+        )?;
+        check("forecast.change_threshold", f.change_threshold, f.change_threshold > 0.0, "> 0")?;
+        check("forecast.change_drift", f.change_drift, f.change_drift >= 0.0, ">= 0")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid() {
+        PolicyConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn rejects_max_below_limit_naming_the_field() {
+        let cfg = PolicyConfig {
+            max_downtime_ms: 100.0,
+            ..PolicyConfig::default()
+        };
+        let err = cfg.validate().unwrap_err();
+        assert!(err.to_string().contains("max_downtime_ms"), "{err}");
+    }
+
+    #[test]
+    fn rejects_nan() {
+        let cfg = PolicyConfig {
+            downtime_limit_ms: f64::NAN,
+            ..PolicyConfig::default()
+        };
+        assert!(matches!(cfg.validate(), Err(ConfigError::OutOfRange { field: "downtime_limit_ms", .. })));
+    }
+
+    #[test]
+    fn rejects_too_many_lags() {
+        let mut cfg = PolicyConfig::default();
+        cfg.forecast.arima_ar_order = 7;
+        cfg.forecast.arima_extra_lags = 2;
+        assert!(cfg.validate().is_err());
+    }
+}

@@ -1,0 +1,35 @@
+//! Kairos policy core: when should pre-copy live migration stop?
+//!
+//! Fed one [`RoundObservation`] per dirty-bitmap sync round, a
+//! [`ConvergencePolicy`] answers continue, stop-and-copy or escalate, with a
+//! [`Reason`] and the [`Forecast`] it used. Kairos's own policy
+//! ([`policies::predictive`]) forecasts the dirty rate online (ARIMA by
+//! Online Newton Step, exponential smoothing, baselines; the best recent
+//! model wins), detects regime changes and cycles, and stops at the
+//! convergence point. Emulations of QEMU's, Xen's, Nova's and KubeVirt's
+//! rules sit behind the same trait.
+//!
+//! Around the policies: a page-level pre-copy [`sim`]ulator driven by TOML
+//! workload programs, the hindsight [`oracle`], and per-round [`trace`]
+//! files with [`replay`].
+//!
+//! The per-round path does O(1) work, no I/O and no heap allocation.
+
+pub mod config;
+pub mod decision;
+pub mod forecast;
+pub mod input_guard;
+pub mod observation;
+pub mod oracle;
+pub mod period;
+pub mod phase;
+pub mod policies;
+pub mod replay;
+pub mod sim;
+pub mod summary;
+pub mod trace;
+
+pub use config::{ConfigError, ForecastConfig, NonConvergenceAction, PolicyConfig};
+pub use decision::{Action, Decision, Forecast, ForecastPoint, ModelKind, Reason, MAX_HORIZON_ROUNDS};
+pub use observation::RoundObservation;
+pub use policies::{build_policy, ConvergencePolicy, PolicyKind};

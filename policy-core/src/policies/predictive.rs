@@ -1,0 +1,222 @@
+//! Kairos's own policy: forecast the dirty rate, project the pending bytes of
+//! the next rounds with an interval, and stop at the convergence point.
+//!
+//! Rules, in order (see `docs/design.md`):
+//! 1. QEMU's rule holds → stop (never later than `qemu`).
+//! 2. A safety cap is reached → stop.
+//! 3. Too little history → continue (warm-up).
+//! 4. Stopping now fits the hard maximum downtime:
+//!    - the mean forecast meets QEMU's limit within the horizon → continue;
+//!    - even the pessimistic (upper) forecast is meaningfully lower than now
+//!      within the horizon → continue, a trough is ahead;
+//!    - otherwise → stop: this is the convergence point (or the trough of a
+//!      detected cycle).
+//! 5. Stopping now exceeds the maximum: if the optimistic (lower) forecast
+//!    reaches it within the horizon → continue; after
+//!    `non_convergence_confirm_rounds` rounds where it does not, declare
+//!    non-convergence and escalate / stop at the best point / keep going.
+
+use statrs::distribution::{ContinuousCDF, Normal};
+
+use super::{qemu_rule_holds, PolicyKind, RoundRule, GIB_BYTES};
+use crate::config::{ForecastConfig, NonConvergenceAction, PolicyConfig};
+use crate::decision::{Action, Decision, Forecast, ForecastPoint, Reason};
+use crate::forecast::ensemble::Ensemble;
+use crate::observation::RoundObservation;
+use crate::period::PeriodDetector;
+use crate::phase::PageHinkley;
+
+/// Shortest round the projection assumes, seconds: a sync round costs at
+/// least the bitmap sync itself.
+const MIN_ROUND_S: f64 = 0.005;
+/// Floor added to the dirty rate (GiB/s) before taking its log for the
+/// change detector, so idle phases don't send it to −∞.
+const LOG_RATE_FLOOR_GIB_S: f64 = 1e-4;
+
+/// The forecast-driven convergence policy.
+#[derive(Debug, Clone, Copy)]
+pub struct PredictiveRule {
+    forecast_cfg: ForecastConfig,
+    /// Two-sided normal quantile for the configured interval level.
+    z: f64,
+    ensemble: Ensemble,
+    change: PageHinkley,
+    period: PeriodDetector,
+    previous: Option<RoundObservation>,
+    rate_samples: u32,
+    no_convergence_streak: u32,
+}
+
+impl PredictiveRule {
+    /// A fresh policy for `cfg` (validated by the caller).
+    pub fn new(cfg: &PolicyConfig) -> Self {
+        let level = cfg.forecast.interval_level;
+        let z = Normal::standard().inverse_cdf(0.5 + level / 2.0);
+        Self {
+            forecast_cfg: cfg.forecast,
+            z: if z.is_finite() { z } else { 1.2816 },
+            ensemble: Ensemble::new(&cfg.forecast),
+            change: PageHinkley::new(cfg.forecast.change_drift, cfg.forecast.change_threshold),
+            period: PeriodDetector::default(),
+            previous: None,
+            rate_samples: 0,
+            no_convergence_streak: 0,
+        }
+    }
+
+    /// Regime changes detected so far.
+    pub fn regime_changes(&self) -> u64 {
+        self.change.changes()
+    }
+
+    fn learn(&mut self, obs: &RoundObservation) {
+        let Some(previous) = self.previous else {
+            return;
+        };
+        let dt_ms = obs.elapsed_ms.saturating_sub(previous.elapsed_ms);
+        if dt_ms == 0 {
+            return;
+        }
+        let dirtied_bytes = obs.dirtied_pages as f64 * obs.page_size_bytes as f64;
+        let rate_gib_s = dirtied_bytes / (dt_ms as f64 / 1000.0) / GIB_BYTES;
+        if !rate_gib_s.is_finite() {
+            return;
+        }
+        if self.change.update((rate_gib_s + LOG_RATE_FLOOR_GIB_S).ln()) {
+            self.ensemble.restart_at(rate_gib_s);
+        } else {
+            self.ensemble.update(rate_gib_s);
+        }
+        let period = self.period.update(rate_gib_s);
+        self.ensemble.set_period(period);
+        self.rate_samples = self.rate_samples.saturating_add(1);
+    }
+
+    /// Project pending bytes for the next rounds: round h sends what round
+    /// h−1 left (taking pending/bandwidth seconds) while the guest dirties
+    /// at the forecast rate.
+    fn project(&self, obs: &RoundObservation, horizon: usize) -> Forecast {
+        let mut forecast = Forecast {
+            period_rounds: self.period.period() as u32,
+            ..Forecast::default()
+        };
+        if !self.ensemble.ready() {
+            return forecast;
+        }
+        let bandwidth = obs.bandwidth_bytes_per_s;
+        let ram = obs.ram_bytes as f64;
+        let pending = obs.pending_bytes as f64;
+        let (mut mean, mut lo, mut hi) = (pending, pending, pending);
+        for (h, point) in forecast.points.iter_mut().enumerate().take(horizon) {
+            let f = self.ensemble.forecast(h + 1);
+            let spread = self.z * f.sigma;
+            let rate_mean = f.mean.max(0.0) * GIB_BYTES;
+            let rate_lo = (f.mean - spread).max(0.0) * GIB_BYTES;
+            let rate_hi = (f.mean + spread).max(0.0) * GIB_BYTES;
+            mean = (rate_mean * (mean / bandwidth).max(MIN_ROUND_S)).min(ram);
+            lo = (rate_lo * (lo / bandwidth).max(MIN_ROUND_S)).min(ram);
+            hi = (rate_hi * (hi / bandwidth).max(MIN_ROUND_S)).min(ram);
+            *point = ForecastPoint {
+                pending_bytes: mean,
+                pending_lo_bytes: lo,
+                pending_hi_bytes: hi,
+            };
+            if h == 0 {
+                forecast.model = f.model;
+                forecast.dirty_rate_bytes_per_s = rate_mean;
+            }
+        }
+        forecast.len = horizon;
+        forecast
+    }
+
+    fn safety_cap_reached(obs: &RoundObservation, cfg: &PolicyConfig) -> bool {
+        obs.round >= cfg.max_rounds
+            || obs.elapsed_ms >= cfg.max_elapsed_ms
+            || obs.sent_bytes as f64 >= cfg.max_sent_ram_multiple * obs.ram_bytes as f64
+    }
+}
+
+impl RoundRule for PredictiveRule {
+    const KIND: PolicyKind = PolicyKind::Predictive;
+
+    fn decide(&mut self, obs: &RoundObservation, cfg: &PolicyConfig) -> Decision {
+        self.learn(obs);
+        self.previous = Some(*obs);
+        let forecast = self.project(obs, cfg.forecast.horizon_rounds);
+        let limit_ms = cfg.downtime_limit_ms;
+        let decision = |action, reason| Decision {
+            action,
+            reason,
+            downtime_limit_ms: limit_ms,
+            forecast,
+        };
+
+        if qemu_rule_holds(obs, limit_ms) {
+            return decision(Action::StopAndCopy, Reason::BelowThreshold);
+        }
+        if Self::safety_cap_reached(obs, cfg) {
+            return decision(Action::StopAndCopy, Reason::SafetyCap);
+        }
+        if (self.rate_samples as usize) < cfg.forecast.min_history_rounds || forecast.len == 0 {
+            return decision(Action::Continue, Reason::Warmup);
+        }
+
+        let pending = obs.pending_bytes as f64;
+        let threshold = obs.threshold_bytes(limit_ms);
+        let max_bytes = obs.threshold_bytes(cfg.max_downtime_ms);
+        let points = forecast.points();
+        let min_of = |get: fn(&ForecastPoint) -> f64| points.iter().map(get).fold(f64::INFINITY, f64::min);
+        let min_mean = min_of(|p| p.pending_bytes);
+        let min_lo = min_of(|p| p.pending_lo_bytes);
+        let min_hi = min_of(|p| p.pending_hi_bytes);
+
+        if pending <= max_bytes {
+            self.no_convergence_streak = 0;
+            if min_mean < threshold {
+                return decision(Action::Continue, Reason::Converging);
+            }
+            if min_hi < pending * (1.0 - cfg.min_gain_fraction) {
+                return decision(Action::Continue, Reason::TroughAhead);
+            }
+            let reason = if forecast.period_rounds > 0 && pending <= min_mean {
+                Reason::TroughNow
+            } else {
+                Reason::ConvergencePoint
+            };
+            return decision(Action::StopAndCopy, reason);
+        }
+
+        if min_lo <= max_bytes {
+            self.no_convergence_streak = 0;
+            return decision(Action::Continue, Reason::Converging);
+        }
+        self.no_convergence_streak = self.no_convergence_streak.saturating_add(1);
+        if self.no_convergence_streak < cfg.non_convergence_confirm_rounds {
+            return decision(Action::Continue, Reason::NoConvergenceForecast);
+        }
+        match cfg.non_convergence_action {
+            NonConvergenceAction::Escalate => {
+                // Re-confirm before escalating again, so each step of
+                // throttling gets time to show its effect.
+                self.no_convergence_streak = 0;
+                decision(Action::Escalate, Reason::NoConvergenceForecast)
+            }
+            NonConvergenceAction::StopBestEffort if pending <= min_mean => {
+                decision(Action::StopAndCopy, Reason::NoConvergenceForecast)
+            }
+            NonConvergenceAction::StopBestEffort | NonConvergenceAction::KeepGoing => {
+                decision(Action::Continue, Reason::NoConvergenceForecast)
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.ensemble = Ensemble::new(&self.forecast_cfg);
+        self.change.reset();
+        self.period.reset();
+        self.previous = None;
+        self.rate_samples = 0;
+        self.no_convergence_streak = 0;
+    }
+}

@@ -1,0 +1,273 @@
+//! The simulated guest: writes pages at the times its workload program says.
+//!
+//! Writes happen at exact times (one every 1/rate seconds within a write
+//! phase) and land on pages drawn from a seeded generator, so the same seed
+//! gives the same page sequence however the migration's rounds cut time.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Zipf};
+
+use super::workload::{Pattern, PhaseKind, Workload, RESERVED_MIB};
+
+/// Pages per MiB at 4 KiB pages.
+pub const PAGES_PER_MIB: u64 = 256;
+
+/// Set of dirty pages: a bitmap plus the list of set pages, so clearing
+/// costs the number of dirty pages rather than the guest size.
+#[derive(Debug, Clone)]
+pub struct DirtySet {
+    bits: Vec<u64>,
+    pages: Vec<u32>,
+}
+
+impl DirtySet {
+    /// An empty set over `page_count` pages.
+    pub fn new(page_count: u64) -> Self {
+        Self {
+            bits: vec![0; page_count.div_ceil(64) as usize],
+            pages: Vec::new(),
+        }
+    }
+
+    /// Mark `page` dirty.
+    pub fn insert(&mut self, page: u64) {
+        let (word, bit) = ((page / 64) as usize, page % 64);
+        if let Some(w) = self.bits.get_mut(word) {
+            if *w & (1 << bit) == 0 {
+                *w |= 1 << bit;
+                self.pages.push(page as u32);
+            }
+        }
+    }
+
+    /// Number of dirty pages.
+    pub fn len(&self) -> u64 {
+        self.pages.len() as u64
+    }
+
+    /// True when no page is dirty.
+    pub fn is_empty(&self) -> bool {
+        self.pages.is_empty()
+    }
+
+    /// Forget every dirty page.
+    pub fn clear(&mut self) {
+        for &p in &self.pages {
+            self.bits[(p / 64) as usize] = 0;
+        }
+        self.pages.clear();
+    }
+}
+
+/// The guest's program counter over its workload.
+pub struct Guest {
+    workload: Workload,
+    page_count: u64,
+    wss_base_page: u64,
+    rng: ChaCha8Rng,
+    phase_index: usize,
+    phase_end_s: f64,
+    /// Past the last phase of a non-repeating workload: idle for ever.
+    finished: bool,
+    zipf: Option<Zipf<f64>>,
+    next_write_s: f64,
+    sequential_cursor: u64,
+    now_s: f64,
+    throttle: f64,
+    busy_s: f64,
+    work_done_s: f64,
+}
+
+impl Guest {
+    /// A guest running `workload` from time 0 with page choices from `seed`.
+    pub fn new(workload: &Workload, seed: u64) -> Self {
+        let mut guest = Self {
+            workload: workload.clone(),
+            page_count: workload.ram_mib * PAGES_PER_MIB,
+            wss_base_page: RESERVED_MIB * PAGES_PER_MIB,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            phase_index: 0,
+            phase_end_s: 0.0,
+            finished: false,
+            zipf: None,
+            next_write_s: 0.0,
+            sequential_cursor: 0,
+            now_s: 0.0,
+            throttle: 0.0,
+            busy_s: 0.0,
+            work_done_s: 0.0,
+        };
+        guest.enter_phase(0, 0.0);
+        guest
+    }
+
+    /// Guest RAM in pages.
+    pub fn page_count(&self) -> u64 {
+        self.page_count
+    }
+
+    /// Pages that hold data (not zero) before the migration starts: the
+    /// reserved area and the largest working set, which the load generator
+    /// fills before its program begins.
+    pub fn initially_nonzero_pages(&self) -> u64 {
+        let wss_pages = (self.workload.max_wss_mib() * PAGES_PER_MIB as f64).ceil() as u64;
+        (self.wss_base_page + wss_pages).min(self.page_count)
+    }
+
+    fn enter_phase(&mut self, index: usize, start_s: f64) {
+        self.phase_index = index;
+        let phase = &self.workload.phases[index];
+        self.phase_end_s = start_s + phase.seconds;
+        self.next_write_s = start_s;
+        self.sequential_cursor = 0;
+        self.zipf = match (phase.kind, phase.pattern) {
+            (PhaseKind::Write, Pattern::Zipf) => Zipf::new(self.wss_pages(index) as f64, phase.zipf_theta).ok(),
+            _ => None,
+        };
+    }
+
+    fn wss_pages(&self, index: usize) -> u64 {
+        let pages = (self.workload.phases[index].wss_mib * PAGES_PER_MIB as f64) as u64;
+        pages.clamp(1, self.page_count - self.wss_base_page)
+    }
+
+    fn next_phase(&mut self) {
+        let next = self.phase_index + 1;
+        if next < self.workload.phases.len() {
+            self.enter_phase(next, self.phase_end_s);
+        } else if self.workload.repeat {
+            self.enter_phase(0, self.phase_end_s);
+        } else {
+            self.finished = true;
+        }
+    }
+
+    fn is_busy(&self) -> bool {
+        !self.finished && self.workload.phases[self.phase_index].kind != PhaseKind::Idle
+    }
+
+    fn account(&mut self, until_s: f64) {
+        let dt = (until_s - self.now_s).max(0.0);
+        if self.is_busy() {
+            self.busy_s += dt;
+            self.work_done_s += dt * (1.0 - self.throttle);
+        }
+        self.now_s = until_s;
+    }
+
+    fn pick_page(&mut self) -> u64 {
+        let wss = self.wss_pages(self.phase_index);
+        let offset = match (self.workload.phases[self.phase_index].pattern, &self.zipf) {
+            (Pattern::Zipf, Some(z)) => (z.sample(&mut self.rng) as u64).saturating_sub(1).min(wss - 1),
+            (Pattern::Sequential, _) => {
+                let o = self.sequential_cursor % wss;
+                self.sequential_cursor += 1;
+                o
+            }
+            _ => self.rng.next_u64() % wss,
+        };
+        self.wss_base_page + offset
+    }
+
+    /// Run the guest until `until_s`, marking every page it writes in
+    /// `dirty` and in `nonzero`. Returns the number of writes.
+    pub fn run_until(&mut self, until_s: f64, dirty: &mut DirtySet, nonzero: &mut DirtySet) -> u64 {
+        let mut writes = 0;
+        while !self.finished && self.now_s < until_s {
+            let phase = &self.workload.phases[self.phase_index];
+            let segment_end = self.phase_end_s.min(until_s);
+            if phase.kind == PhaseKind::Write {
+                let rate_pages_s = phase.rate_mib_s * PAGES_PER_MIB as f64 * (1.0 - self.throttle);
+                if rate_pages_s > 0.0 {
+                    let interval = 1.0 / rate_pages_s;
+                    while self.next_write_s < segment_end {
+                        let page = self.pick_page();
+                        dirty.insert(page);
+                        nonzero.insert(page);
+                        writes += 1;
+                        self.next_write_s += interval;
+                    }
+                } else {
+                    self.next_write_s = segment_end;
+                }
+            }
+            self.account(segment_end);
+            if segment_end >= self.phase_end_s {
+                self.next_phase();
+            }
+        }
+        if self.now_s < until_s {
+            self.account(until_s);
+        }
+        writes
+    }
+
+    /// Set the fraction of guest time taken away by throttling, [0, 0.99].
+    pub fn set_throttle(&mut self, throttle: f64) {
+        self.throttle = throttle.clamp(0.0, 0.99);
+    }
+
+    /// Current throttle.
+    pub fn throttle(&self) -> f64 {
+        self.throttle
+    }
+
+    /// Fraction of the busy guest's work lost to throttling so far, in %.
+    pub fn throughput_loss_pct(&self) -> f64 {
+        if self.busy_s > 0.0 {
+            100.0 * (1.0 - self.work_done_s / self.busy_s)
+        } else {
+            0.0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn workload(text: &str) -> Workload {
+        Workload::from_toml(text, Path::new("t.toml")).unwrap()
+    }
+
+    #[test]
+    fn writes_at_the_programmed_rate_and_stays_in_the_wss() {
+        let w = workload("name='w'\nram_mib=256\n[[phase]]\nkind='write'\nseconds=10\nwss_mib=16\nrate_mib_s=8\n");
+        let mut g = Guest::new(&w, 1);
+        let mut dirty = DirtySet::new(g.page_count());
+        let mut nonzero = DirtySet::new(g.page_count());
+        let writes = g.run_until(1.0, &mut dirty, &mut nonzero);
+        assert_eq!(writes, 8 * 256);
+        // Uniform writes of 2048 pages into 4096: about 1 - e^-0.5 = 39 % unique.
+        let unique = dirty.len() as f64 / 4096.0;
+        assert!((unique - 0.393).abs() < 0.03, "{unique}");
+    }
+
+    #[test]
+    fn same_seed_same_pages_whatever_the_cuts() {
+        let w = workload("name='w'\nram_mib=256\nrepeat=true\n[[phase]]\nkind='write'\nseconds=0.3\nwss_mib=16\nrate_mib_s=8\n[[phase]]\nkind='idle'\nseconds=0.2\n");
+        let run = |cuts: &[f64]| {
+            let mut g = Guest::new(&w, 9);
+            let mut dirty = DirtySet::new(g.page_count());
+            let mut nonzero = DirtySet::new(g.page_count());
+            for &c in cuts {
+                g.run_until(c, &mut dirty, &mut nonzero);
+            }
+            nonzero.pages.clone()
+        };
+        assert_eq!(run(&[2.0]), run(&[0.1, 0.35, 0.9, 1.3, 2.0]));
+    }
+
+    #[test]
+    fn throttle_reduces_writes_and_counts_as_loss() {
+        let w = workload("name='w'\nram_mib=256\n[[phase]]\nkind='write'\nseconds=10\nwss_mib=16\nrate_mib_s=8\n");
+        let mut g = Guest::new(&w, 1);
+        g.set_throttle(0.5);
+        let mut dirty = DirtySet::new(g.page_count());
+        let mut nonzero = DirtySet::new(g.page_count());
+        assert_eq!(g.run_until(1.0, &mut dirty, &mut nonzero), 1024);
+        assert!((g.throughput_loss_pct() - 50.0).abs() < 1e-9);
+    }
+}

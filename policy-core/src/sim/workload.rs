@@ -1,0 +1,263 @@
+//! Workload programs: TOML files of phases the guest runs, shared by the
+//! simulator and the real guest's load generator.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Guest memory the workload never writes (kernel, page cache), MiB. Write
+/// phases' working sets start right after it.
+pub const RESERVED_MIB: u64 = 64;
+/// Largest guest the simulator accepts, MiB.
+pub const MAX_RAM_MIB: u64 = 1 << 20;
+
+/// What a phase does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhaseKind {
+    /// Nothing: the guest sleeps.
+    Idle,
+    /// Busy CPU, no memory writes.
+    Cpu,
+    /// Writes pages of a working set at a rate.
+    Write,
+}
+
+/// Where the writes of a write phase land.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Pattern {
+    /// Every page of the working set equally likely.
+    #[default]
+    Uniform,
+    /// Zipf-distributed page ranks (hot pages).
+    Zipf,
+    /// Pages in order, wrapping around.
+    Sequential,
+}
+
+fn default_zipf_theta() -> f64 {
+    0.99
+}
+
+/// One phase of a workload program.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    /// What the phase does.
+    pub kind: PhaseKind,
+    /// How long it lasts, seconds.
+    pub seconds: f64,
+    /// Working set the writes land in, MiB (write phases only).
+    #[serde(default)]
+    pub wss_mib: f64,
+    /// Page-touch rate × page size, MiB/s (write phases only).
+    #[serde(default)]
+    pub rate_mib_s: f64,
+    /// Access pattern (write phases only).
+    #[serde(default)]
+    pub pattern: Pattern,
+    /// Zipf exponent (zipf pattern only).
+    #[serde(default = "default_zipf_theta")]
+    pub zipf_theta: f64,
+}
+
+/// A workload program.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Short name used in tables.
+    pub name: String,
+    /// What it models, for the catalogue.
+    #[serde(default)]
+    pub description: String,
+    /// Guest RAM, MiB.
+    pub ram_mib: u64,
+    /// Loop the phases until stopped; otherwise idle after the last one.
+    #[serde(default)]
+    pub repeat: bool,
+    /// The phases, in order.
+    #[serde(rename = "phase")]
+    pub phases: Vec<Phase>,
+}
+
+/// A workload file that could not be used, naming the file and the field.
+#[derive(Debug, Error)]
+pub enum WorkloadError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Not valid TOML or not the workload schema.
+    #[error("{path}: {message}")]
+    Parse {
+        /// File.
+        path: PathBuf,
+        /// The TOML parser's message (it names line, column and field).
+        message: String,
+    },
+    /// A field has an impossible value.
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        /// File.
+        path: PathBuf,
+        /// Field, e.g. `phase[2].wss_mib`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Workload {
+    /// Read and validate a workload file.
+    pub fn from_file(path: &Path) -> Result<Self, WorkloadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| WorkloadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parse and validate workload TOML; `path` names it in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, WorkloadError> {
+        let workload: Workload = toml::from_str(text).map_err(|e| WorkloadError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        workload.validate(path)?;
+        Ok(workload)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), WorkloadError> {
+        let invalid = |field: String, message: String| WorkloadError::Invalid {
+            path: path.to_path_buf(),
+            field,
+            message,
+        };
+        if self.name.trim().is_empty() {
+            return Err(invalid("name".into(), "must not be empty".into()));
+        }
+        if !(RESERVED_MIB * 2..=MAX_RAM_MIB).contains(&self.ram_mib) {
+            return Err(invalid(
+                "ram_mib".into(),
+                format!("{} is outside [{}, {}]", self.ram_mib, RESERVED_MIB * 2, MAX_RAM_MIB),
+            ));
+        }
+        if self.phases.is_empty() {
+            return Err(invalid("phase".into(), "at least one [[phase]] is needed".into()));
+        }
+        let writable_mib = (self.ram_mib - RESERVED_MIB) as f64;
+        for (i, p) in self.phases.iter().enumerate() {
+            let field = |name: &str| format!("phase[{}].{name}", i + 1);
+            if !(p.seconds.is_finite() && p.seconds > 0.0) {
+                return Err(invalid(field("seconds"), format!("{} must be > 0", p.seconds)));
+            }
+            match p.kind {
+                PhaseKind::Write => {
+                    if !(p.wss_mib.is_finite() && p.wss_mib > 0.0 && p.wss_mib <= writable_mib) {
+                        return Err(invalid(
+                            field("wss_mib"),
+                            format!("{} must be in (0, {writable_mib}] (RAM minus {RESERVED_MIB} MiB reserved)", p.wss_mib),
+                        ));
+                    }
+                    if !(p.rate_mib_s.is_finite() && p.rate_mib_s > 0.0 && p.rate_mib_s <= 1e6) {
+                        return Err(invalid(field("rate_mib_s"), format!("{} must be in (0, 1e6]", p.rate_mib_s)));
+                    }
+                    if p.pattern == Pattern::Zipf && !(p.zipf_theta.is_finite() && p.zipf_theta > 0.0 && p.zipf_theta <= 5.0) {
+                        return Err(invalid(field("zipf_theta"), format!("{} must be in (0, 5]", p.zipf_theta)));
+                    }
+                }
+                PhaseKind::Idle | PhaseKind::Cpu => {
+                    if p.wss_mib != 0.0 || p.rate_mib_s != 0.0 {
+                        return Err(invalid(
+                            field("kind"),
+                            "wss_mib and rate_mib_s only apply to write phases".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Largest working set of any write phase, MiB.
+    pub fn max_wss_mib(&self) -> f64 {
+        self.phases.iter().map(|p| p.wss_mib).fold(0.0, f64::max)
+    }
+
+    /// Length of one pass over the phases, seconds.
+    pub fn cycle_seconds(&self) -> f64 {
+        self.phases.iter().map(|p| p.seconds).sum()
+    }
+}
+
+/// Every `*.toml` in `dir`, sorted by file name.
+pub fn suite_files(dir: &Path) -> Result<Vec<PathBuf>, WorkloadError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| WorkloadError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(WorkloadError::Invalid {
+            path: dir.to_path_buf(),
+            field: "suite".into(),
+            message: "no *.toml workload files in this directory".into(),
+        });
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+name = "idle-then-burst"
+ram_mib = 1024
+repeat = true
+[[phase]]
+kind = "idle"
+seconds = 20
+[[phase]]
+kind = "write"
+seconds = 20
+wss_mib = 200
+rate_mib_s = 120
+pattern = "zipf"
+zipf_theta = 0.99
+"#;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let w = Workload::from_toml(EXAMPLE, Path::new("x.toml")).unwrap();
+        assert_eq!(w.phases.len(), 2);
+        assert_eq!(w.phases[1].pattern, Pattern::Zipf);
+        assert!(w.repeat);
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        let bad = EXAMPLE.replace("wss_mib = 200", "wss_mib = 5000");
+        let err = Workload::from_toml(&bad, Path::new("x.toml")).unwrap_err().to_string();
+        assert!(err.contains("x.toml") && err.contains("phase[2].wss_mib"), "{err}");
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_kinds() {
+        let unknown = EXAMPLE.replace("repeat = true", "repeat = true\ncolour = 3");
+        let err = Workload::from_toml(&unknown, Path::new("u.toml")).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+        let kind = EXAMPLE.replace("\"idle\"", "\"sleep\"");
+        assert!(Workload::from_toml(&kind, Path::new("k.toml")).is_err());
+    }
+}
