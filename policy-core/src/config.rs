@@ -114,6 +114,10 @@ pub struct PolicyConfig {
     /// chooses a stop whose implied downtime exceeds it (unless
     /// `non_convergence_action` is `stop-best-effort`).
     pub max_downtime_ms: f64,
+    /// Headroom kept below the hard maximum: `predictive` only chooses stops
+    /// whose implied downtime is at most max × (1 − this), leaving room for
+    /// bandwidth noise and the fixed switch-over cost it cannot see.
+    pub downtime_headroom_fraction: f64,
     /// Safety cap: stop-and-copy after this many sync rounds.
     pub max_rounds: u64,
     /// Safety cap: stop-and-copy after this much time, ms.
@@ -136,6 +140,7 @@ impl Default for PolicyConfig {
         Self {
             downtime_limit_ms: DEFAULT_DOWNTIME_LIMIT_MS,
             max_downtime_ms: DEFAULT_MAX_DOWNTIME_MS,
+            downtime_headroom_fraction: 0.1,
             max_rounds: 1000,
             max_elapsed_ms: 3_600_000,
             max_sent_ram_multiple: 20.0,
@@ -194,6 +199,12 @@ impl PolicyConfig {
             c.max_downtime_ms,
             c.max_downtime_ms >= c.downtime_limit_ms,
             ">= downtime_limit_ms",
+        )?;
+        check(
+            "downtime_headroom_fraction",
+            c.downtime_headroom_fraction,
+            (0.0..0.9).contains(&c.downtime_headroom_fraction),
+            "in [0, 0.9)",
         )?;
         check("max_rounds", c.max_rounds as f64, c.max_rounds >= 1, ">= 1")?;
         check("max_elapsed_ms", c.max_elapsed_ms as f64, c.max_elapsed_ms >= 1, ">= 1")?;

@@ -161,8 +161,10 @@ pub struct Forecast {
     pub len: usize,
     /// Model that produced the dirty-rate forecast behind the points.
     pub model: ModelKind,
-    /// Forecast dirty rate for the next round, bytes per second.
+    /// Forecast page-touch (dirty) rate for the next round, bytes per second.
     pub dirty_rate_bytes_per_s: f64,
+    /// Estimated writable working set, bytes.
+    pub wws_bytes: f64,
     /// Period of the workload in rounds, 0 when none was detected.
     pub period_rounds: u32,
 }

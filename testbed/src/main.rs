@@ -1,1 +1,40 @@
-fn main() {}
+//! `kairos`: simulate, replay and (later) run live migrations under the
+//! Kairos convergence policies.
+
+mod cli_policy;
+mod cmd_replay;
+mod cmd_sim;
+mod table;
+
+use clap::{Parser, Subcommand};
+
+/// Live VM migration that knows when to stop.
+#[derive(Debug, Parser)]
+#[command(name = "kairos", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Simulate pre-copy migrations of workload programs under policies.
+    Sim(cmd_sim::SimArgs),
+    /// Replay recorded per-round traces through policies.
+    Replay(cmd_replay::ReplayArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sim(args) => cmd_sim::run(&args),
+        Command::Replay(args) => cmd_replay::run(&args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("kairos: error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

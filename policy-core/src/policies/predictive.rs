@@ -1,14 +1,20 @@
 //! Kairos's own policy: forecast the dirty rate, project the pending bytes of
 //! the next rounds with an interval, and stop at the convergence point.
 //!
+//! The series forecast is the guest's page-touch rate, recovered from each
+//! round's dirtied bytes through a saturation model of the writable working
+//! set (WWS): a round of T seconds dirties W·(1 − e^(−rate·T/W)) unique bytes,
+//! W being the largest set any recent round dirtied. That rate does not
+//! depend on how long the round was, which the raw dirtied/T does.
+//!
 //! Rules, in order (see `docs/design.md`):
 //! 1. QEMU's rule holds → stop (never later than `qemu`).
 //! 2. A safety cap is reached → stop.
 //! 3. Too little history → continue (warm-up).
 //! 4. Stopping now fits the hard maximum downtime:
 //!    - the mean forecast meets QEMU's limit within the horizon → continue;
-//!    - even the pessimistic (upper) forecast is meaningfully lower than now
-//!      within the horizon → continue, a trough is ahead;
+//!    - the mean forecast is meaningfully lower than now within the horizon
+//!      → continue, a trough is ahead;
 //!    - otherwise → stop: this is the convergence point (or the trough of a
 //!      detected cycle).
 //! 5. Stopping now exceeds the maximum: if the optimistic (lower) forecast
@@ -22,6 +28,7 @@ use super::{qemu_rule_holds, PolicyKind, RoundRule, GIB_BYTES};
 use crate::config::{ForecastConfig, NonConvergenceAction, PolicyConfig};
 use crate::decision::{Action, Decision, Forecast, ForecastPoint, Reason};
 use crate::forecast::ensemble::Ensemble;
+use crate::forecast::ring::Ring;
 use crate::observation::RoundObservation;
 use crate::period::PeriodDetector;
 use crate::phase::PageHinkley;
@@ -29,6 +36,11 @@ use crate::phase::PageHinkley;
 /// Shortest round the projection assumes, seconds: a sync round costs at
 /// least the bitmap sync itself.
 const MIN_ROUND_S: f64 = 0.005;
+/// Rounds over which the writable working set is the largest dirtied set.
+const WWS_WINDOW_ROUNDS: usize = 16;
+/// Largest dirtied/WWS fraction inverted by the saturation model (keeps the
+/// logarithm finite when a round saturates the whole working set).
+const MAX_SATURATION: f64 = 0.95;
 /// Floor added to the dirty rate (GiB/s) before taking its log for the
 /// change detector, so idle phases don't send it to −∞.
 const LOG_RATE_FLOOR_GIB_S: f64 = 1e-4;
@@ -43,6 +55,8 @@ pub struct PredictiveRule {
     change: PageHinkley,
     period: PeriodDetector,
     previous: Option<RoundObservation>,
+    /// Bytes dirtied per round, recent rounds; their maximum is the WWS.
+    dirtied_history: Ring<WWS_WINDOW_ROUNDS>,
     rate_samples: u32,
     no_convergence_streak: u32,
 }
@@ -59,6 +73,7 @@ impl PredictiveRule {
             change: PageHinkley::new(cfg.forecast.change_drift, cfg.forecast.change_threshold),
             period: PeriodDetector::default(),
             previous: None,
+            dirtied_history: Ring::default(),
             rate_samples: 0,
             no_convergence_streak: 0,
         }
@@ -78,7 +93,8 @@ impl PredictiveRule {
             return;
         }
         let dirtied_bytes = obs.dirtied_pages as f64 * obs.page_size_bytes as f64;
-        let rate_gib_s = dirtied_bytes / (dt_ms as f64 / 1000.0) / GIB_BYTES;
+        self.dirtied_history.push(dirtied_bytes);
+        let rate_gib_s = touch_rate(dirtied_bytes, dt_ms as f64 / 1000.0, self.wws_bytes()) / GIB_BYTES;
         if !rate_gib_s.is_finite() {
             return;
         }
@@ -90,6 +106,13 @@ impl PredictiveRule {
         let period = self.period.update(rate_gib_s);
         self.ensemble.set_period(period);
         self.rate_samples = self.rate_samples.saturating_add(1);
+    }
+
+    /// The writable working set: the most bytes any recent round dirtied.
+    fn wws_bytes(&self) -> f64 {
+        (0..WWS_WINDOW_ROUNDS)
+            .filter_map(|age| self.dirtied_history.back(age))
+            .fold(0.0, f64::max)
     }
 
     /// Project pending bytes for the next rounds: round h sends what round
@@ -105,6 +128,7 @@ impl PredictiveRule {
         }
         let bandwidth = obs.bandwidth_bytes_per_s;
         let ram = obs.ram_bytes as f64;
+        let wws = self.wws_bytes().clamp(obs.page_size_bytes as f64, ram);
         let pending = obs.pending_bytes as f64;
         let (mut mean, mut lo, mut hi) = (pending, pending, pending);
         for (h, point) in forecast.points.iter_mut().enumerate().take(horizon) {
@@ -113,9 +137,9 @@ impl PredictiveRule {
             let rate_mean = f.mean.max(0.0) * GIB_BYTES;
             let rate_lo = (f.mean - spread).max(0.0) * GIB_BYTES;
             let rate_hi = (f.mean + spread).max(0.0) * GIB_BYTES;
-            mean = (rate_mean * (mean / bandwidth).max(MIN_ROUND_S)).min(ram);
-            lo = (rate_lo * (lo / bandwidth).max(MIN_ROUND_S)).min(ram);
-            hi = (rate_hi * (hi / bandwidth).max(MIN_ROUND_S)).min(ram);
+            mean = dirtied_in(rate_mean, (mean / bandwidth).max(MIN_ROUND_S), wws);
+            lo = dirtied_in(rate_lo, (lo / bandwidth).max(MIN_ROUND_S), wws);
+            hi = dirtied_in(rate_hi, (hi / bandwidth).max(MIN_ROUND_S), wws);
             *point = ForecastPoint {
                 pending_bytes: mean,
                 pending_lo_bytes: lo,
@@ -124,6 +148,7 @@ impl PredictiveRule {
             if h == 0 {
                 forecast.model = f.model;
                 forecast.dirty_rate_bytes_per_s = rate_mean;
+                forecast.wws_bytes = wws;
             }
         }
         forecast.len = horizon;
@@ -135,6 +160,28 @@ impl PredictiveRule {
             || obs.elapsed_ms >= cfg.max_elapsed_ms
             || obs.sent_bytes as f64 >= cfg.max_sent_ram_multiple * obs.ram_bytes as f64
     }
+}
+
+/// Unique bytes dirtied in `duration_s` by uniform page touches at
+/// `touch_rate` bytes/s over a working set of `wws` bytes:
+/// W·(1 − e^(−rate·T/W)). Short rounds see nearly every touch as a new page;
+/// long rounds saturate at the working set.
+pub fn dirtied_in(touch_rate: f64, duration_s: f64, wws: f64) -> f64 {
+    if wws <= 0.0 {
+        return 0.0;
+    }
+    wws * (1.0 - (-touch_rate * duration_s / wws).exp())
+}
+
+/// Inverse of [`dirtied_in`]: the touch rate that dirties `dirtied` unique
+/// bytes in `duration_s` over a working set of `wws` bytes. Unlike
+/// dirtied/duration it does not depend on how long the round was.
+pub fn touch_rate(dirtied: f64, duration_s: f64, wws: f64) -> f64 {
+    if wws <= 0.0 || duration_s <= 0.0 {
+        return 0.0;
+    }
+    let fraction = (dirtied / wws).clamp(0.0, MAX_SATURATION);
+    -(wws / duration_s) * (1.0 - fraction).ln()
 }
 
 impl RoundRule for PredictiveRule {
@@ -164,19 +211,18 @@ impl RoundRule for PredictiveRule {
 
         let pending = obs.pending_bytes as f64;
         let threshold = obs.threshold_bytes(limit_ms);
-        let max_bytes = obs.threshold_bytes(cfg.max_downtime_ms);
+        let max_bytes = obs.threshold_bytes(cfg.max_downtime_ms * (1.0 - cfg.downtime_headroom_fraction));
         let points = forecast.points();
         let min_of = |get: fn(&ForecastPoint) -> f64| points.iter().map(get).fold(f64::INFINITY, f64::min);
         let min_mean = min_of(|p| p.pending_bytes);
         let min_lo = min_of(|p| p.pending_lo_bytes);
-        let min_hi = min_of(|p| p.pending_hi_bytes);
 
         if pending <= max_bytes {
             self.no_convergence_streak = 0;
             if min_mean < threshold {
                 return decision(Action::Continue, Reason::Converging);
             }
-            if min_hi < pending * (1.0 - cfg.min_gain_fraction) {
+            if min_mean < pending * (1.0 - cfg.min_gain_fraction) {
                 return decision(Action::Continue, Reason::TroughAhead);
             }
             let reason = if forecast.period_rounds > 0 && pending <= min_mean {
@@ -216,7 +262,26 @@ impl RoundRule for PredictiveRule {
         self.change.reset();
         self.period.reset();
         self.previous = None;
+        self.dirtied_history.clear();
         self.rate_samples = 0;
         self.no_convergence_streak = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn touch_rate_inverts_dirtied_in() {
+        let wws = 200e6;
+        for rate in [1e6, 5e7, 2e8] {
+            for t in [0.01, 0.5, 2.0] {
+                let d = dirtied_in(rate, t, wws);
+                if d / wws < MAX_SATURATION {
+                    assert!((touch_rate(d, t, wws) - rate).abs() / rate < 1e-9);
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,56 @@
+//! Output of comparison results: a readable table or JSON lines.
+
+use kairos_policy_core::summary::RunSummary;
+
+/// Print one JSON object per line.
+pub fn print_json(rows: &[RunSummary]) -> anyhow::Result<()> {
+    for row in rows {
+        println!("{}", serde_json::to_string(row)?);
+    }
+    Ok(())
+}
+
+fn opt(v: Option<f64>, scale: f64, digits: usize) -> String {
+    v.map_or_else(|| "-".to_string(), |x| format!("{:.*}", digits, x / scale))
+}
+
+/// Print an aligned table, one row per run.
+pub fn print_table(rows: &[RunSummary]) {
+    let header = [
+        "workload", "policy", "conv", "rounds", "total_s", "downtime_ms", "sent_MiB", "app_loss_%", "reason", "oracle_s",
+        "oracle_dt_ms", "x_oracle",
+    ];
+    let body: Vec<[String; 12]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.workload.clone(),
+                r.policy.clone(),
+                if r.converged { "yes" } else { "NO" }.to_string(),
+                r.rounds.to_string(),
+                format!("{:.1}", r.total_time_ms / 1000.0),
+                opt(r.downtime_ms, 1.0, 0),
+                format!("{:.0}", r.sent_bytes as f64 / 1048576.0),
+                format!("{:.1}", r.app_throughput_loss_pct),
+                r.reason.clone(),
+                opt(r.oracle_total_time_ms, 1000.0, 1),
+                opt(r.oracle_downtime_ms, 1.0, 0),
+                opt(r.time_vs_oracle, 1.0, 2),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &body {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in &body {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
