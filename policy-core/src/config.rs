@@ -169,11 +169,18 @@ pub enum ConfigError {
     #[error("unknown policy '{0}' (known: {known})", known = crate::policies::PolicyKind::NAMES.join(", "))]
     UnknownPolicy(String),
     /// Unknown non-convergence action.
-    #[error("unknown non-convergence action '{0}' (known: escalate, stop-best-effort, keep-going)")]
+    #[error(
+        "unknown non-convergence action '{0}' (known: escalate, stop-best-effort, keep-going)"
+    )]
     UnknownNonConvergenceAction(String),
 }
 
-fn check(field: &'static str, value: f64, ok: bool, requirement: &'static str) -> Result<(), ConfigError> {
+fn check(
+    field: &'static str,
+    value: f64,
+    ok: bool,
+    requirement: &'static str,
+) -> Result<(), ConfigError> {
     if ok && value.is_finite() {
         Ok(())
     } else {
@@ -193,7 +200,12 @@ impl PolicyConfig {
     /// Check every field; the first invalid one is reported.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let c = self;
-        check("downtime_limit_ms", c.downtime_limit_ms, c.downtime_limit_ms > 0.0, "> 0")?;
+        check(
+            "downtime_limit_ms",
+            c.downtime_limit_ms,
+            c.downtime_limit_ms > 0.0,
+            "> 0",
+        )?;
         check(
             "max_downtime_ms",
             c.max_downtime_ms,
@@ -207,7 +219,12 @@ impl PolicyConfig {
             "in [0, 0.9)",
         )?;
         check("max_rounds", c.max_rounds as f64, c.max_rounds >= 1, ">= 1")?;
-        check("max_elapsed_ms", c.max_elapsed_ms as f64, c.max_elapsed_ms >= 1, ">= 1")?;
+        check(
+            "max_elapsed_ms",
+            c.max_elapsed_ms as f64,
+            c.max_elapsed_ms >= 1,
+            ">= 1",
+        )?;
         check(
             "max_sent_ram_multiple",
             c.max_sent_ram_multiple,
@@ -239,13 +256,48 @@ impl PolicyConfig {
             f.arima_diff_order <= 2,
             "0, 1 or 2",
         )?;
-        check("forecast.ons_learning_rate", f.ons_learning_rate, f.ons_learning_rate > 0.0, "> 0")?;
-        check("forecast.ons_epsilon", f.ons_epsilon, f.ons_epsilon > 0.0, "> 0")?;
-        check("forecast.ogd_learning_rate", f.ogd_learning_rate, f.ogd_learning_rate > 0.0, "> 0")?;
-        check("forecast.ses_alpha", f.ses_alpha, in_unit_open(f.ses_alpha) || f.ses_alpha == 1.0, "in (0, 1]")?;
-        check("forecast.holt_alpha", f.holt_alpha, in_unit_open(f.holt_alpha) || f.holt_alpha == 1.0, "in (0, 1]")?;
-        check("forecast.holt_beta", f.holt_beta, in_unit_open(f.holt_beta) || f.holt_beta == 1.0, "in (0, 1]")?;
-        check("forecast.holt_phi", f.holt_phi, f.holt_phi > 0.0 && f.holt_phi <= 1.0, "in (0, 1]")?;
+        check(
+            "forecast.ons_learning_rate",
+            f.ons_learning_rate,
+            f.ons_learning_rate > 0.0,
+            "> 0",
+        )?;
+        check(
+            "forecast.ons_epsilon",
+            f.ons_epsilon,
+            f.ons_epsilon > 0.0,
+            "> 0",
+        )?;
+        check(
+            "forecast.ogd_learning_rate",
+            f.ogd_learning_rate,
+            f.ogd_learning_rate > 0.0,
+            "> 0",
+        )?;
+        check(
+            "forecast.ses_alpha",
+            f.ses_alpha,
+            in_unit_open(f.ses_alpha) || f.ses_alpha == 1.0,
+            "in (0, 1]",
+        )?;
+        check(
+            "forecast.holt_alpha",
+            f.holt_alpha,
+            in_unit_open(f.holt_alpha) || f.holt_alpha == 1.0,
+            "in (0, 1]",
+        )?;
+        check(
+            "forecast.holt_beta",
+            f.holt_beta,
+            in_unit_open(f.holt_beta) || f.holt_beta == 1.0,
+            "in (0, 1]",
+        )?;
+        check(
+            "forecast.holt_phi",
+            f.holt_phi,
+            f.holt_phi > 0.0 && f.holt_phi <= 1.0,
+            "in (0, 1]",
+        )?;
         check(
             "forecast.ma_window_rounds",
             f.ma_window_rounds as f64,
@@ -258,16 +310,36 @@ impl PolicyConfig {
             (1..=MAX_HORIZON_ROUNDS).contains(&f.horizon_rounds),
             "in [1, 8]",
         )?;
-        check("forecast.interval_level", f.interval_level, in_unit_open(f.interval_level), "in (0, 1)")?;
-        check("forecast.error_decay", f.error_decay, in_unit_open(f.error_decay), "in (0, 1)")?;
+        check(
+            "forecast.interval_level",
+            f.interval_level,
+            in_unit_open(f.interval_level),
+            "in (0, 1)",
+        )?;
+        check(
+            "forecast.error_decay",
+            f.error_decay,
+            in_unit_open(f.error_decay),
+            "in (0, 1)",
+        )?;
         check(
             "forecast.min_history_rounds",
             f.min_history_rounds as f64,
             (1..=64).contains(&f.min_history_rounds),
             "in [1, 64]",
         )?;
-        check("forecast.change_threshold", f.change_threshold, f.change_threshold > 0.0, "> 0")?;
-        check("forecast.change_drift", f.change_drift, f.change_drift >= 0.0, ">= 0")?;
+        check(
+            "forecast.change_threshold",
+            f.change_threshold,
+            f.change_threshold > 0.0,
+            "> 0",
+        )?;
+        check(
+            "forecast.change_drift",
+            f.change_drift,
+            f.change_drift >= 0.0,
+            ">= 0",
+        )?;
         Ok(())
     }
 }
@@ -297,7 +369,13 @@ mod tests {
             downtime_limit_ms: f64::NAN,
             ..PolicyConfig::default()
         };
-        assert!(matches!(cfg.validate(), Err(ConfigError::OutOfRange { field: "downtime_limit_ms", .. })));
+        assert!(matches!(
+            cfg.validate(),
+            Err(ConfigError::OutOfRange {
+                field: "downtime_limit_ms",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -82,7 +82,10 @@ fn validate_alone(obs: &RoundObservation) -> Result<(), BadInput> {
     if !(obs.bandwidth_bytes_per_s.is_finite() && obs.bandwidth_bytes_per_s > 0.0) {
         return Err(BadInput::Bandwidth);
     }
-    if obs.page_size_bytes == 0 || !obs.page_size_bytes.is_power_of_two() || obs.page_size_bytes > MAX_PAGE_SIZE_BYTES {
+    if obs.page_size_bytes == 0
+        || !obs.page_size_bytes.is_power_of_two()
+        || obs.page_size_bytes > MAX_PAGE_SIZE_BYTES
+    {
         return Err(BadInput::PageSize);
     }
     if obs.ram_bytes == 0 {
@@ -103,7 +106,11 @@ fn validate_alone(obs: &RoundObservation) -> Result<(), BadInput> {
 pub fn fallback_decision(obs: &RoundObservation, downtime_limit_ms: f64) -> Decision {
     let bandwidth_ok = obs.bandwidth_bytes_per_s.is_finite() && obs.bandwidth_bytes_per_s > 0.0;
     let stop = bandwidth_ok && (obs.pending_bytes as f64) < obs.threshold_bytes(downtime_limit_ms);
-    let action = if stop { Action::StopAndCopy } else { Action::Continue };
+    let action = if stop {
+        Action::StopAndCopy
+    } else {
+        Action::Continue
+    };
     Decision::new(action, Reason::BadInputFallback, downtime_limit_ms)
 }
 
@@ -130,7 +137,10 @@ mod tests {
         g.check(&obs(1, 100, 1000)).unwrap();
         assert_eq!(g.check(&obs(2, 50, 2000)), Err(BadInput::TimeBackwards));
         assert_eq!(g.check(&obs(2, 150, 10)), Err(BadInput::SentBackwards));
-        assert_eq!(g.check(&obs(1, 150, 2000)), Err(BadInput::RoundNotIncreasing));
+        assert_eq!(
+            g.check(&obs(1, 150, 2000)),
+            Err(BadInput::RoundNotIncreasing)
+        );
         let mut nan = obs(3, 200, 3000);
         nan.bandwidth_bytes_per_s = f64::NAN;
         assert_eq!(g.check(&nan), Err(BadInput::Bandwidth));
@@ -149,6 +159,9 @@ mod tests {
         big.pending_bytes = 1 << 29;
         assert!(!fallback_decision(&big, 300.0).stops());
         big.bandwidth_bytes_per_s = -1.0;
-        assert_eq!(fallback_decision(&big, 300.0).reason, Reason::BadInputFallback);
+        assert_eq!(
+            fallback_decision(&big, 300.0).reason,
+            Reason::BadInputFallback
+        );
     }
 }

@@ -30,6 +30,8 @@ pub mod summary;
 pub mod trace;
 
 pub use config::{ConfigError, ForecastConfig, NonConvergenceAction, PolicyConfig};
-pub use decision::{Action, Decision, Forecast, ForecastPoint, ModelKind, Reason, MAX_HORIZON_ROUNDS};
+pub use decision::{
+    Action, Decision, Forecast, ForecastPoint, ModelKind, Reason, MAX_HORIZON_ROUNDS,
+};
 pub use observation::RoundObservation;
 pub use policies::{build_policy, ConvergencePolicy, PolicyKind};

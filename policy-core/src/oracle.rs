@@ -40,7 +40,10 @@ pub fn oracle_choice(costs: &[StopCost], downtime_limit_ms: f64) -> Option<Oracl
             meets_limit: true,
         });
     }
-    let lowest = costs.iter().map(|c| c.downtime_ms).fold(f64::INFINITY, f64::min);
+    let lowest = costs
+        .iter()
+        .map(|c| c.downtime_ms)
+        .fold(f64::INFINITY, f64::min);
     costs
         .iter()
         .find(|c| c.downtime_ms <= lowest * (1.0 + LOWEST_DOWNTIME_SLACK))
@@ -64,7 +67,12 @@ mod tests {
 
     #[test]
     fn earliest_round_meeting_the_limit() {
-        let costs = [cost(1, 8000.0), cost(2, 900.0), cost(3, 250.0), cost(4, 100.0)];
+        let costs = [
+            cost(1, 8000.0),
+            cost(2, 900.0),
+            cost(3, 250.0),
+            cost(4, 100.0),
+        ];
         let c = oracle_choice(&costs, 300.0).unwrap();
         assert_eq!(c.stop.round, 3);
         assert!(c.meets_limit);
@@ -72,7 +80,12 @@ mod tests {
 
     #[test]
     fn within_ten_percent_of_lowest_when_limit_unreachable() {
-        let costs = [cost(1, 8000.0), cost(2, 1050.0), cost(3, 1000.0), cost(4, 1200.0)];
+        let costs = [
+            cost(1, 8000.0),
+            cost(2, 1050.0),
+            cost(3, 1000.0),
+            cost(4, 1200.0),
+        ];
         let c = oracle_choice(&costs, 300.0).unwrap();
         assert_eq!(c.stop.round, 2);
         assert!(!c.meets_limit);

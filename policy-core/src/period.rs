@@ -57,32 +57,38 @@ impl PeriodDetector {
         let n = self.history.len();
         self.period = 0;
         self.strength = 0.0;
-        // Need at least two full cycles of the longest period tried.
         if n < 2 * MIN_PERIOD + 2 {
             return;
         }
-        let mean = (0..n).filter_map(|a| self.history.back(a)).sum::<f64>() / n as f64;
-        let variance = (0..n)
-            .filter_map(|a| self.history.back(a))
-            .map(|v| (v - mean) * (v - mean))
-            .sum::<f64>();
+        // Oldest first, in a contiguous array: the lag loops below then run
+        // over plain slices.
+        let mut values = [0.0; PERIOD_WINDOW];
+        for (i, slot) in values.iter_mut().take(n).enumerate() {
+            *slot = self.history.back(n - 1 - i).unwrap_or(0.0);
+        }
+        let values = &mut values[..n];
+        let mean = values.iter().sum::<f64>() / n as f64;
+        values.iter_mut().for_each(|v| *v -= mean);
+        let variance: f64 = values.iter().map(|v| v * v).sum();
         if variance <= 1e-12 * (1.0 + mean * mean) * n as f64 {
             return;
         }
         let max_lag = MAX_PERIOD.min(n / 2);
         let mut acf = [0.0; MAX_PERIOD + 2];
-        for lag in 1..=max_lag.min(MAX_PERIOD + 1) {
-            let mut s = 0.0;
-            for a in 0..n - lag {
-                let x0 = self.history.back(a).unwrap_or(mean) - mean;
-                let x1 = self.history.back(a + lag).unwrap_or(mean) - mean;
-                s += x0 * x1;
-            }
-            acf[lag] = s / variance;
+        for (lag, slot) in acf.iter_mut().enumerate().take(max_lag + 1).skip(1) {
+            let s: f64 = values[lag..]
+                .iter()
+                .zip(values.iter())
+                .map(|(a, b)| a * b)
+                .sum();
+            *slot = s / variance;
         }
         // The first local maximum above the bar is the fundamental period.
         for lag in MIN_PERIOD..max_lag {
-            if acf[lag] >= MIN_AUTOCORRELATION && acf[lag] >= acf[lag - 1] && acf[lag] >= acf[lag + 1] {
+            if acf[lag] >= MIN_AUTOCORRELATION
+                && acf[lag] >= acf[lag - 1]
+                && acf[lag] >= acf[lag + 1]
+            {
                 self.period = lag;
                 self.strength = acf[lag];
                 return;

@@ -48,7 +48,8 @@ impl PageHinkley {
         self.up_min = self.up_min.min(self.up_sum);
         self.down_sum += x - self.mean + self.drift;
         self.down_max = self.down_max.max(self.down_sum);
-        let changed = self.up_sum - self.up_min > self.threshold || self.down_max - self.down_sum > self.threshold;
+        let changed = self.up_sum - self.up_min > self.threshold
+            || self.down_max - self.down_sum > self.threshold;
         if changed {
             self.changes += 1;
             self.restart_at(x);
@@ -95,7 +96,9 @@ mod tests {
     #[test]
     fn quiet_on_noise_below_the_threshold() {
         let mut ph = PageHinkley::new(0.1, 1.5);
-        let fired = (0..500).filter(|t| ph.update(if t % 2 == 0 { 0.15 } else { -0.15 })).count();
+        let fired = (0..500)
+            .filter(|t| ph.update(if t % 2 == 0 { 0.15 } else { -0.15 }))
+            .count();
         assert_eq!(fired, 0);
     }
 }

@@ -62,7 +62,10 @@ pub fn replay(rows: &[TraceRow], policy: &mut dyn ConvergencePolicy) -> ReplayRu
         match decision.action {
             Action::StopAndCopy => {
                 run.stop = Some(stop_cost(row));
-                run.sent_bytes = row.observation.sent_bytes.saturating_add(row.observation.pending_bytes);
+                run.sent_bytes = row
+                    .observation
+                    .sent_bytes
+                    .saturating_add(row.observation.pending_bytes);
                 break;
             }
             Action::Abort => {

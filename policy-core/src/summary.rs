@@ -53,7 +53,9 @@ fn oracle_fields(summary: &mut RunSummary, oracle: Option<OracleChoice>) {
     summary.oracle_downtime_ms = oracle.map(|o| o.stop.downtime_ms);
     summary.oracle_meets_limit = oracle.map(|o| o.meets_limit);
     summary.time_vs_oracle = match (summary.converged, oracle) {
-        (true, Some(o)) if o.stop.total_time_ms > 0.0 => Some(summary.total_time_ms / o.stop.total_time_ms),
+        (true, Some(o)) if o.stop.total_time_ms > 0.0 => {
+            Some(summary.total_time_ms / o.stop.total_time_ms)
+        }
         _ => None,
     };
 }
@@ -67,7 +69,12 @@ pub fn simulate_workload(
     sim_cfg: &SimConfig,
 ) -> Result<Vec<RunSummary>, ConfigError> {
     let mut never = build_policy(PolicyKind::NeverStop, policy_cfg)?;
-    let oracle_run = simulate(workload, never.as_mut(), sim_cfg, Some(policy_cfg.downtime_limit_ms));
+    let oracle_run = simulate(
+        workload,
+        never.as_mut(),
+        sim_cfg,
+        Some(policy_cfg.downtime_limit_ms),
+    );
     let costs: Vec<StopCost> = oracle_run.rounds.iter().map(|r| r.stop_cost).collect();
     let oracle = oracle_choice(&costs, policy_cfg.downtime_limit_ms);
     let mut out = Vec::with_capacity(kinds.len());

@@ -91,7 +91,10 @@ pub fn read_trace_file(path: &Path) -> Result<Vec<TraceRow>, TraceError> {
 
 /// Read a trace from any reader; `path` names it in errors.
 pub fn read_trace<R: Read>(reader: R, path: &Path) -> Result<Vec<TraceRow>, TraceError> {
-    let mut csv_reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(reader);
+    let mut csv_reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(reader);
     let csv_err = |source| TraceError::Csv {
         path: path.to_path_buf(),
         source,
@@ -137,7 +140,11 @@ pub fn read_trace<R: Read>(reader: R, path: &Path) -> Result<Vec<TraceRow>, Trac
                 page_size_bytes: int(6)?,
                 ram_bytes: int(7)?,
             },
-            extra: record.iter().skip(TRACE_COLUMNS.len()).map(str::to_string).collect(),
+            extra: record
+                .iter()
+                .skip(TRACE_COLUMNS.len())
+                .map(str::to_string)
+                .collect(),
         });
     }
     if rows.is_empty() {
@@ -161,7 +168,12 @@ impl<W: Write> TraceWriter<W> {
     }
 
     /// Append one round.
-    pub fn write(&mut self, obs: &RoundObservation, decision: &str, reason: &str) -> std::io::Result<()> {
+    pub fn write(
+        &mut self,
+        obs: &RoundObservation,
+        decision: &str,
+        reason: &str,
+    ) -> std::io::Result<()> {
         writeln!(
             self.out,
             "{},{},{},{},{},{:.0},{},{},{},{}",
@@ -211,9 +223,17 @@ mod tests {
 
     #[test]
     fn names_file_line_and_column_of_a_bad_field() {
-        let text = format!("{}\n1,0,0,0,0,1e8,4096,1024\n2,x,0,0,0,1e8,4096,1024\n", TRACE_COLUMNS.join(","));
-        let err = read_trace(text.as_bytes(), Path::new("bad.csv")).unwrap_err().to_string();
-        assert!(err.contains("bad.csv:3") && err.contains("time_ms"), "{err}");
+        let text = format!(
+            "{}\n1,0,0,0,0,1e8,4096,1024\n2,x,0,0,0,1e8,4096,1024\n",
+            TRACE_COLUMNS.join(",")
+        );
+        let err = read_trace(text.as_bytes(), Path::new("bad.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bad.csv:3") && err.contains("time_ms"),
+            "{err}"
+        );
     }
 
     #[test]

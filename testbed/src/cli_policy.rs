@@ -30,7 +30,12 @@ impl PolicyArgs {
             return Ok(PolicyKind::COMPARED.to_vec());
         }
         let mut kinds = Vec::new();
-        for name in self.policy.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for name in self
+            .policy
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             kinds.push(PolicyKind::from_name(name)?);
         }
         if kinds.is_empty() {

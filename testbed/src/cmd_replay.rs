@@ -47,7 +47,10 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
     let mut all = Vec::new();
     for file in trace_files(&args.trace)? {
         let rows = read_trace_file(&file)?;
-        let name = file.file_stem().map_or_else(|| file.display().to_string(), |s| s.to_string_lossy().into_owned());
+        let name = file.file_stem().map_or_else(
+            || file.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
         let summaries = replay_trace(&name, &rows, &kinds, &cfg)?;
         if args.json {
             table::print_json(&summaries)?;

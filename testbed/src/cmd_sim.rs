@@ -58,7 +58,10 @@ impl SimArgs {
             bail!("--bandwidth-mbit must be > 0, got {}", self.bandwidth_mbit);
         }
         if !(0.0..0.9).contains(&self.bandwidth_jitter) {
-            bail!("--bandwidth-jitter must be in [0, 0.9), got {}", self.bandwidth_jitter);
+            bail!(
+                "--bandwidth-jitter must be in [0, 0.9), got {}",
+                self.bandwidth_jitter
+            );
         }
         if !(self.warmup_s.is_finite() && self.warmup_s >= 0.0) {
             bail!("--warmup-s must be >= 0, got {}", self.warmup_s);
@@ -84,21 +87,36 @@ impl SimArgs {
     }
 }
 
-fn write_trace(dir: &Path, workload: &Workload, sim_cfg: &SimConfig, args: &SimArgs) -> Result<PathBuf> {
+fn write_trace(
+    dir: &Path,
+    workload: &Workload,
+    sim_cfg: &SimConfig,
+    args: &SimArgs,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("{}.never-stop.csv", workload.name));
     let mut policy = build_policy(PolicyKind::NeverStop, &args.policy.config()?)?;
     let run = simulate(workload, policy.as_mut(), sim_cfg, None);
-    let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     let mut writer = TraceWriter::new(std::io::BufWriter::new(file))?;
     for r in &run.rounds {
-        writer.write(&r.observation, r.decision.action.as_str(), r.decision.reason.as_str())?;
+        writer.write(
+            &r.observation,
+            r.decision.action.as_str(),
+            r.decision.reason.as_str(),
+        )?;
     }
     writer.finish()?;
     Ok(path)
 }
 
-fn explain(workload: &Workload, kinds: &[PolicyKind], sim_cfg: &SimConfig, args: &SimArgs) -> Result<()> {
+fn explain(
+    workload: &Workload,
+    kinds: &[PolicyKind],
+    sim_cfg: &SimConfig,
+    args: &SimArgs,
+) -> Result<()> {
     for &kind in kinds {
         let mut policy = build_policy(kind, &args.policy.config()?)?;
         let run = simulate(workload, policy.as_mut(), sim_cfg, None);
@@ -109,7 +127,14 @@ fn explain(workload: &Workload, kinds: &[PolicyKind], sim_cfg: &SimConfig, args:
             let f = &r.decision.forecast;
             let next = f.next().map_or_else(
                 || "-".to_string(),
-                |p| format!("{:.1}[{:.1}..{:.1}]", p.pending_bytes / 1e6, p.pending_lo_bytes / 1e6, p.pending_hi_bytes / 1e6),
+                |p| {
+                    format!(
+                        "{:.1}[{:.1}..{:.1}]",
+                        p.pending_bytes / 1e6,
+                        p.pending_lo_bytes / 1e6,
+                        p.pending_hi_bytes / 1e6
+                    )
+                },
             );
             eprintln!(
                 "{:>5}  {:>6.2}  {:>10.1}  {:>9.1}  {:<21}  {:<14}  {:<13}  {}",

@@ -17,8 +17,18 @@ fn opt(v: Option<f64>, scale: f64, digits: usize) -> String {
 /// Print an aligned table, one row per run.
 pub fn print_table(rows: &[RunSummary]) {
     let header = [
-        "workload", "policy", "conv", "rounds", "total_s", "downtime_ms", "sent_MiB", "app_loss_%", "reason", "oracle_s",
-        "oracle_dt_ms", "x_oracle",
+        "workload",
+        "policy",
+        "conv",
+        "rounds",
+        "total_s",
+        "downtime_ms",
+        "sent_MiB",
+        "app_loss_%",
+        "reason",
+        "oracle_s",
+        "oracle_dt_ms",
+        "x_oracle",
     ];
     let body: Vec<[String; 12]> = rows
         .iter()
@@ -46,7 +56,11 @@ pub fn print_table(rows: &[RunSummary]) {
         }
     }
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", padded.join("  ").trim_end());
     };
     line(header.to_vec());

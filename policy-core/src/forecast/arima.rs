@@ -278,6 +278,10 @@ mod tests {
         // The differences are constant 0.5, so γ sums to 1 and the forecast
         // continues the line.
         let expected = 10.0 + 0.5 * 202.0;
-        assert!((model.forecast(3) - expected).abs() < 0.05, "{}", model.forecast(3));
+        assert!(
+            (model.forecast(3) - expected).abs() < 0.05,
+            "{}",
+            model.forecast(3)
+        );
     }
 }

@@ -126,7 +126,10 @@ impl Ensemble {
         let mut best = 0;
         let mut best_error = f64::INFINITY;
         for i in 0..MODEL_COUNT {
-            if self.scored[i] >= MIN_SCORED && self.next_prediction[i].is_finite() && self.squared_error[i] < best_error {
+            if self.scored[i] >= MIN_SCORED
+                && self.next_prediction[i].is_finite()
+                && self.squared_error[i] < best_error
+            {
                 best = i;
                 best_error = self.squared_error[i];
             }

@@ -76,8 +76,10 @@ impl OnlineModel for HoltDamped {
             }
             _ => {
                 let previous = self.level;
-                self.level = self.alpha * y + (1.0 - self.alpha) * (previous + self.phi * self.trend);
-                self.trend = self.beta * (self.level - previous) + (1.0 - self.beta) * self.phi * self.trend;
+                self.level =
+                    self.alpha * y + (1.0 - self.alpha) * (previous + self.phi * self.trend);
+                self.trend =
+                    self.beta * (self.level - previous) + (1.0 - self.beta) * self.phi * self.trend;
             }
         }
         self.seen = self.seen.saturating_add(1);

@@ -36,7 +36,10 @@ pub struct ProgressTimer {
 impl ProgressTimer {
     /// Record a round; true when no progress was made for the timeout.
     pub fn expired(&mut self, obs: &RoundObservation, timeout_ms: u64) -> bool {
-        if self.best_remaining_bytes.is_none_or(|best| obs.pending_bytes < best) {
+        if self
+            .best_remaining_bytes
+            .is_none_or(|best| obs.pending_bytes < best)
+        {
             self.best_remaining_bytes = Some(obs.pending_bytes);
             self.best_at_ms = obs.elapsed_ms;
         }

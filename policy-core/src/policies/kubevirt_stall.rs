@@ -78,7 +78,10 @@ impl KubevirtStallRule {
             if at_ms.saturating_add(STALL_PROGRESS_TIMEOUT_MS) > now_ms && !full {
                 break;
             }
-            self.outside_window_min = Some(self.outside_window_min.map_or(remaining, |m| m.min(remaining)));
+            self.outside_window_min = Some(
+                self.outside_window_min
+                    .map_or(remaining, |m| m.min(remaining)),
+            );
             self.window_head = (self.window_head + 1) % WINDOW_CAPACITY;
             self.window_len -= 1;
         }
@@ -124,14 +127,21 @@ impl KubevirtStallRule {
     }
 
     /// `trySwitchover` of the VEP for the pre-copy-only path.
-    fn try_switchover(&mut self, obs: &RoundObservation, bandwidth: f64, max_ms: f64, limit: f64) -> Decision {
+    fn try_switchover(
+        &mut self,
+        obs: &RoundObservation,
+        bandwidth: f64,
+        max_ms: f64,
+        limit: f64,
+    ) -> Decision {
         let implied_ms = obs.pending_bytes as f64 / bandwidth * 1000.0;
         if implied_ms <= max_ms {
             // QEMU's target becomes the maximum: its rule now holds.
             return Decision::new(Action::StopAndCopy, Reason::StallLocalMinimum, max_ms);
         }
         if implied_ms <= max_ms * STALL_PRECOPY_POSSIBLE_FACTOR {
-            self.switchover_deadline_ms = Some(obs.elapsed_ms.saturating_add(STALL_SWITCHOVER_TIMEOUT_MS));
+            self.switchover_deadline_ms =
+                Some(obs.elapsed_ms.saturating_add(STALL_SWITCHOVER_TIMEOUT_MS));
             return Decision::new(Action::Continue, Reason::StallLocalMinimum, max_ms);
         }
         Decision::new(Action::Abort, Reason::StallHopeless, limit)
@@ -245,6 +255,9 @@ mod tests {
         let (round, pending, reason) = stopped_at.expect("stall detector never switched over");
         assert_eq!(reason, Reason::StallLocalMinimum);
         assert_eq!(pending, 80_000_000, "switched at a local maximum");
-        assert!(round > 40, "stall declared before the 40 s window: round {round}");
+        assert!(
+            round > 40,
+            "stall declared before the 40 s window: round {round}"
+        );
     }
 }

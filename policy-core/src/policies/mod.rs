@@ -118,14 +118,23 @@ impl std::fmt::Display for PolicyKind {
 
 /// Build a policy after validating `cfg`. This is the only allocation a
 /// policy makes.
-pub fn build_policy(kind: PolicyKind, cfg: &PolicyConfig) -> Result<Box<dyn ConvergencePolicy>, ConfigError> {
+pub fn build_policy(
+    kind: PolicyKind,
+    cfg: &PolicyConfig,
+) -> Result<Box<dyn ConvergencePolicy>, ConfigError> {
     cfg.validate()?;
     Ok(match kind {
         PolicyKind::Qemu => Box::new(Guarded::new(qemu::QemuRule, cfg)),
         PolicyKind::Xen => Box::new(Guarded::new(xen::XenRule, cfg)),
-        PolicyKind::Nova => Box::new(Guarded::new(nova::NovaRule::default(), cfg)),
-        PolicyKind::KubevirtStall => Box::new(Guarded::new(kubevirt_stall::KubevirtStallRule::new(cfg), cfg)),
-        PolicyKind::KubevirtRamp => Box::new(Guarded::new(kubevirt_ramp::KubevirtRampRule::default(), cfg)),
+        PolicyKind::Nova => Box::new(Guarded::new(nova::NovaRule, cfg)),
+        PolicyKind::KubevirtStall => Box::new(Guarded::new(
+            kubevirt_stall::KubevirtStallRule::new(cfg),
+            cfg,
+        )),
+        PolicyKind::KubevirtRamp => Box::new(Guarded::new(
+            kubevirt_ramp::KubevirtRampRule::default(),
+            cfg,
+        )),
         PolicyKind::Predictive => Box::new(Guarded::new(predictive::PredictiveRule::new(cfg), cfg)),
         PolicyKind::NeverStop => Box::new(Guarded::new(never_stop::NeverStopRule, cfg)),
     })

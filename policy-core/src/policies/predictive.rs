@@ -94,7 +94,8 @@ impl PredictiveRule {
         }
         let dirtied_bytes = obs.dirtied_pages as f64 * obs.page_size_bytes as f64;
         self.dirtied_history.push(dirtied_bytes);
-        let rate_gib_s = touch_rate(dirtied_bytes, dt_ms as f64 / 1000.0, self.wws_bytes()) / GIB_BYTES;
+        let rate_gib_s =
+            touch_rate(dirtied_bytes, dt_ms as f64 / 1000.0, self.wws_bytes()) / GIB_BYTES;
         if !rate_gib_s.is_finite() {
             return;
         }
@@ -211,9 +212,11 @@ impl RoundRule for PredictiveRule {
 
         let pending = obs.pending_bytes as f64;
         let threshold = obs.threshold_bytes(limit_ms);
-        let max_bytes = obs.threshold_bytes(cfg.max_downtime_ms * (1.0 - cfg.downtime_headroom_fraction));
+        let max_bytes =
+            obs.threshold_bytes(cfg.max_downtime_ms * (1.0 - cfg.downtime_headroom_fraction));
         let points = forecast.points();
-        let min_of = |get: fn(&ForecastPoint) -> f64| points.iter().map(get).fold(f64::INFINITY, f64::min);
+        let min_of =
+            |get: fn(&ForecastPoint) -> f64| points.iter().map(get).fold(f64::INFINITY, f64::min);
         let min_mean = min_of(|p| p.pending_bytes);
         let min_lo = min_of(|p| p.pending_lo_bytes);
 

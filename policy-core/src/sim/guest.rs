@@ -122,7 +122,9 @@ impl Guest {
         self.next_write_s = start_s;
         self.sequential_cursor = 0;
         self.zipf = match (phase.kind, phase.pattern) {
-            (PhaseKind::Write, Pattern::Zipf) => Zipf::new(self.wss_pages(index) as f64, phase.zipf_theta).ok(),
+            (PhaseKind::Write, Pattern::Zipf) => {
+                Zipf::new(self.wss_pages(index) as f64, phase.zipf_theta).ok()
+            }
             _ => None,
         };
     }
@@ -159,7 +161,9 @@ impl Guest {
     fn pick_page(&mut self) -> u64 {
         let wss = self.wss_pages(self.phase_index);
         let offset = match (self.workload.phases[self.phase_index].pattern, &self.zipf) {
-            (Pattern::Zipf, Some(z)) => (z.sample(&mut self.rng) as u64).saturating_sub(1).min(wss - 1),
+            (Pattern::Zipf, Some(z)) => (z.sample(&mut self.rng) as u64)
+                .saturating_sub(1)
+                .min(wss - 1),
             (Pattern::Sequential, _) => {
                 let o = self.sequential_cursor % wss;
                 self.sequential_cursor += 1;

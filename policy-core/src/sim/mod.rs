@@ -145,13 +145,21 @@ pub fn simulate(
     let mut sent_bytes: u64 = 0;
     let mut round: u64 = 1;
     let mut pending_pages = page_count;
-    let mut pending_wire_bytes = nonzero.len() * PAGE_SIZE_BYTES + (page_count - nonzero.len()) * ZERO_PAGE_BYTES;
+    let mut pending_wire_bytes =
+        nonzero.len() * PAGE_SIZE_BYTES + (page_count - nonzero.len()) * ZERO_PAGE_BYTES;
     let mut dirtied_pages = 0;
     let mut measured_bandwidth = cfg.bandwidth_bytes_per_s;
     let mut escalations = 0;
     let mut throttle_steps = 0u32;
 
-    let finish = |rounds: Vec<SimRound>, outcome, reason, total_ms, downtime_ms, sent, esc, guest: &Guest| SimRun {
+    let finish = |rounds: Vec<SimRound>,
+                  outcome,
+                  reason,
+                  total_ms,
+                  downtime_ms,
+                  sent,
+                  esc,
+                  guest: &Guest| SimRun {
         rounds,
         outcome,
         reason,
@@ -201,7 +209,16 @@ pub fn simulate(
                 );
             }
             Action::Abort => {
-                return finish(rounds, Outcome::Aborted, decision.reason, elapsed_s * 1000.0, None, sent_bytes, escalations, &guest);
+                return finish(
+                    rounds,
+                    Outcome::Aborted,
+                    decision.reason,
+                    elapsed_s * 1000.0,
+                    None,
+                    sent_bytes,
+                    escalations,
+                    &guest,
+                );
             }
             Action::Escalate => {
                 escalations += 1;
@@ -211,8 +228,19 @@ pub fn simulate(
             }
             Action::Continue => {}
         }
-        if stop_early_when_downtime_ms.is_some_and(|limit| downtime_ms <= limit) || elapsed_s >= cfg.time_cap_s {
-            return finish(rounds, Outcome::TimedOut, decision.reason, elapsed_s * 1000.0, None, sent_bytes, escalations, &guest);
+        if stop_early_when_downtime_ms.is_some_and(|limit| downtime_ms <= limit)
+            || elapsed_s >= cfg.time_cap_s
+        {
+            return finish(
+                rounds,
+                Outcome::TimedOut,
+                decision.reason,
+                elapsed_s * 1000.0,
+                None,
+                sent_bytes,
+                escalations,
+                &guest,
+            );
         }
         // Send this round's pending pages while the guest keeps writing.
         let duration_s = pending_wire_bytes as f64 / final_bandwidth + SYNC_COST_S;
@@ -265,7 +293,8 @@ mod tests {
         let round1_s = (96.0 * 1048576.0 + 160.0 * 256.0 * 16.0) / 100e6 + SYNC_COST_S;
         let expected_pages = (round1_s * 4.0 * 256.0).ceil() as u64;
         assert_eq!(run.rounds[1].observation.dirtied_pages, expected_pages);
-        let expected_downtime = expected_pages as f64 * 4096.0 / 100e6 * 1000.0 + SWITCHOVER_COST_MS;
+        let expected_downtime =
+            expected_pages as f64 * 4096.0 / 100e6 * 1000.0 + SWITCHOVER_COST_MS;
         assert!((run.downtime_ms.unwrap() - expected_downtime).abs() < 1e-6);
     }
 

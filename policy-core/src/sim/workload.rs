@@ -145,17 +145,28 @@ impl Workload {
         if !(RESERVED_MIB * 2..=MAX_RAM_MIB).contains(&self.ram_mib) {
             return Err(invalid(
                 "ram_mib".into(),
-                format!("{} is outside [{}, {}]", self.ram_mib, RESERVED_MIB * 2, MAX_RAM_MIB),
+                format!(
+                    "{} is outside [{}, {}]",
+                    self.ram_mib,
+                    RESERVED_MIB * 2,
+                    MAX_RAM_MIB
+                ),
             ));
         }
         if self.phases.is_empty() {
-            return Err(invalid("phase".into(), "at least one [[phase]] is needed".into()));
+            return Err(invalid(
+                "phase".into(),
+                "at least one [[phase]] is needed".into(),
+            ));
         }
         let writable_mib = (self.ram_mib - RESERVED_MIB) as f64;
         for (i, p) in self.phases.iter().enumerate() {
             let field = |name: &str| format!("phase[{}].{name}", i + 1);
             if !(p.seconds.is_finite() && p.seconds > 0.0) {
-                return Err(invalid(field("seconds"), format!("{} must be > 0", p.seconds)));
+                return Err(invalid(
+                    field("seconds"),
+                    format!("{} must be > 0", p.seconds),
+                ));
             }
             match p.kind {
                 PhaseKind::Write => {
@@ -166,10 +177,18 @@ impl Workload {
                         ));
                     }
                     if !(p.rate_mib_s.is_finite() && p.rate_mib_s > 0.0 && p.rate_mib_s <= 1e6) {
-                        return Err(invalid(field("rate_mib_s"), format!("{} must be in (0, 1e6]", p.rate_mib_s)));
+                        return Err(invalid(
+                            field("rate_mib_s"),
+                            format!("{} must be in (0, 1e6]", p.rate_mib_s),
+                        ));
                     }
-                    if p.pattern == Pattern::Zipf && !(p.zipf_theta.is_finite() && p.zipf_theta > 0.0 && p.zipf_theta <= 5.0) {
-                        return Err(invalid(field("zipf_theta"), format!("{} must be in (0, 5]", p.zipf_theta)));
+                    if p.pattern == Pattern::Zipf
+                        && !(p.zipf_theta.is_finite() && p.zipf_theta > 0.0 && p.zipf_theta <= 5.0)
+                    {
+                        return Err(invalid(
+                            field("zipf_theta"),
+                            format!("{} must be in (0, 5]", p.zipf_theta),
+                        ));
                     }
                 }
                 PhaseKind::Idle | PhaseKind::Cpu => {
@@ -248,14 +267,21 @@ zipf_theta = 0.99
     #[test]
     fn names_the_bad_field() {
         let bad = EXAMPLE.replace("wss_mib = 200", "wss_mib = 5000");
-        let err = Workload::from_toml(&bad, Path::new("x.toml")).unwrap_err().to_string();
-        assert!(err.contains("x.toml") && err.contains("phase[2].wss_mib"), "{err}");
+        let err = Workload::from_toml(&bad, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("x.toml") && err.contains("phase[2].wss_mib"),
+            "{err}"
+        );
     }
 
     #[test]
     fn rejects_unknown_fields_and_kinds() {
         let unknown = EXAMPLE.replace("repeat = true", "repeat = true\ncolour = 3");
-        let err = Workload::from_toml(&unknown, Path::new("u.toml")).unwrap_err().to_string();
+        let err = Workload::from_toml(&unknown, Path::new("u.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("colour"), "{err}");
         let kind = EXAMPLE.replace("\"idle\"", "\"sleep\"");
         assert!(Workload::from_toml(&kind, Path::new("k.toml")).is_err());

@@ -1,0 +1,98 @@
+//! The simulator, the oracle and trace replay agree with each other.
+
+use std::path::Path;
+
+use kairos_policy_core::policies::{build_policy, PolicyKind};
+use kairos_policy_core::replay::replay;
+use kairos_policy_core::sim::workload::Workload;
+use kairos_policy_core::sim::{simulate, Outcome, SimConfig};
+use kairos_policy_core::summary::simulate_workload;
+use kairos_policy_core::trace::{read_trace, TraceWriter};
+use kairos_policy_core::PolicyConfig;
+
+fn hot_workload() -> Workload {
+    let text = "name='hot'\nram_mib=512\n[[phase]]\nkind='write'\nseconds=600\nwss_mib=64\nrate_mib_s=250\n";
+    Workload::from_toml(text, Path::new("hot.toml")).unwrap()
+}
+
+fn sim_cfg() -> SimConfig {
+    SimConfig {
+        bandwidth_bytes_per_s: 125e6,
+        time_cap_s: 60.0,
+        ..SimConfig::default()
+    }
+}
+
+#[test]
+fn replaying_the_never_stop_trace_gives_the_simulated_stop() {
+    let workload = hot_workload();
+    let cfg = PolicyConfig::default();
+    let mut never = build_policy(PolicyKind::NeverStop, &cfg).unwrap();
+    let long = simulate(&workload, never.as_mut(), &sim_cfg(), None);
+    let mut writer = TraceWriter::new(Vec::new()).unwrap();
+    for r in &long.rounds {
+        writer
+            .write(
+                &r.observation,
+                r.decision.action.as_str(),
+                r.decision.reason.as_str(),
+            )
+            .unwrap();
+    }
+    let bytes = writer.finish().unwrap();
+    let rows = read_trace(bytes.as_slice(), Path::new("mem.csv")).unwrap();
+    assert_eq!(rows.len(), long.rounds.len());
+
+    for kind in [
+        PolicyKind::Predictive,
+        PolicyKind::Xen,
+        PolicyKind::KubevirtStall,
+    ] {
+        let mut simulated_policy = build_policy(kind, &cfg).unwrap();
+        let simulated = simulate(&workload, simulated_policy.as_mut(), &sim_cfg(), None);
+        let mut replayed_policy = build_policy(kind, &cfg).unwrap();
+        let replayed = replay(&rows, replayed_policy.as_mut());
+        if simulated.escalations == 0 && simulated.outcome == Outcome::Converged {
+            assert_eq!(
+                replayed.stop.map(|s| s.round),
+                Some(simulated.rounds.len() as u64),
+                "{kind}"
+            );
+        }
+    }
+}
+
+#[test]
+fn predictive_beats_qemu_where_qemu_cannot_converge() {
+    let rows = simulate_workload(
+        &hot_workload(),
+        &[PolicyKind::Qemu, PolicyKind::Predictive],
+        &PolicyConfig::default(),
+        &sim_cfg(),
+    )
+    .unwrap();
+    let (qemu, predictive) = (&rows[0], &rows[1]);
+    assert!(
+        !qemu.converged,
+        "this working set is too hot for QEMU's 300 ms rule"
+    );
+    assert!(predictive.converged);
+    assert!(predictive.downtime_ms.unwrap() <= PolicyConfig::default().max_downtime_ms);
+    let oracle = predictive.oracle_total_time_ms.unwrap();
+    assert!(
+        predictive.total_time_ms <= 1.2 * oracle,
+        "{} vs oracle {}",
+        predictive.total_time_ms,
+        oracle
+    );
+}
+
+#[test]
+fn every_catalogue_workload_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testbed/workloads");
+    let files = kairos_policy_core::sim::workload::suite_files(&dir).unwrap();
+    assert!(files.len() >= 6);
+    for f in files {
+        Workload::from_file(&f).unwrap_or_else(|e| panic!("{e}"));
+    }
+}

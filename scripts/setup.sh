@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what Kairos needs on a fresh Debian 12 machine: the Rust
+# toolchain's rustfmt and clippy components (the machine's one toolchain),
+# and the Debian packages the build uses. Idempotent.
+set -euo pipefail
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "setup: cargo is not installed; install Rust (rustup) first" >&2
+    exit 1
+fi
+for component in rustfmt clippy; do
+    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+        log "adding rustup component $component"
+        rustup component add "$component"
+    fi
+done
+
+need_apt=()
+command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+if ((${#need_apt[@]})); then
+    log "installing ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need_apt[@]}"
+fi
+log "ok"

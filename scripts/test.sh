@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Sets up what the tests need and runs every test: formatting, lints, unit,
+# integration and property tests of the whole workspace, then a short
+# end-to-end run of the kairos CLI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== cargo test --workspace"
+cargo test --workspace
+
+echo "== CLI end-to-end"
+bash scripts/cli-e2e.sh
