@@ -16,5 +16,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test --workspace"
 cargo test --workspace
 
+echo "== C tests under valgrind memcheck"
+valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+    target/debug/c-tests/test_api
+
 echo "== CLI end-to-end"
 bash scripts/cli-e2e.sh

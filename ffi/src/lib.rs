@@ -300,15 +300,17 @@ pub unsafe extern "C" fn kairos_policy_free(policy: *mut KairosPolicy) {
     drop(unsafe { Box::from_raw(policy) });
 }
 
-/// Stable kebab-case name of an action (static string).
+/// Stable kebab-case name of an action code (static string); "unknown" for
+/// a value outside the enum.
 #[no_mangle]
-pub extern "C" fn kairos_action_name(action: KairosAction) -> *const c_char {
+pub extern "C" fn kairos_action_name(action: u32) -> *const c_char {
     let name: &CStr = match action {
-        KairosAction::Continue => c"continue",
-        KairosAction::StopAndCopy => c"stop-and-copy",
-        KairosAction::Escalate => c"escalate",
-        KairosAction::Abort => c"abort",
-        KairosAction::Fallback => c"fallback",
+        0 => c"continue",
+        1 => c"stop-and-copy",
+        2 => c"escalate",
+        3 => c"abort",
+        4 => c"fallback",
+        _ => c"unknown",
     };
     name.as_ptr()
 }

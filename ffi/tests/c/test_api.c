@@ -1,0 +1,245 @@
+/*
+ * C tests of libkairos: a synthetic migration, garbage and NULLs, reset
+ * mid-way, and a second thread reading the state while the first observes.
+ * Prints "N passed, M failed" and exits non-zero on any failure.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kairos.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                   \
+    do {                                                   \
+        if (cond) {                                        \
+            passed++;                                      \
+        } else {                                           \
+            failed++;                                      \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);                  \
+            fputc('\n', stderr);                           \
+        }                                                  \
+    } while (0)
+
+/* A hot working set: pending plateaus near 90 MB at 125 MB/s, above QEMU's
+ * 300 ms threshold (37.5 MB) and below the 1000 ms maximum. */
+static KairosRound hot_round(uint64_t r)
+{
+    KairosRound round;
+    memset(&round, 0, sizeof(round));
+    round.round = r;
+    round.elapsed_ms = r == 1 ? 0 : 2000 + (r - 2) * 720;
+    round.pending_bytes = r == 1 ? (1ULL << 30) : 90000000ULL + (r % 3) * 1000000ULL;
+    round.dirtied_pages = r == 1 ? 0 : round.pending_bytes / 4096;
+    round.sent_bytes = r == 1 ? 0 : 300000000ULL + r * 90000000ULL;
+    round.bandwidth_bytes_per_s = 125e6;
+    round.page_size_bytes = 4096;
+    round.ram_bytes = 1ULL << 30;
+    return round;
+}
+
+static KairosPolicy *make(const char *name)
+{
+    KairosConfig cfg;
+    char err[256] = "";
+    kairos_config_default(&cfg);
+    cfg.policy = name;
+    KairosPolicy *p = kairos_policy_new(&cfg, err, sizeof(err));
+    CHECK(p != NULL, "kairos_policy_new(%s): %s", name, err);
+    return p;
+}
+
+static void test_version(void)
+{
+    CHECK(kairos_abi_version() == KAIROS_ABI_VERSION, "ABI version mismatch");
+    CHECK(strlen(kairos_version()) > 0, "empty version");
+    CHECK(strcmp(kairos_action_name(KAIROS_ACTION_STOP_AND_COPY), "stop-and-copy") == 0, "action name");
+    CHECK(strcmp(kairos_action_name(99), "unknown") == 0, "unknown action name");
+    CHECK(strcmp(kairos_reason_name(KAIROS_REASON_CONVERGENCE_POINT), "convergence-point") == 0, "reason name");
+}
+
+static void test_bad_config(void)
+{
+    KairosConfig cfg;
+    char err[256] = "";
+    kairos_config_default(&cfg);
+    cfg.policy = "fastest";
+    CHECK(kairos_policy_new(&cfg, err, sizeof(err)) == NULL, "unknown policy accepted");
+    CHECK(strstr(err, "unknown policy 'fastest'") != NULL, "message: %s", err);
+
+    kairos_config_default(&cfg);
+    cfg.max_downtime_ms = 10;
+    CHECK(kairos_policy_new(&cfg, err, sizeof(err)) == NULL, "max below limit accepted");
+    CHECK(strstr(err, "max_downtime_ms") != NULL, "message: %s", err);
+
+    kairos_config_default(&cfg);
+    cfg.downtime_limit_ms = NAN;
+    CHECK(kairos_policy_new(&cfg, err, sizeof(err)) == NULL, "NaN limit accepted");
+
+    kairos_config_default(&cfg);
+    cfg.policy = NULL;
+    CHECK(kairos_policy_new(&cfg, err, sizeof(err)) == NULL, "NULL policy accepted");
+    CHECK(kairos_policy_new(NULL, err, sizeof(err)) == NULL, "NULL config accepted");
+    /* A tiny error buffer is truncated, still NUL-terminated. */
+    char small[4] = "xxx";
+    kairos_config_default(&cfg);
+    cfg.policy = "nope";
+    CHECK(kairos_policy_new(&cfg, small, sizeof(small)) == NULL && small[3] == '\0', "truncation");
+    kairos_config_default(NULL);
+}
+
+/* Run the hot trace; return the round predictive stopped at (0 = never). */
+static uint64_t run_hot(KairosPolicy *p, KairosReason *reason)
+{
+    for (uint64_t r = 1; r <= 60; r++) {
+        KairosRound round = hot_round(r);
+        KairosAction a = kairos_policy_observe(p, &round);
+        if (a == KAIROS_ACTION_STOP_AND_COPY) {
+            KairosState st;
+            kairos_policy_state(p, &st);
+            *reason = st.reason;
+            return r;
+        }
+    }
+    return 0;
+}
+
+static void test_trace_and_reset(void)
+{
+    KairosPolicy *qemu = make("qemu");
+    KairosReason reason = KAIROS_REASON_NONE;
+    CHECK(run_hot(qemu, &reason) == 0, "qemu should never stop on the hot plateau");
+    kairos_policy_free(qemu);
+
+    KairosPolicy *p = make("predictive");
+    uint64_t first = run_hot(p, &reason);
+    CHECK(first >= 3 && first <= 10, "predictive stopped at round %llu", (unsigned long long)first);
+    CHECK(reason == KAIROS_REASON_CONVERGENCE_POINT, "reason %s", kairos_reason_name(reason));
+    KairosState st;
+    CHECK(kairos_policy_state(p, &st) == 0, "state");
+    CHECK(st.forecast_pending_bytes > 0 && st.forecast_pending_lo_bytes <= st.forecast_pending_bytes &&
+              st.forecast_pending_bytes <= st.forecast_pending_hi_bytes,
+          "forecast interval %f [%f, %f]", st.forecast_pending_bytes, st.forecast_pending_lo_bytes,
+          st.forecast_pending_hi_bytes);
+    CHECK(st.model[0] != '\0', "model name empty");
+
+    /* Reset mid-way through a second run: the decisions repeat exactly. */
+    kairos_policy_reset(p);
+    CHECK(kairos_policy_state(p, &st) == 0 && st.rounds_observed == 0, "reset clears the state");
+    for (uint64_t r = 1; r <= 2; r++) {
+        KairosRound round = hot_round(r);
+        kairos_policy_observe(p, &round);
+    }
+    kairos_policy_reset(p);
+    CHECK(run_hot(p, &reason) == first, "after reset the policy stopped elsewhere");
+    kairos_policy_free(p);
+}
+
+static void test_garbage(void)
+{
+    KairosPolicy *p = make("predictive");
+    KairosRound round = hot_round(1);
+    CHECK(kairos_policy_observe(NULL, &round) == KAIROS_ACTION_FALLBACK, "NULL handle");
+    CHECK(kairos_policy_observe(p, NULL) == KAIROS_ACTION_FALLBACK, "NULL round");
+    CHECK(kairos_policy_state(NULL, NULL) == -1, "NULL state");
+    CHECK(kairos_policy_observe(p, &round) == KAIROS_ACTION_CONTINUE, "first round");
+
+    double bad_bw[] = {NAN, INFINITY, -INFINITY, 0.0, -5.0};
+    for (size_t i = 0; i < sizeof(bad_bw) / sizeof(bad_bw[0]); i++) {
+        KairosRound g = hot_round(2);
+        g.bandwidth_bytes_per_s = bad_bw[i];
+        CHECK(kairos_policy_observe(p, &g) == KAIROS_ACTION_FALLBACK, "bandwidth %f", bad_bw[i]);
+        KairosState st;
+        kairos_policy_state(p, &st);
+        CHECK(st.reason == KAIROS_REASON_BAD_INPUT_FALLBACK, "reason %s", kairos_reason_name(st.reason));
+    }
+    KairosRound back = hot_round(3);
+    back.elapsed_ms = 0;
+    back.round = 5;
+    KairosRound ok = hot_round(4);
+    kairos_policy_observe(p, &ok);
+    CHECK(kairos_policy_observe(p, &back) == KAIROS_ACTION_FALLBACK, "time going backwards");
+    KairosRound wrap = hot_round(6);
+    wrap.sent_bytes = 1;
+    CHECK(kairos_policy_observe(p, &wrap) == KAIROS_ACTION_FALLBACK, "sent counter wrapped");
+    KairosRound huge = hot_round(7);
+    huge.pending_bytes = UINT64_MAX;
+    huge.dirtied_pages = UINT64_MAX;
+    huge.page_size_bytes = 0;
+    CHECK(kairos_policy_observe(p, &huge) == KAIROS_ACTION_FALLBACK, "all-ones counters");
+    kairos_policy_free(p);
+    kairos_policy_free(NULL);
+    kairos_policy_reset(NULL);
+}
+
+struct reader {
+    KairosPolicy *policy;
+    volatile int stop;
+    volatile long reads;
+    int inconsistent;
+};
+
+static void *read_state(void *arg)
+{
+    struct reader *r = arg;
+    uint64_t last = 0;
+    while (!r->stop) {
+        KairosState st;
+        if (kairos_policy_state(r->policy, &st) == 0) {
+            if (st.rounds_observed < last || memchr(st.model, '\0', sizeof(st.model)) == NULL) {
+                r->inconsistent++;
+            }
+            last = st.rounds_observed;
+            r->reads++;
+        }
+    }
+    return NULL;
+}
+
+static void test_concurrent_reader(void)
+{
+    KairosConfig cfg;
+    char err[256];
+    kairos_config_default(&cfg);
+    cfg.max_rounds = 1000000;
+    cfg.max_sent_ram_multiple = 1e9;
+    cfg.max_elapsed_ms = UINT64_MAX;
+    cfg.policy = "never-stop";
+    struct reader r = {kairos_policy_new(&cfg, err, sizeof(err)), 0, 0, 0};
+    CHECK(r.policy != NULL, "%s", err);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, read_state, &r) == 0, "pthread_create");
+    while (r.reads == 0) {
+        sched_yield(); /* make sure the reader runs while we observe */
+    }
+    for (uint64_t i = 1; i <= 20000; i++) {
+        KairosRound round = hot_round(i);
+        kairos_policy_observe(r.policy, &round);
+        if (i % 500 == 0) {
+            sched_yield();
+        }
+    }
+    r.stop = 1;
+    pthread_join(t, NULL);
+    CHECK(r.reads > 0, "reader never read");
+    CHECK(r.inconsistent == 0, "%d inconsistent reads", r.inconsistent);
+    KairosState st;
+    kairos_policy_state(r.policy, &st);
+    CHECK(st.rounds_observed == 20000, "rounds observed %llu", (unsigned long long)st.rounds_observed);
+    kairos_policy_free(r.policy);
+}
+
+int main(void)
+{
+    test_version();
+    test_bad_config();
+    test_trace_and_reset();
+    test_garbage();
+    test_concurrent_reader();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
