@@ -13,6 +13,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+echo "== cargo build --workspace (libkairos.a for the C tests)"
+cargo build --workspace
+
 echo "== cargo test --workspace"
 cargo test --workspace
 

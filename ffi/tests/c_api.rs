@@ -33,7 +33,11 @@ fn checked_in_header_matches_the_generated_one() {
 #[test]
 fn c_tests_pass() {
     let lib = target_profile_dir().join("libkairos.a");
-    assert!(lib.exists(), "{} not built", lib.display());
+    assert!(
+        lib.exists(),
+        "{} not built: run `cargo build -p kairos-ffi` first (scripts/test.sh does)",
+        lib.display()
+    );
     let out_dir = target_profile_dir().join("c-tests");
     std::fs::create_dir_all(&out_dir).unwrap();
     let exe = out_dir.join("test_api");
