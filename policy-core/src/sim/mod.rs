@@ -137,8 +137,6 @@ pub fn simulate(
     guest.run_until(cfg.warmup_s, &mut dirty, &mut nonzero);
     dirty.clear();
     let start_s = cfg.warmup_s;
-    let loss_before = (0.0, 0.0);
-    let _ = loss_before;
 
     let mut rounds = Vec::new();
     let mut now_s = start_s;
