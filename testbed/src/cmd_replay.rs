@@ -44,21 +44,15 @@ fn trace_files(path: &PathBuf) -> Result<Vec<PathBuf>> {
 pub fn run(args: &ReplayArgs) -> Result<()> {
     let kinds = args.policy.kinds()?;
     let cfg = args.policy.config()?;
-    let mut all = Vec::new();
+    let mut report = table::Report::new(args.json);
     for file in trace_files(&args.trace)? {
         let rows = read_trace_file(&file)?;
         let name = file.file_stem().map_or_else(
             || file.display().to_string(),
             |s| s.to_string_lossy().into_owned(),
         );
-        let summaries = replay_trace(&name, &rows, &kinds, &cfg)?;
-        if args.json {
-            table::print_json(&summaries)?;
-        }
-        all.extend(summaries);
+        report.add(replay_trace(&name, &rows, &kinds, &cfg)?)?;
     }
-    if !args.json {
-        table::print_table(&all);
-    }
+    report.finish();
     Ok(())
 }

@@ -163,7 +163,7 @@ pub fn run(args: &SimArgs) -> Result<()> {
         .iter()
         .map(|f| Workload::from_file(f).map_err(anyhow::Error::from))
         .collect::<Result<Vec<_>>>()?;
-    let mut all = Vec::new();
+    let mut report = table::Report::new(args.json);
     for (i, workload) in workloads.iter().enumerate() {
         if workloads.len() > 1 {
             eprintln!("[{}/{}] {}", i + 1, workloads.len(), workload.name);
@@ -175,14 +175,8 @@ pub fn run(args: &SimArgs) -> Result<()> {
         if args.explain {
             explain(workload, &kinds, &sim_cfg, args)?;
         }
-        let rows = simulate_workload(workload, &kinds, &policy_cfg, &sim_cfg)?;
-        if args.json {
-            table::print_json(&rows)?;
-        }
-        all.extend(rows);
+        report.add(simulate_workload(workload, &kinds, &policy_cfg, &sim_cfg)?)?;
     }
-    if !args.json {
-        table::print_table(&all);
-    }
+    report.finish();
     Ok(())
 }

@@ -2,6 +2,39 @@
 
 use kairos_policy_core::summary::RunSummary;
 
+/// Collects a command's results: JSON lines are printed as they come (so a
+/// long run shows progress), the table once at the end.
+pub struct Report {
+    json: bool,
+    rows: Vec<RunSummary>,
+}
+
+impl Report {
+    /// A report in JSON lines (`json`) or as a table.
+    pub fn new(json: bool) -> Self {
+        Self {
+            json,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Add the runs of one workload or trace.
+    pub fn add(&mut self, rows: Vec<RunSummary>) -> anyhow::Result<()> {
+        if self.json {
+            print_json(&rows)?;
+        }
+        self.rows.extend(rows);
+        Ok(())
+    }
+
+    /// Print the table (table mode only).
+    pub fn finish(self) {
+        if !self.json {
+            print_table(&self.rows);
+        }
+    }
+}
+
 /// Print one JSON object per line.
 pub fn print_json(rows: &[RunSummary]) -> anyhow::Result<()> {
     for row in rows {

@@ -150,24 +150,6 @@ pub fn simulate(
     let mut escalations = 0;
     let mut throttle_steps = 0u32;
 
-    let finish = |rounds: Vec<SimRound>,
-                  outcome,
-                  reason,
-                  total_ms,
-                  downtime_ms,
-                  sent,
-                  esc,
-                  guest: &Guest| SimRun {
-        rounds,
-        outcome,
-        reason,
-        total_time_ms: total_ms,
-        downtime_ms,
-        sent_bytes: sent,
-        escalations: esc,
-        app_throughput_loss_pct: guest.throughput_loss_pct(),
-    };
-
     loop {
         let elapsed_s = now_s - start_s;
         let observation = RoundObservation {
@@ -193,52 +175,39 @@ pub fn simulate(
             decision,
             stop_cost,
         });
-        match decision.action {
-            Action::StopAndCopy => {
-                return finish(
-                    rounds,
-                    Outcome::Converged,
-                    decision.reason,
-                    stop_cost.total_time_ms,
-                    Some(downtime_ms),
-                    sent_bytes + pending_wire_bytes,
-                    escalations,
-                    &guest,
-                );
-            }
-            Action::Abort => {
-                return finish(
-                    rounds,
-                    Outcome::Aborted,
-                    decision.reason,
-                    elapsed_s * 1000.0,
-                    None,
-                    sent_bytes,
-                    escalations,
-                    &guest,
-                );
-            }
+        let ending = match decision.action {
+            Action::StopAndCopy => Some((
+                Outcome::Converged,
+                stop_cost.total_time_ms,
+                Some(downtime_ms),
+                sent_bytes + pending_wire_bytes,
+            )),
+            Action::Abort => Some((Outcome::Aborted, elapsed_s * 1000.0, None, sent_bytes)),
             Action::Escalate => {
                 escalations += 1;
                 let throttle = THROTTLE_INITIAL + THROTTLE_INCREMENT * f64::from(throttle_steps);
                 throttle_steps += 1;
                 guest.set_throttle(throttle);
+                None
             }
-            Action::Continue => {}
-        }
-        if stop_early_when_downtime_ms.is_some_and(|limit| downtime_ms <= limit)
-            || elapsed_s >= cfg.time_cap_s
-        {
-            return finish(
+            Action::Continue => None,
+        };
+        let out_of_time = stop_early_when_downtime_ms.is_some_and(|limit| downtime_ms <= limit)
+            || elapsed_s >= cfg.time_cap_s;
+        let ending = ending.or_else(|| {
+            out_of_time.then_some((Outcome::TimedOut, elapsed_s * 1000.0, None, sent_bytes))
+        });
+        if let Some((outcome, total_time_ms, downtime_ms, sent_bytes)) = ending {
+            return SimRun {
                 rounds,
-                Outcome::TimedOut,
-                decision.reason,
-                elapsed_s * 1000.0,
-                None,
+                outcome,
+                reason: decision.reason,
+                total_time_ms,
+                downtime_ms,
                 sent_bytes,
                 escalations,
-                &guest,
-            );
+                app_throughput_loss_pct: guest.throughput_loss_pct(),
+            };
         }
         // Send this round's pending pages while the guest keeps writing.
         let duration_s = pending_wire_bytes as f64 / final_bandwidth + SYNC_COST_S;
