@@ -23,5 +23,11 @@ echo "== C tests under valgrind memcheck"
 valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
     target/debug/c-tests/test_api
 
+echo "== libkairos.a for C programs: only kairos_* exported, links with glib"
+bash scripts/build-libkairos.sh
+cc -std=c99 -Wall -Werror -Ibuild/include $(pkg-config --cflags glib-2.0) ffi/tests/c/test_glib_link.c \
+    build/lib/libkairos.a $(pkg-config --libs glib-2.0) -lpthread -ldl -lm -o target/test_glib_link
+target/test_glib_link
+
 echo "== CLI end-to-end"
 bash scripts/cli-e2e.sh

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds the release libkairos.a for C programs (QEMU) with only the
+# kairos_* symbols global: every object of the Rust static library is
+# linked into one relocatable object, LLVM bitcode and debug sections are
+# dropped, every symbol but the public API is made local, and the result is
+# archived as build/lib/libkairos.a next to build/include/kairos.h.
+# Prints the archive's size and fails if anything but kairos_* is exported.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out_lib=build/lib
+out_include=build/include
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cargo build --release -q -p kairos-ffi
+raw=target/release/libkairos.a
+nm -g --defined-only "$raw" 2>/dev/null | awk '$2 == "T" && $3 ~ /^kairos_/ {print $3}' | sort -u >"$work/api.syms"
+[ -s "$work/api.syms" ] || { echo "build-libkairos: no kairos_* symbols in $raw" >&2; exit 1; }
+
+ld -r --whole-archive "$raw" -o "$work/whole.o"
+objcopy --remove-section=.llvmbc --remove-section=.llvmcmd --strip-debug \
+    --keep-global-symbols="$work/api.syms" "$work/whole.o" "$work/kairos.o"
+
+exported=$(nm -g --defined-only "$work/kairos.o" | awk '{print $3}' | sort -u)
+if [ "$exported" != "$(cat "$work/api.syms")" ]; then
+    echo "build-libkairos: unexpected exported symbols:" >&2
+    comm -13 "$work/api.syms" <(printf '%s\n' "$exported") >&2
+    exit 1
+fi
+
+mkdir -p "$out_lib" "$out_include"
+rm -f "$out_lib/libkairos.a.tmp"
+ar rcs "$out_lib/libkairos.a.tmp" "$work/kairos.o"
+mv "$out_lib/libkairos.a.tmp" "$out_lib/libkairos.a"
+cp ffi/include/kairos.h "$out_include/kairos.h"
+size=$(stat -c %s "$out_lib/libkairos.a")
+echo "build-libkairos: $out_lib/libkairos.a ($((size / 1024)) KiB, $(wc -l <"$work/api.syms") exported symbols, all kairos_*)"
