@@ -1,0 +1,166 @@
+//! Fuzzing the C ABI with proptest: random byte streams drive
+//! create/observe/state/reset/free in any order, with any bit patterns in
+//! the config and the rounds (NaN, infinities, wrapped counters …).
+//!
+//! cargo-fuzz needs a nightly toolchain for its sanitizer flags and this
+//! project's machines have only the stable one, so the fuzz target is this
+//! proptest over byte streams (documented in docs/c-api.md).
+
+use std::ffi::CStr;
+use std::ptr;
+
+use kairos::{
+    kairos_config_default, kairos_policy_free, kairos_policy_new, kairos_policy_observe,
+    kairos_policy_reset, kairos_policy_state, KairosAction, KairosConfig, KairosPolicy,
+    KairosRound, KairosState,
+};
+use proptest::prelude::*;
+
+const POLICIES: [&CStr; 8] = [
+    c"qemu",
+    c"xen",
+    c"nova",
+    c"kubevirt-stall",
+    c"kubevirt-ramp",
+    c"predictive",
+    c"never-stop",
+    c"no-such-policy",
+];
+
+/// Reads values out of the fuzz input, yielding zeros once it runs dry.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        let (first, rest) = self.0.split_first().map_or((0, &[][..]), |(f, r)| (*f, r));
+        self.0 = rest;
+        first
+    }
+    fn u64(&mut self) -> u64 {
+        (0..8).fold(0u64, |acc, _| (acc << 8) | u64::from(self.u8()))
+    }
+    /// Mostly plausible numbers, sometimes raw bit patterns.
+    fn f64(&mut self) -> f64 {
+        match self.u8() % 4 {
+            0 => f64::from_bits(self.u64()),
+            1 => f64::from(self.u8()) * 10.0,
+            _ => (self.u64() % 2_000_000_000) as f64,
+        }
+    }
+    fn counter(&mut self) -> u64 {
+        if self.u8().is_multiple_of(3) {
+            self.u64()
+        } else {
+            self.u64() % (1 << 34)
+        }
+    }
+}
+
+fn run(input: &[u8]) {
+    let mut bytes = Bytes(input);
+    let mut handle: *mut KairosPolicy = ptr::null_mut();
+    let mut observed_since_reset = 0u64;
+    while !bytes.0.is_empty() {
+        match bytes.u8() % 7 {
+            0 => {
+                // SAFETY: freeing our own handle (or NULL) once.
+                unsafe { kairos_policy_free(handle) };
+                let mut cfg = std::mem::MaybeUninit::<KairosConfig>::uninit();
+                // SAFETY: writes a full KairosConfig into cfg.
+                unsafe { kairos_config_default(cfg.as_mut_ptr()) };
+                // SAFETY: initialised just above.
+                let mut cfg = unsafe { cfg.assume_init() };
+                cfg.policy = POLICIES[usize::from(bytes.u8()) % POLICIES.len()].as_ptr();
+                if bytes.u8().is_multiple_of(2) {
+                    cfg.downtime_limit_ms = bytes.f64();
+                    cfg.max_downtime_ms = bytes.f64();
+                    cfg.max_rounds = bytes.u64();
+                    cfg.horizon_rounds = u32::from(bytes.u8());
+                    cfg.non_convergence_action = u32::from(bytes.u8() % 4);
+                }
+                let mut err = [0 as std::os::raw::c_char; 64];
+                // SAFETY: cfg is valid with a static policy name; err has 64 bytes.
+                handle = unsafe { kairos_policy_new(&cfg, err.as_mut_ptr(), err.len()) };
+                if handle.is_null() {
+                    assert!(
+                        err.contains(&0) && err[0] != 0,
+                        "NULL handle without a message"
+                    );
+                }
+                observed_since_reset = 0;
+            }
+            1..=3 => {
+                let round = KairosRound {
+                    round: bytes.counter(),
+                    elapsed_ms: bytes.counter(),
+                    dirtied_pages: bytes.counter(),
+                    pending_bytes: bytes.counter(),
+                    sent_bytes: bytes.counter(),
+                    bandwidth_bytes_per_s: bytes.f64(),
+                    page_size_bytes: if bytes.u8().is_multiple_of(2) {
+                        4096
+                    } else {
+                        bytes.u64()
+                    },
+                    ram_bytes: if bytes.u8().is_multiple_of(2) {
+                        1 << 30
+                    } else {
+                        bytes.u64()
+                    },
+                };
+                // SAFETY: handle is ours (or NULL); round is a valid local.
+                let action = unsafe { kairos_policy_observe(handle, &round) };
+                if handle.is_null() {
+                    assert_eq!(action, KairosAction::Fallback);
+                } else {
+                    observed_since_reset += 1;
+                }
+            }
+            4 => {
+                let mut state = KairosState::default();
+                // SAFETY: handle is ours (or NULL); state is a valid local.
+                let rc = unsafe { kairos_policy_state(handle, &mut state) };
+                if handle.is_null() {
+                    assert_eq!(rc, -1);
+                } else {
+                    assert_eq!(rc, 0);
+                    assert_eq!(state.rounds_observed, observed_since_reset);
+                    assert!(state.model.contains(&0), "model name not terminated");
+                }
+            }
+            5 => {
+                // SAFETY: handle is ours (or NULL), used by this thread only.
+                unsafe { kairos_policy_reset(handle) };
+                observed_since_reset = 0;
+            }
+            _ => {
+                // SAFETY: NULL round is allowed and must answer Fallback.
+                let action = unsafe { kairos_policy_observe(handle, ptr::null()) };
+                assert_eq!(action, KairosAction::Fallback);
+            }
+        }
+    }
+    // SAFETY: freeing our own handle (or NULL) once.
+    unsafe { kairos_policy_free(handle) };
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn random_byte_streams_never_crash(input in prop::collection::vec(any::<u8>(), 0..2048)) {
+        run(&input);
+    }
+}
+
+#[test]
+fn a_long_plausible_stream_runs() {
+    // Create a predictive policy, then many observations.
+    let mut input = vec![0u8, 5, 1];
+    for i in 0..2000u32 {
+        input.extend_from_slice(&[1, 1]);
+        input.extend_from_slice(&u64::from(i).to_be_bytes());
+        input.extend(std::iter::repeat_n(7u8, 60));
+    }
+    run(&input);
+}
