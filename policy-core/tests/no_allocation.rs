@@ -2,6 +2,7 @@
 //! sees zero allocations across thousands of observe calls.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kairos_policy_core::policies::{build_policy, PolicyKind};
@@ -11,11 +12,23 @@ struct CountingAllocator;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
+thread_local! {
+    /// Only allocations made on the measuring thread count: the test
+    /// harness's other threads allocate whenever they like.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn count_allocation() {
+    if COUNTING.try_with(Cell::get).unwrap_or(false) {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 // SAFETY: forwards every call unchanged to the system allocator, which
 // upholds GlobalAlloc's contract; the counter has no effect on memory.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        count_allocation();
         // SAFETY: same layout contract as the caller's.
         unsafe { System.alloc(layout) }
     }
@@ -24,7 +37,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        count_allocation();
         // SAFETY: ptr/layout come from this allocator, as realloc requires.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -61,6 +74,7 @@ fn observe_does_not_allocate() {
     for name in PolicyKind::NAMES {
         let mut policy = build_policy(PolicyKind::from_name(name).unwrap(), &cfg).unwrap();
         let before = ALLOCATIONS.load(Ordering::SeqCst);
+        COUNTING.with(|c| c.set(true));
         for round in 1..=5000 {
             std::hint::black_box(policy.observe(&observation(round)));
         }
@@ -70,6 +84,7 @@ fn observe_does_not_allocate() {
             ..observation(1)
         };
         std::hint::black_box(policy.observe(&garbage));
+        COUNTING.with(|c| c.set(false));
         let after = ALLOCATIONS.load(Ordering::SeqCst);
         assert_eq!(
             after - before,
@@ -78,4 +93,15 @@ fn observe_does_not_allocate() {
             after - before
         );
     }
+}
+
+#[test]
+fn the_counter_sees_an_allocation() {
+    COUNTING.with(|c| c.set(true));
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let v: Vec<u64> = std::hint::black_box(Vec::with_capacity(16));
+    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    COUNTING.with(|c| c.set(false));
+    drop(v);
+    assert!(after > before, "the counting allocator is not in use");
 }
