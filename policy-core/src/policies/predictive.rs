@@ -57,6 +57,11 @@ pub struct PredictiveRule {
     previous: Option<RoundObservation>,
     /// Bytes dirtied per round, recent rounds; their maximum is the WWS.
     dirtied_history: Ring<WWS_WINDOW_ROUNDS>,
+    /// Pending bytes at the last sync that were not newly dirtied: what the
+    /// previous round left unsent. QEMU 10 syncs once the remainder drops
+    /// below its threshold, so this is about the threshold there, and 0
+    /// where rounds drain completely.
+    carry_bytes: f64,
     rate_samples: u32,
     no_convergence_streak: u32,
 }
@@ -74,6 +79,7 @@ impl PredictiveRule {
             period: PeriodDetector::default(),
             previous: None,
             dirtied_history: Ring::default(),
+            carry_bytes: 0.0,
             rate_samples: 0,
             no_convergence_streak: 0,
         }
@@ -94,6 +100,7 @@ impl PredictiveRule {
         }
         let dirtied_bytes = obs.dirtied_pages as f64 * obs.page_size_bytes as f64;
         self.dirtied_history.push(dirtied_bytes);
+        self.carry_bytes = (obs.pending_bytes as f64 - dirtied_bytes).max(0.0);
         let rate_gib_s =
             touch_rate(dirtied_bytes, dt_ms as f64 / 1000.0, self.wws_bytes()) / GIB_BYTES;
         if !rate_gib_s.is_finite() {
@@ -131,6 +138,12 @@ impl PredictiveRule {
         let ram = obs.ram_bytes as f64;
         let wws = self.wws_bytes().clamp(obs.page_size_bytes as f64, ram);
         let pending = obs.pending_bytes as f64;
+        let carry = self.carry_bytes.min(pending);
+        // A round sends all but the carry, while the guest dirties pages.
+        let next = |rate: f64, pending_now: f64| {
+            let send_s = ((pending_now - carry).max(0.0) / bandwidth).max(MIN_ROUND_S);
+            (carry + dirtied_in(rate, send_s, wws)).min(ram)
+        };
         let (mut mean, mut lo, mut hi) = (pending, pending, pending);
         for (h, point) in forecast.points.iter_mut().enumerate().take(horizon) {
             let f = self.ensemble.forecast(h + 1);
@@ -138,9 +151,9 @@ impl PredictiveRule {
             let rate_mean = f.mean.max(0.0) * GIB_BYTES;
             let rate_lo = (f.mean - spread).max(0.0) * GIB_BYTES;
             let rate_hi = (f.mean + spread).max(0.0) * GIB_BYTES;
-            mean = dirtied_in(rate_mean, (mean / bandwidth).max(MIN_ROUND_S), wws);
-            lo = dirtied_in(rate_lo, (lo / bandwidth).max(MIN_ROUND_S), wws);
-            hi = dirtied_in(rate_hi, (hi / bandwidth).max(MIN_ROUND_S), wws);
+            mean = next(rate_mean, mean);
+            lo = next(rate_lo, lo);
+            hi = next(rate_hi, hi);
             *point = ForecastPoint {
                 pending_bytes: mean,
                 pending_lo_bytes: lo,
@@ -266,6 +279,7 @@ impl RoundRule for PredictiveRule {
         self.period.reset();
         self.previous = None;
         self.dirtied_history.clear();
+        self.carry_bytes = 0.0;
         self.rate_samples = 0;
         self.no_convergence_streak = 0;
     }

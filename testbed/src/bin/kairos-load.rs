@@ -1,0 +1,219 @@
+//! `kairos-load`: the guest's load generator. Runs a workload program (the
+//! same TOML the simulator reads) on real memory and reports once a second
+//! on standard output:
+//!
+//! `kairos-load t=12.0 phase=2/write ops_per_s=30720 max_gap_ms=3`
+//!
+//! `max_gap_ms` is the longest the generator's own loop went without running
+//! in that second: a migration's downtime shows up there as seen by the
+//! guest.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use kairos_policy_core::sim::workload::{Pattern, PhaseKind, Workload};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Zipf};
+
+const PAGE_BYTES: usize = 4096;
+/// How often the pacing loop wakes up.
+const TICK: Duration = Duration::from_millis(5);
+
+fn usage() -> ! {
+    eprintln!("usage: kairos-load WORKLOAD.toml [--seconds N] [--seed N]");
+    std::process::exit(2);
+}
+
+struct Args {
+    workload: PathBuf,
+    seconds: Option<f64>,
+    seed: u64,
+}
+
+fn parse_args() -> Args {
+    let mut args = std::env::args().skip(1);
+    let mut workload = None;
+    let mut seconds = None;
+    let mut seed = 1;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--seconds" => seconds = args.next().and_then(|v| v.parse().ok()).or_else(|| usage()),
+            "--seed" => {
+                seed = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
+            "-h" | "--help" => usage(),
+            _ if workload.is_none() => workload = Some(PathBuf::from(arg)),
+            _ => usage(),
+        }
+    }
+    Args {
+        workload: workload.unwrap_or_else(|| usage()),
+        seconds,
+        seed,
+    }
+}
+
+/// Words per 4 KiB page.
+const PAGE_WORDS: usize = PAGE_BYTES / 8;
+
+/// The memory the workload writes, touched a page at a time. Writes are
+/// volatile: nothing ever reads the buffer, and without them the compiler
+/// may drop the writes, and the allocation with them.
+struct Buffer {
+    words: Vec<u64>,
+}
+
+impl Buffer {
+    fn new(mib: f64) -> Self {
+        let pages = ((mib * 256.0) as usize).max(1);
+        // Fill every page so none of it is a zero page.
+        let mut words: Vec<u64> = (0..pages * PAGE_WORDS).map(|i| (i as u64) | 1).collect();
+        std::hint::black_box(&mut words);
+        Self { words }
+    }
+
+    fn pages(&self) -> usize {
+        self.words.len() / PAGE_WORDS
+    }
+
+    fn touch(&mut self, page: usize, stamp: u64) {
+        let at = (page % self.pages()) * PAGE_WORDS;
+        let word: *mut u64 = &mut self.words[at];
+        // SAFETY: `word` points into the live, aligned Vec<u64>.
+        unsafe { std::ptr::write_volatile(word, stamp) };
+    }
+}
+
+fn main() {
+    let args = parse_args();
+    let workload = match Workload::from_file(&args.workload) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("kairos-load: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut buffer = Buffer::new(workload.max_wss_mib().max(1.0));
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let start = Instant::now();
+    let stdout = std::io::stdout();
+    println!(
+        "kairos-load: running '{}' ({} phases, {:.0} MiB buffer)",
+        workload.name,
+        workload.phases.len(),
+        workload.max_wss_mib()
+    );
+
+    let mut phase_index = 0;
+    let mut phase_start = Instant::now();
+    let mut finished = false;
+    let mut report_at = start + Duration::from_secs(1);
+    let mut ops_this_second = 0u64;
+    let mut max_gap = Duration::ZERO;
+    let mut last_tick = Instant::now();
+    let mut writes_due = 0.0f64;
+    let mut sequential = 0usize;
+    let mut stamp = 0u64;
+    let mut zipf: Option<Zipf<f64>> = None;
+    let mut zipf_for = usize::MAX;
+
+    loop {
+        let now = Instant::now();
+        max_gap = max_gap.max(now - last_tick);
+        let dt = (now - last_tick).as_secs_f64();
+        last_tick = now;
+        if args
+            .seconds
+            .is_some_and(|s| (now - start).as_secs_f64() >= s)
+        {
+            break;
+        }
+        if !finished && (now - phase_start).as_secs_f64() >= workload.phases[phase_index].seconds {
+            phase_start = now;
+            phase_index += 1;
+            if phase_index == workload.phases.len() {
+                if workload.repeat {
+                    phase_index = 0;
+                } else {
+                    finished = true;
+                    phase_index -= 1;
+                }
+            }
+            writes_due = 0.0;
+        }
+        let phase = &workload.phases[phase_index];
+        let kind = if finished {
+            PhaseKind::Idle
+        } else {
+            phase.kind
+        };
+        match kind {
+            PhaseKind::Idle => std::thread::sleep(TICK),
+            PhaseKind::Cpu => {
+                let until = now + TICK;
+                let mut x = stamp | 1;
+                while Instant::now() < until {
+                    for _ in 0..1000 {
+                        x = x
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                    }
+                    ops_this_second += 1;
+                }
+                stamp = std::hint::black_box(x);
+            }
+            PhaseKind::Write => {
+                let wss_pages = ((phase.wss_mib * 256.0) as usize).clamp(1, buffer.pages());
+                if phase.pattern == Pattern::Zipf && zipf_for != phase_index {
+                    zipf = Zipf::new(wss_pages as f64, phase.zipf_theta).ok();
+                    zipf_for = phase_index;
+                }
+                writes_due += phase.rate_mib_s * 256.0 * dt;
+                while writes_due >= 1.0 {
+                    let page = match (phase.pattern, &zipf) {
+                        (Pattern::Zipf, Some(z)) => (z.sample(&mut rng) as usize).saturating_sub(1),
+                        (Pattern::Sequential, _) => {
+                            sequential = (sequential + 1) % wss_pages;
+                            sequential
+                        }
+                        _ => (rng.next_u64() % wss_pages as u64) as usize,
+                    };
+                    stamp += 1;
+                    buffer.touch(page, stamp);
+                    writes_due -= 1.0;
+                    ops_this_second += 1;
+                }
+                std::thread::sleep(TICK);
+            }
+        }
+        if now >= report_at {
+            let mut out = stdout.lock();
+            let kind_name = match kind {
+                PhaseKind::Idle => "idle",
+                PhaseKind::Cpu => "cpu",
+                PhaseKind::Write => "write",
+            };
+            let _ = writeln!(
+                out,
+                "kairos-load t={:.1} phase={}/{} ops_per_s={} max_gap_ms={}",
+                (now - start).as_secs_f64(),
+                phase_index + 1,
+                kind_name,
+                ops_this_second,
+                max_gap.as_millis()
+            );
+            let _ = out.flush();
+            ops_this_second = 0;
+            max_gap = Duration::ZERO;
+            report_at += Duration::from_secs(1);
+            if report_at < now {
+                report_at = now + Duration::from_secs(1);
+            }
+        }
+    }
+}
