@@ -98,6 +98,9 @@ if [ ! -d "$src_dir/.git" ]; then
         patch -s -p1 <debian/patches/skip-unpack-edk2-blobs.patch
         rm -rf debian
         git init -q
+        # No background auto-gc: it would hold the repository's locks.
+        git config gc.auto 0
+        git config maintenance.auto false
         git -c user.name=kairos -c user.email=kairos@localhost add -A
         git -c user.name=kairos -c user.email=kairos@localhost commit -q -m "QEMU $QEMU_VERSION (Debian +ds source)"
         git tag pristine

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up what the tests need and runs every test: formatting, lints, unit,
-# integration and property tests of the whole workspace, then a short
-# end-to-end run of the kairos CLI.
+# integration and property tests of the whole workspace, the C tests of
+# libkairos, an end-to-end run of the kairos CLI, then the patched QEMU:
+# its build, upstream's migration-test with the policy off and forced on,
+# and a real migration of a real guest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,3 +33,6 @@ target/test_glib_link
 
 echo "== CLI end-to-end"
 bash scripts/cli-e2e.sh
+
+echo "== patched QEMU: build, upstream migration-test, end-to-end migration"
+bash scripts/qemu-tests.sh

@@ -289,6 +289,38 @@ impl RoundRule for PredictiveRule {
 mod tests {
     use super::*;
 
+    use crate::policies::{build_policy, PolicyKind};
+    use crate::{Action, Reason, RoundObservation};
+
+    /// Rounds as QEMU 10 makes them: it syncs once the unsent remainder
+    /// drops below its threshold (37.5 MB here), so each sync's pending is
+    /// that remainder plus what was newly dirtied — a plateau near 81 MB
+    /// that never fits 300 ms (the shape of a real trace of this test-bed).
+    fn qemu_style_round(round: u64) -> RoundObservation {
+        RoundObservation {
+            round,
+            elapsed_ms: round * 400,
+            dirtied_pages: 12_200,
+            pending_bytes: 81_000_000 + (round % 3) * 200_000,
+            sent_bytes: round * 50_000_000,
+            bandwidth_bytes_per_s: 126e6,
+            page_size_bytes: 4096,
+            ram_bytes: 1 << 30,
+        }
+    }
+
+    #[test]
+    fn stops_on_a_plateau_with_unsent_carry() {
+        let mut policy = build_policy(PolicyKind::Predictive, &PolicyConfig::default()).unwrap();
+        let stop = (2..40u64).find_map(|r| {
+            let d = policy.observe(&qemu_style_round(r));
+            (d.action == Action::StopAndCopy).then_some((r, d.reason))
+        });
+        let (round, reason) = stop.expect("predictive never stopped on the plateau");
+        assert!(round <= 8, "stopped only at round {round}");
+        assert_eq!(reason, Reason::ConvergencePoint);
+    }
+
     #[test]
     fn touch_rate_inverts_dirtied_in() {
         let wws = 200e6;

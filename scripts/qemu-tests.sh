@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Tests of the patched QEMU (run by scripts/test.sh):
+#  1. upstream's own migration-test -m quick on the patched binary with the
+#     policy off, and again with -global
+#     migration.x-convergence-policy=predictive forced on every QEMU it
+#     starts;
+#  2. the end-to-end smoke test: a real guest under a phase-changing
+#     workload migrated between two patched QEMUs with `predictive`
+#     (scripts/migrate_smoke.py), with QMP negative tests.
+# Guests run with TCG: /dev/kvm is hidden (bind-mounted over by /dev/null
+# in a private mount namespace), so QEMU's probes fall back to TCG.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+bash scripts/build-qemu.sh
+bash scripts/build-guest.sh
+cargo build --release -q -p kairos-testbed
+
+qemu=$root/build/bin/qemu-system-x86_64
+mtest=$root/build/bin/migration-test
+data=$(dirname "$(readlink -f "$qemu")")/qemu-bundle/usr/local/share/qemu
+logs=$root/build/test-logs
+mkdir -p "$logs"
+
+# Run "$@" with /dev/kvm hidden, when there is one to hide.
+without_kvm() {
+    if [ -e /dev/kvm ]; then
+        unshare -m sh -c 'mount --bind /dev/null /dev/kvm && exec "$@"' sh "$@"
+    else
+        "$@"
+    fi
+}
+
+wrapper=$root/build/bin/qemu-system-x86_64-predictive
+cat >"$wrapper" <<WRAP
+#!/bin/sh
+exec "$qemu" -global migration.x-convergence-policy=predictive "\$@"
+WRAP
+chmod +x "$wrapper"
+
+run_migration_test() {
+    local name=$1 binary=$2
+    echo "== migration-test -m quick ($name)"
+    if QTEST_QEMU_BINARY=$binary without_kvm "$mtest" -m quick --tap -k >"$logs/migration-test-$name.tap" 2>&1; then
+        grep -c '^ok ' "$logs/migration-test-$name.tap" | sed "s/^/  ok: /"
+    else
+        grep -E '^not ok|^# ' "$logs/migration-test-$name.tap" | tail -20 >&2
+        echo "migration-test ($name) failed, see $logs/migration-test-$name.tap" >&2
+        return 1
+    fi
+}
+run_migration_test policy-off "$qemu"
+run_migration_test policy-predictive "$wrapper"
+
+echo "== end-to-end smoke: phase-change workload, predictive"
+without_kvm python3 scripts/migrate_smoke.py --qemu "$qemu" --data-dir "$data" \
+    --kernel build/guest/vmlinuz --initrd build/guest/initrd.img \
+    --kairos target/release/kairos --keep "$logs/smoke" | tee "$logs/smoke.json"
