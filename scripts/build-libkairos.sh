@@ -30,9 +30,10 @@ if [ "$exported" != "$(cat "$work/api.syms")" ]; then
 fi
 
 mkdir -p "$out_lib" "$out_include"
-rm -f "$out_lib/libkairos.a.tmp"
-ar rcs "$out_lib/libkairos.a.tmp" "$work/kairos.o"
-mv "$out_lib/libkairos.a.tmp" "$out_lib/libkairos.a"
-cp ffi/include/kairos.h "$out_include/kairos.h"
+# Replace outputs only when they changed, so builds that link them (QEMU)
+# don't redo work for nothing.
+ar rcsD "$work/libkairos.a" "$work/kairos.o"
+cmp -s "$work/libkairos.a" "$out_lib/libkairos.a" || cp "$work/libkairos.a" "$out_lib/libkairos.a"
+cmp -s ffi/include/kairos.h "$out_include/kairos.h" || cp ffi/include/kairos.h "$out_include/kairos.h"
 size=$(stat -c %s "$out_lib/libkairos.a")
 echo "build-libkairos: $out_lib/libkairos.a ($((size / 1024)) KiB, $(wc -l <"$work/api.syms") exported symbols, all kairos_*)"

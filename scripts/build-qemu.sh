@@ -116,10 +116,18 @@ else
 fi
 if [ "$(cat "$src_dir/.kairos-series" 2>/dev/null)" != "$series_id" ]; then
     log "applying the patch series ($variant)"
+    # Build the patched commit in a scratch worktree, then move the source
+    # tree to it: git rewrites only the files that differ, so ninja
+    # recompiles only what the changed patches touch.
+    scratch=$top/am-$variant
     (
         cd "$src_dir"
-        git am --abort >/dev/null 2>&1 || true
-        git reset -q --hard pristine
+        git worktree remove --force "$scratch" >/dev/null 2>&1 || rm -rf "$scratch"
+        git worktree prune
+        git worktree add -q -f --detach "$scratch" pristine
+    )
+    (
+        cd "$scratch"
         if [ "$variant" = kairos ]; then
             while read -r p; do
                 case "$p" in ''|'#'*) continue ;; esac
@@ -128,6 +136,9 @@ if [ "$(cat "$src_dir/.kairos-series" 2>/dev/null)" != "$series_id" ]; then
             done <"$root/qemu-patches/series"
         fi
     )
+    new_head=$(git -C "$scratch" rev-parse HEAD)
+    git -C "$src_dir" checkout -q -f --detach "$new_head"
+    git -C "$src_dir" worktree remove --force "$scratch"
     echo "$series_id" >"$src_dir/.kairos-series"
 fi
 
@@ -139,7 +150,7 @@ if [ "$variant" = kairos ]; then
 fi
 
 # --- 5. configure and build ---------------------------------------------
-config_id=$(printf '%s\n' "$series_id" "${configure_extra[@]}" | sha256sum | awk '{print $1}')
+config_id=$(printf '%s\n' "$variant" "${configure_extra[@]}" | sha256sum | awk '{print $1}')
 if [ ! -f "$build_dir/build.ninja" ] || [ "$(cat "$build_dir/.kairos-config" 2>/dev/null)" != "$config_id" ]; then
     log "configuring $build_dir"
     rm -rf "$build_dir"
