@@ -33,7 +33,7 @@ use crate::observation::RoundObservation;
 use crate::period::PeriodDetector;
 use crate::phase::PageHinkley;
 
-/// Shortest round the projection assumes, seconds: a sync round costs at
+/// Shortest round the projection assumes, in seconds: a sync round costs at
 /// least the bitmap sync itself.
 const MIN_ROUND_S: f64 = 0.005;
 /// Rounds over which the writable working set is the largest dirtied set.
