@@ -168,9 +168,9 @@ ninja -C "$build_dir" qemu-system-x86_64 tests/qtest/migration-test >"$build_dir
 # --- 6. firmware and binary ------------------------------------------------
 data=$build_dir/qemu-bundle/usr/local/share/qemu
 mkdir -p "$data"
-for f in /usr/share/seabios/bios-256k.bin /usr/lib/ipxe/qemu/efi-*.rom \
+for f in /usr/share/seabios/*.bin /usr/lib/ipxe/qemu/*.rom \
          /usr/share/qemu/linuxboot_dma.bin /usr/share/qemu/linuxboot.bin /usr/share/qemu/kvmvapic.bin \
-         /usr/share/qemu/multiboot_dma.bin /usr/share/qemu/vgabios-stdvga.bin; do
+         /usr/share/qemu/multiboot_dma.bin /usr/share/qemu/pvh.bin; do
     [ -e "$f" ] && ln -sf "$(readlink -f "$f")" "$data/$(basename "$f")"
 done
 bin_dir=$root/build/bin

@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# The main job: sets up what it needs on a fresh machine, builds Kairos and
-# runs the comparison of migrations of every workload in the catalogue under
-# every policy, printing the table.
+# The main job: sets up everything on a fresh machine (packages, the
+# patched QEMU 10.0, libkairos, the test guest, the kairos CLI) and runs a
+# real comparison: the Kairos guest under phase-changing and hot workloads,
+# migrated between two QEMU processes on loopback at 1 Gbit/s with QEMU's
+# own rule, auto-converge and Kairos's `predictive` policy. Prints the table
+# and where the raw runs, logs and per-round traces are.
 #
-# Until the patched QEMU lands (see the issues), the migrations are
-# page-level simulations of QEMU's pre-copy loop (kairos sim); the oracle
-# column is the best stop in hindsight on the same seeded run.
+# Extra arguments go to `kairos compare` (e.g. --repeat 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
+bash scripts/build-qemu.sh
+bash scripts/build-guest.sh
 echo "== building kairos (release)" >&2
 cargo build --release -q -p kairos-testbed
-echo "== kairos sim --suite testbed/workloads --policy all" >&2
-target/release/kairos sim --suite testbed/workloads --policy all "$@"
+out=build/demo
+echo "== kairos compare: phase-change, hot-wss x qemu, auto-converge, predictive" >&2
+target/release/kairos compare --suite phase-change,hot-wss \
+    --policies qemu,auto-converge,predictive --repeat 1 --timeout-s 60 \
+    --out "$out" "$@"
+echo "per-round traces: $out/runs/*/trace.csv (replay: target/release/kairos replay --trace FILE)" >&2

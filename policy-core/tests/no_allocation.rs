@@ -3,25 +3,28 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kairos_policy_core::policies::{build_policy, PolicyKind};
 use kairos_policy_core::{PolicyConfig, RoundObservation};
 
 struct CountingAllocator;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
     /// Only allocations made on the measuring thread count: the test
-    /// harness's other threads allocate whenever they like.
+    /// harness and the other tests allocate on their own threads whenever
+    /// they like.
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
 }
 
 fn count_allocation() {
     if COUNTING.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
     }
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
 }
 
 // SAFETY: forwards every call unchanged to the system allocator, which
@@ -73,7 +76,7 @@ fn observe_does_not_allocate() {
     };
     for name in PolicyKind::NAMES {
         let mut policy = build_policy(PolicyKind::from_name(name).unwrap(), &cfg).unwrap();
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let before = allocations();
         COUNTING.with(|c| c.set(true));
         for round in 1..=5000 {
             std::hint::black_box(policy.observe(&observation(round)));
@@ -85,7 +88,7 @@ fn observe_does_not_allocate() {
         };
         std::hint::black_box(policy.observe(&garbage));
         COUNTING.with(|c| c.set(false));
-        let after = ALLOCATIONS.load(Ordering::SeqCst);
+        let after = allocations();
         assert_eq!(
             after - before,
             0,
@@ -98,9 +101,9 @@ fn observe_does_not_allocate() {
 #[test]
 fn the_counter_sees_an_allocation() {
     COUNTING.with(|c| c.set(true));
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     let v: Vec<u64> = std::hint::black_box(Vec::with_capacity(16));
-    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    let after = allocations();
     COUNTING.with(|c| c.set(false));
     drop(v);
     assert!(after > before, "the counting allocator is not in use");

@@ -2,8 +2,11 @@
 //! Kairos convergence policies.
 
 mod cli_policy;
+mod cmd_compare;
 mod cmd_replay;
+mod cmd_run;
 mod cmd_sim;
+mod live;
 mod table;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +25,10 @@ enum Command {
     Sim(cmd_sim::SimArgs),
     /// Replay recorded per-round traces through policies.
     Replay(cmd_replay::ReplayArgs),
+    /// Migrate the Kairos guest between two real QEMU processes.
+    Run(cmd_run::RunArgs),
+    /// Run a matrix of real migrations (workloads × policies × repeats).
+    Compare(cmd_compare::CompareArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -29,6 +36,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Sim(args) => cmd_sim::run(&args),
         Command::Replay(args) => cmd_replay::run(&args),
+        Command::Run(args) => cmd_run::run(&args),
+        Command::Compare(args) => cmd_compare::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,64 @@
+//! The guest's console: `kairos-load` reports once a second.
+
+use std::path::Path;
+
+/// One report of the load generator.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadSample {
+    /// Seconds since the generator started (guest clock).
+    pub t_s: f64,
+    /// Operations in that second.
+    pub ops_per_s: f64,
+    /// Longest stall of the generator's loop in that second, ms.
+    pub max_gap_ms: f64,
+}
+
+/// Parse every `kairos-load t=… ops_per_s=… max_gap_ms=…` line of a log.
+pub fn load_samples(log: &Path) -> Vec<LoadSample> {
+    let text = std::fs::read(log)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    text.lines().filter_map(parse_line).collect()
+}
+
+fn parse_line(line: &str) -> Option<LoadSample> {
+    let rest = &line[line.find("kairos-load t=")? + "kairos-load ".len()..];
+    let mut t = None;
+    let mut ops = None;
+    let mut gap = None;
+    for field in rest.split_whitespace() {
+        let (key, value) = field.split_once('=')?;
+        match key {
+            "t" => t = value.parse().ok(),
+            "ops_per_s" => ops = value.parse().ok(),
+            "max_gap_ms" => gap = value.parse().ok(),
+            _ => {}
+        }
+    }
+    Some(LoadSample {
+        t_s: t?,
+        ops_per_s: ops?,
+        max_gap_ms: gap?,
+    })
+}
+
+/// True when the log shows the load generator running.
+pub fn load_running(log: &Path) -> bool {
+    !load_samples(log).is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_report_and_skips_noise() {
+        let s =
+            parse_line("\u{1b}[2Jkairos-load t=12.0 phase=2/write ops_per_s=30720 max_gap_ms=3")
+                .unwrap();
+        assert_eq!(s.t_s, 12.0);
+        assert_eq!(s.ops_per_s, 30720.0);
+        assert_eq!(s.max_gap_ms, 3.0);
+        assert!(parse_line("kairos-guest: up").is_none());
+    }
+}

@@ -1,0 +1,8 @@
+//! Real migrations of real guests between two QEMU processes.
+
+pub mod guest_log;
+pub mod kvm;
+pub mod policy;
+pub mod qemu;
+pub mod qmp;
+pub mod run;
