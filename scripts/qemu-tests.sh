@@ -32,7 +32,10 @@ without_kvm() {
     fi
 }
 
-wrapper=$root/build/bin/qemu-system-x86_64-predictive
+# migration-test takes the target from the binary's name, so the wrapper
+# keeps the name and lives in its own directory.
+mkdir -p "$root/build/bin/predictive"
+wrapper=$root/build/bin/predictive/qemu-system-x86_64
 cat >"$wrapper" <<WRAP
 #!/bin/sh
 exec "$qemu" -global migration.x-convergence-policy=predictive "\$@"
