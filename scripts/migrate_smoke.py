@@ -160,6 +160,8 @@ def main():
         lines_then = read(dst_log).count("kairos-load t=")
         time.sleep(3)
         check(read(dst_log).count("kairos-load t=") > lines_then, "guest stopped reporting on the destination", dst_log)
+        check("VERIFY FAILED" not in read(dst_log) and "verify_errors=0" in read(dst_log),
+              "the guest found pages that do not hold what it wrote", dst_log)
 
         result = {
             "workload": args.workload, "policy": args.policy,

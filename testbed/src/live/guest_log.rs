@@ -11,6 +11,8 @@ pub struct LoadSample {
     pub ops_per_s: f64,
     /// Longest stall of the generator's loop in that second, ms.
     pub max_gap_ms: f64,
+    /// Pages found not holding what was written, so far (must stay 0).
+    pub verify_errors: u64,
 }
 
 /// Parse every `kairos-load t=… ops_per_s=… max_gap_ms=…` line of a log.
@@ -26,12 +28,14 @@ fn parse_line(line: &str) -> Option<LoadSample> {
     let mut t = None;
     let mut ops = None;
     let mut gap = None;
+    let mut verify_errors = 0;
     for field in rest.split_whitespace() {
         let (key, value) = field.split_once('=')?;
         match key {
             "t" => t = value.parse().ok(),
             "ops_per_s" => ops = value.parse().ok(),
             "max_gap_ms" => gap = value.parse().ok(),
+            "verify_errors" => verify_errors = value.parse().ok()?,
             _ => {}
         }
     }
@@ -39,6 +43,7 @@ fn parse_line(line: &str) -> Option<LoadSample> {
         t_s: t?,
         ops_per_s: ops?,
         max_gap_ms: gap?,
+        verify_errors,
     })
 }
 

@@ -74,6 +74,8 @@ pub struct LiveResult {
     pub ops_during: Option<f64>,
     /// … afterwards, on the destination.
     pub ops_after: Option<f64>,
+    /// Pages the guest found corrupted or lost (source and destination).
+    pub verify_errors: u64,
     /// Throughput lost during the migration, % of before.
     pub app_loss_pct: Option<f64>,
     /// CPU time the source QEMU used during the migration, s.
@@ -211,6 +213,12 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         .filter(|s| s.t_s > guest_t_start)
         .map(|s| s.max_gap_ms)
         .fold(None, |m: Option<f64>, g| Some(m.map_or(g, |m| m.max(g))));
+    let verify_errors = src_samples
+        .iter()
+        .chain(dst_samples.iter())
+        .map(|s| s.verify_errors)
+        .max()
+        .unwrap_or(0);
     let ops_before = mean(&window_before);
     let ops_during = mean(&during);
     let convergence = info.get("convergence");
@@ -225,12 +233,15 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
     Ok(LiveResult {
         workload: cfg.spec.workload.clone(),
         policy: cfg.policy.name().to_string(),
-        status: if timed_out {
+        status: if verify_errors > 0 {
+            "memory-corrupted".to_string()
+        } else if timed_out {
             "timed-out".to_string()
         } else {
             status
         },
-        converged,
+        converged: converged && verify_errors == 0,
+        verify_errors,
         total_time_ms: number(&info, "total-time"),
         downtime_ms: number(&info, "downtime"),
         guest_pause_ms: pause,
