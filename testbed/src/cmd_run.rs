@@ -36,6 +36,14 @@ pub struct LiveArgs {
     /// auto-converge and postcopy-after then work.
     #[arg(long)]
     pub vanilla_qemu: bool,
+    /// Run source and destination in two network namespaces joined by a
+    /// veth pair shaped with tc to the bandwidth (instead of loopback), so
+    /// the stop-and-copy phase is bounded by the link too.
+    #[arg(long)]
+    pub netns: bool,
+    /// One-way delay of the --netns link, ms (needs tc netem).
+    #[arg(long, default_value_t = 0.0)]
+    pub delay_ms: f64,
     /// Accelerator: tcg (default; /dev/kvm is hidden) or kvm.
     #[arg(long, default_value = "tcg")]
     pub accel: String,
@@ -58,6 +66,10 @@ impl LiveArgs {
         if !(warmup_ok && timeout_ok) {
             bail!("--warmup-s must be >= 0 and --timeout-s > 0");
         }
+        if !(self.delay_ms.is_finite() && self.delay_ms >= 0.0) {
+            bail!("--delay-ms must be >= 0");
+        }
+        crate::live::interrupt::install();
         match self.accel.as_str() {
             "tcg" => hide_dev_kvm(),
             "kvm" => Ok(()),
@@ -128,6 +140,7 @@ impl LiveArgs {
             warmup_s: self.warmup_s,
             timeout_s: self.timeout_s,
             work_dir,
+            netns_delay_ms: self.netns.then_some(self.delay_ms),
         })
     }
 }

@@ -1,7 +1,9 @@
 //! Real migrations of real guests between two QEMU processes.
 
 pub mod guest_log;
+pub mod interrupt;
 pub mod kvm;
+pub mod netns;
 pub mod policy;
 pub mod qemu;
 pub mod qmp;

@@ -36,17 +36,27 @@ pub struct QemuProcess {
 }
 
 impl QemuProcess {
-    /// Start one side: `incoming` is the destination's listen address.
+    /// Start one side: `incoming` is the destination's listen address;
+    /// `netns` the network namespace to run in, if any.
     pub fn start(
         spec: &GuestSpec,
         work: &Path,
         role: &str,
         incoming: Option<&str>,
+        netns: Option<&str>,
     ) -> Result<Self> {
         let qmp_path = work.join(format!("{role}.qmp"));
         let serial_log = work.join(format!("{role}-serial.log"));
         let qemu_log = work.join(format!("{role}-qemu.log"));
-        let mut cmd = Command::new(&spec.qemu);
+        let mut cmd = match netns {
+            Some(ns) => {
+                // `ip netns exec` execs QEMU in place: the child is QEMU.
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&spec.qemu);
+                c
+            }
+            None => Command::new(&spec.qemu),
+        };
         cmd.args([
             "-accel",
             &spec.accel,

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::guest_log::{load_running, load_samples, LoadSample};
+use super::interrupt;
+use super::netns::{NetnsLink, DST_ADDR};
 use super::policy::{LivePolicy, POSTCOPY_AFTER_ROUNDS};
 use super::qemu::{GuestSpec, QemuProcess};
 use super::qmp::Qmp;
@@ -39,6 +41,9 @@ pub struct RunConfig {
     pub timeout_s: f64,
     /// Where sockets, logs and the trace go (kept).
     pub work_dir: PathBuf,
+    /// Run source and destination in two namespaces joined by a veth pair
+    /// shaped to the bandwidth, with this one-way delay (ms); None: loopback.
+    pub netns_delay_ms: Option<f64>,
 }
 
 /// What one live migration measured.
@@ -84,6 +89,9 @@ pub struct LiveResult {
     pub trace: Option<PathBuf>,
     /// Logs, sockets and trace.
     pub work_dir: PathBuf,
+    /// loopback, or netns (a shaped veth pair between two namespaces).
+    #[serde(default)]
+    pub link: String,
 }
 
 fn free_port() -> Result<u16> {
@@ -104,14 +112,23 @@ fn number(v: &Value, key: &str) -> Option<f64> {
 pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
     std::fs::create_dir_all(&cfg.work_dir)
         .with_context(|| format!("creating {}", cfg.work_dir.display()))?;
-    let port = free_port()?;
-    let mut dst = QemuProcess::start(
-        &cfg.spec,
-        &cfg.work_dir,
-        "dst",
-        Some(&format!("tcp:127.0.0.1:{port}")),
-    )?;
-    let mut src = QemuProcess::start(&cfg.spec, &cfg.work_dir, "src", None)?;
+    // Declared first, dropped last: the QEMUs go before their namespaces.
+    let link = match cfg.netns_delay_ms {
+        Some(delay) => Some(NetnsLink::create(
+            cfg.bandwidth_bytes_per_s * 8 / 1_000_000,
+            delay,
+        )?),
+        None => None,
+    };
+    let (addr, port) = match &link {
+        Some(_) => (DST_ADDR, 4444),
+        None => ("127.0.0.1", free_port()?),
+    };
+    let uri = format!("tcp:{addr}:{port}");
+    let dst_ns = link.as_ref().map(|l| l.dst_ns.as_str());
+    let src_ns = link.as_ref().map(|l| l.src_ns.as_str());
+    let mut dst = QemuProcess::start(&cfg.spec, &cfg.work_dir, "dst", Some(&uri), dst_ns)?;
+    let mut src = QemuProcess::start(&cfg.spec, &cfg.work_dir, "src", None, src_ns)?;
     let connect = |p: &QemuProcess| {
         Qmp::connect(&p.qmp_path, Duration::from_secs(20))
             .with_context(|| format!("QEMU did not come up; see {}", p.qemu_log.display()))
@@ -130,9 +147,9 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
                 src.serial_log.display()
             );
         }
-        std::thread::sleep(Duration::from_millis(200));
+        interrupt::sleep(Duration::from_millis(200))?;
     }
-    std::thread::sleep(Duration::from_secs_f64(cfg.warmup_s));
+    interrupt::sleep(Duration::from_secs_f64(cfg.warmup_s))?;
 
     if let Some(caps) = cfg.policy.capabilities_arg() {
         qs.execute("migrate-set-capabilities", Some(caps.clone()))?;
@@ -155,10 +172,7 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
     let guest_t_start = before.last().map_or(0.0, |s| s.t_s);
     let cpu_start = src.cpu_seconds();
     let started = Instant::now();
-    qs.execute(
-        "migrate",
-        Some(json!({ "uri": format!("tcp:127.0.0.1:{port}") })),
-    )?;
+    qs.execute("migrate", Some(json!({ "uri": uri })))?;
 
     let mut postcopy_started = false;
     let mut timed_out = false;
@@ -185,13 +199,16 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
                 src.qemu_log.display()
             );
         }
-        std::thread::sleep(POLL);
+        if let Err(e) = interrupt::sleep(POLL) {
+            let _ = qs.execute("migrate_cancel", None);
+            return Err(e);
+        }
     };
     let cpu_end = src.cpu_seconds();
     let status = info["status"].as_str().unwrap_or("unknown").to_string();
     let converged = status == "completed";
     if converged {
-        std::thread::sleep(AFTER);
+        interrupt::sleep(AFTER)?;
     }
 
     let src_samples = load_samples(&src.serial_log);
@@ -267,5 +284,10 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         },
         trace: trace.exists().then_some(trace),
         work_dir: cfg.work_dir.clone(),
+        link: if link.is_some() {
+            "netns".to_string()
+        } else {
+            "loopback".to_string()
+        },
     })
 }

@@ -1,0 +1,106 @@
+//! A shaped link between two network namespaces: the source and the
+//! destination QEMU each run in their own namespace, joined by a veth pair
+//! whose both ends are shaped with `tc` (a token bucket for the rate, or
+//! netem when a delay is asked for and the kernel has it). Unlike
+//! loopback, the stop-and-copy phase (where QEMU lifts its own rate limit)
+//! is then bounded by the link, so downtimes mean what they would on a real
+//! network. Everything is removed when the value is dropped.
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// Source-side address inside the source namespace.
+pub const SRC_ADDR: &str = "10.213.0.1";
+/// Destination-side address inside the destination namespace.
+pub const DST_ADDR: &str = "10.213.0.2";
+
+fn ip(args: &[&str]) -> Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .context("running ip (iproute2)")?;
+    if !out.status.success() {
+        bail!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn tc(args: &[&str]) -> Result<()> {
+    let out = Command::new("tc")
+        .args(args)
+        .output()
+        .context("running tc (iproute2)")?;
+    if !out.status.success() {
+        bail!(
+            "tc {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Two namespaces and the shaped veth pair between them.
+pub struct NetnsLink {
+    /// Source namespace name.
+    pub src_ns: String,
+    /// Destination namespace name.
+    pub dst_ns: String,
+}
+
+impl NetnsLink {
+    /// Create the namespaces and the link, shaped to `rate_mbit` and
+    /// `delay_ms` each way.
+    pub fn create(rate_mbit: u64, delay_ms: f64) -> Result<Self> {
+        let id = std::process::id();
+        let link = Self {
+            src_ns: format!("kairos-src-{id}"),
+            dst_ns: format!("kairos-dst-{id}"),
+        };
+        let (src_if, dst_if) = (format!("ks{id}"), format!("kd{id}"));
+        // On any error below, dropping `link` removes what exists.
+        ip(&["netns", "add", &link.src_ns])?;
+        ip(&["netns", "add", &link.dst_ns])?;
+        ip(&[
+            "link", "add", &src_if, "type", "veth", "peer", "name", &dst_if,
+        ])?;
+        ip(&["link", "set", &src_if, "netns", &link.src_ns])?;
+        ip(&["link", "set", &dst_if, "netns", &link.dst_ns])?;
+        let rate = format!("{rate_mbit}mbit");
+        // A token bucket needs a burst of at least one timer tick of data.
+        let burst = format!("{}", (rate_mbit * 1_000_000 / 8 / 100).max(64 * 1024));
+        let delay = format!("{delay_ms}ms");
+        for (ns, dev, addr) in [
+            (&link.src_ns, &src_if, SRC_ADDR),
+            (&link.dst_ns, &dst_if, DST_ADDR),
+        ] {
+            ip(&["-n", ns, "addr", "add", &format!("{addr}/30"), "dev", dev])?;
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            if delay_ms > 0.0 {
+                tc(&["-n", ns, "qdisc", "add", "dev", dev, "root", "netem", "rate", &rate, "delay", &delay])
+                    .context("a delay needs tc's netem (kernel module sch_netem); use --delay-ms 0 without it")?;
+            } else {
+                tc(&[
+                    "-n", ns, "qdisc", "add", "dev", dev, "root", "tbf", "rate", &rate, "burst",
+                    &burst, "latency", "50ms",
+                ])?;
+            }
+        }
+        Ok(link)
+    }
+}
+
+impl Drop for NetnsLink {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes its end of the veth pair, and with it
+        // the pair.
+        let _ = ip(&["netns", "del", &self.src_ns]);
+        let _ = ip(&["netns", "del", &self.dst_ns]);
+    }
+}
