@@ -60,3 +60,29 @@ echo "== end-to-end smoke: phase-change workload, predictive"
 without_kvm python3 scripts/migrate_smoke.py --qemu "$qemu" --data-dir "$data" \
     --kernel build/guest/vmlinuz --initrd build/guest/initrd.img \
     --kairos target/release/kairos --keep "$logs/smoke" | tee "$logs/smoke.json"
+
+echo "== a small real comparison: hot-wss x qemu, predictive over a shaped link"
+rm -rf "$logs/compare"
+target/release/kairos compare --suite hot-wss --policies qemu,predictive --repeat 1 \
+    --timeout-s 30 --warmup-s 5 --netns --out "$logs/compare" >/dev/null
+python3 - "$logs/compare/runs" <<'PY'
+import json, sys, os
+runs = {f.split("__")[1]: json.load(open(os.path.join(sys.argv[1], f)))
+        for f in os.listdir(sys.argv[1]) if f.endswith(".json")}
+q, p = runs["qemu"], runs["predictive"]
+checks = [
+    (q["status"] == "timed-out", f"qemu should not converge on hot-wss: {q['status']}"),
+    (p["converged"], f"predictive did not converge: {p['status']}"),
+    (p["reason"] in ("convergence-point", "trough-now", "below-threshold"), f"predictive's reason: {p['reason']}"),
+    (p["downtime_ms"] is not None and p["downtime_ms"] <= 1100, f"predictive downtime {p['downtime_ms']} ms over the 1000 ms maximum"),
+    (p["total_time_ms"] < 30000, f"predictive took {p['total_time_ms']} ms"),
+    (p["verify_errors"] == 0, "the guest found corrupted pages"),
+    (p["link"] == "netns", "not run over the shaped link"),
+]
+failed = [msg for ok, msg in checks if not ok]
+for msg in failed:
+    print("compare: FAIL:", msg, file=sys.stderr)
+print(f"compare: {len(checks) - len(failed)} passed, {len(failed)} failed")
+print(f"  qemu: {q['status']}; predictive: {p['total_time_ms']/1000:.1f} s, downtime {p['downtime_ms']:.0f} ms, {p['reason']}")
+sys.exit(1 if failed else 0)
+PY
