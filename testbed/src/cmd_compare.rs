@@ -11,6 +11,8 @@ use kairos_policy_core::sim::workload::suite_files;
 use crate::cmd_run::{workload_name, LiveArgs};
 use crate::live::policy::LivePolicy;
 use crate::live::run::{run_migration, LiveResult};
+use crate::plot::{plot_bars, plot_series, Series};
+use kairos_policy_core::trace::read_trace_file;
 
 /// Arguments of `kairos compare`.
 #[derive(Debug, Args)]
@@ -112,7 +114,95 @@ pub fn run(args: &CompareArgs) -> Result<()> {
             }
         }
     }
-    write_summary(args, &workloads, &policies, &results)
+    write_summary(args, &workloads, &policies, &results)?;
+    write_plots(args, &workloads, &policies, &results);
+    Ok(())
+}
+
+/// Per workload: pending bytes over time for each policy's first run (from
+/// its per-round trace, the stop marked), and median total time per policy.
+/// A plot that cannot be drawn is reported and skipped: the runs are kept.
+fn write_plots(
+    args: &CompareArgs,
+    workloads: &[String],
+    policies: &[LivePolicy],
+    results: &[LiveResult],
+) {
+    let dir = args.out.join("plots");
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("plots: {e}");
+        return;
+    }
+    for w in workloads {
+        let mut series = Vec::new();
+        let mut bars = Vec::new();
+        for p in policies {
+            let cell: Vec<&LiveResult> = results
+                .iter()
+                .filter(|r| &r.workload == w && r.policy == p.name())
+                .collect();
+            if let Some(first) = cell.first() {
+                if let Some(rows) = first.trace.as_ref().and_then(|t| read_trace_file(t).ok()) {
+                    let points: Vec<(f64, f64)> = rows
+                        .iter()
+                        .skip(1) // round 1 is all of RAM
+                        .map(|r| {
+                            (
+                                r.observation.elapsed_ms as f64 / 1000.0,
+                                r.observation.pending_bytes as f64 / 1e6,
+                            )
+                        })
+                        .collect();
+                    let stop = if first.converged {
+                        points.last().copied()
+                    } else {
+                        None
+                    };
+                    series.push(Series {
+                        label: p.name().to_string(),
+                        points,
+                        stop,
+                    });
+                }
+            }
+            let times: Vec<f64> = cell
+                .iter()
+                .filter(|r| r.converged)
+                .filter_map(|r| r.total_time_ms)
+                .map(|t| t / 1000.0)
+                .collect();
+            if let Some(m) = median(times) {
+                bars.push((p.name().to_string(), m));
+            }
+        }
+        let pending_png = dir.join(format!("{w}-pending.png"));
+        let time_png = dir.join(format!("{w}-total-time.png"));
+        let drawn = [
+            (!series.is_empty()).then(|| {
+                plot_series(
+                    &pending_png,
+                    &format!("{w}: pending after each sync (x = stop)"),
+                    "pending, MB",
+                    &series,
+                )
+            }),
+            (!bars.is_empty()).then(|| {
+                plot_bars(
+                    &time_png,
+                    &format!("{w}: median total migration time (converged runs)"),
+                    "seconds",
+                    &bars,
+                )
+            }),
+        ];
+        for (result, path) in drawn.into_iter().zip([&pending_png, &time_png]) {
+            match result {
+                Some(Ok(())) => eprintln!("plot: {}", path.display()),
+                Some(Err(e)) => eprintln!("plot {}: {e:#}", path.display()),
+                None => {}
+            }
+        }
+    }
 }
 
 fn write_summary(

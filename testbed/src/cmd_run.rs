@@ -140,6 +140,7 @@ impl LiveArgs {
             warmup_s: self.warmup_s,
             timeout_s: self.timeout_s,
             work_dir,
+            patched_qemu: !self.vanilla_qemu,
             netns_delay_ms: self.netns.then_some(self.delay_ms),
         })
     }

@@ -7,6 +7,7 @@ mod cmd_replay;
 mod cmd_run;
 mod cmd_sim;
 mod live;
+mod plot;
 mod table;
 
 use clap::{Parser, Subcommand};

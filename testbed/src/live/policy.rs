@@ -73,11 +73,16 @@ impl LivePolicy {
         }
     }
 
-    /// The x-convergence-policy value.
-    pub fn convergence_policy(self) -> &'static str {
-        match self {
-            Self::Library(name) => name,
-            _ => "off",
+    /// The x-convergence-policy value. QEMU's own mechanisms run, on the
+    /// patched QEMU, with the library's `never-stop` policy as a recorder:
+    /// it always answers continue and QEMU's rule is applied before any
+    /// decision, so it changes nothing but gives every run a per-round
+    /// trace. On the vanilla QEMU: `off`.
+    pub fn convergence_policy(self, patched_qemu: bool) -> &'static str {
+        match (self, patched_qemu) {
+            (Self::Library(name), _) => name,
+            (_, true) => "never-stop",
+            (_, false) => "off",
         }
     }
 

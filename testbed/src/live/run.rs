@@ -41,6 +41,8 @@ pub struct RunConfig {
     pub timeout_s: f64,
     /// Where sockets, logs and the trace go (kept).
     pub work_dir: PathBuf,
+    /// True for the patched QEMU (it takes the x-convergence-* parameters).
+    pub patched_qemu: bool,
     /// Run source and destination in two namespaces joined by a veth pair
     /// shaped to the bandwidth, with this one-way delay (ms); None: loopback.
     pub netns_delay_ms: Option<f64>,
@@ -160,7 +162,7 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         "downtime-limit": cfg.downtime_limit_ms,
     });
     let trace = cfg.work_dir.join("trace.csv");
-    let policy_name = cfg.policy.convergence_policy();
+    let policy_name = cfg.policy.convergence_policy(cfg.patched_qemu);
     if policy_name != "off" {
         params["x-convergence-policy"] = json!(policy_name);
         params["x-convergence-max-downtime"] = json!(cfg.max_downtime_ms);
@@ -238,7 +240,11 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         .unwrap_or(0);
     let ops_before = mean(&window_before);
     let ops_during = mean(&during);
-    let convergence = info.get("convergence");
+    // Only the library's own policies decide; the recorder's "never-stop"
+    // says nothing about QEMU's mechanisms.
+    let library = info
+        .get("convergence")
+        .filter(|_| matches!(cfg.policy, LivePolicy::Library(_)));
     let dst_running =
         converged && dst.is_running() && qd.execute("query-status", None)?["status"] == "running";
     if converged && !dst_running {
@@ -265,10 +271,10 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         setup_time_ms: number(&info, "setup-time"),
         sent_bytes: info["ram"]["transferred"].as_u64(),
         rounds: info["ram"]["dirty-sync-count"].as_u64(),
-        decision: convergence
+        decision: library
             .and_then(|c| c["action"].as_str())
             .map(str::to_string),
-        reason: convergence
+        reason: library
             .and_then(|c| c["reason"].as_str())
             .map(str::to_string),
         ops_before,

@@ -1,0 +1,134 @@
+//! PNG plots of comparisons (plotters, bitmap backend; text in DejaVu Sans
+//! from Debian's fonts-dejavu-core).
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use plotters::prelude::*;
+use plotters::style::register_font;
+
+const FONT_PATH: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+const SIZE: (u32, u32) = (1000, 600);
+
+fn ensure_font() -> Result<()> {
+    static REGISTERED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            let bytes = std::fs::read(FONT_PATH)
+                .map_err(|e| format!("{FONT_PATH}: {e} (install fonts-dejavu-core)"))?;
+            // plotters keeps fonts for the whole process.
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            register_font("sans-serif", FontStyle::Normal, bytes)
+                .map_err(|_| format!("{FONT_PATH}: not a usable font"))
+        })
+        .clone()
+        .map_err(|e| anyhow!(e))
+}
+
+/// One line of a time-series plot.
+pub struct Series {
+    /// Legend.
+    pub label: String,
+    /// (seconds, value) points.
+    pub points: Vec<(f64, f64)>,
+    /// Where the run stopped, marked with a cross.
+    pub stop: Option<(f64, f64)>,
+}
+
+/// Lines over time, e.g. pending MB per sync round for each policy.
+pub fn plot_series(path: &Path, title: &str, y_label: &str, series: &[Series]) -> Result<()> {
+    ensure_font()?;
+    let all: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .collect();
+    if all.is_empty() {
+        bail!("{}: nothing to plot", path.display());
+    }
+    let x_max = all.iter().map(|p| p.0).fold(1.0, f64::max) * 1.05;
+    let y_max = all.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 24))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+        .map_err(|e| anyhow!("{e}"))?;
+    chart
+        .configure_mesh()
+        .x_desc("time since the migration started, s")
+        .y_desc(y_label)
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    for (i, s) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                s.points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| anyhow!("{e}"))?
+            .label(s.label.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        if let Some(stop) = s.stop {
+            chart
+                .draw_series(std::iter::once(Cross::new(stop, 8, color.stroke_width(3))))
+                .map_err(|e| anyhow!("{e}"))?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// One bar per label.
+pub fn plot_bars(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)]) -> Result<()> {
+    ensure_font()?;
+    if bars.is_empty() {
+        bail!("{}: nothing to plot", path.display());
+    }
+    let y_max = bars.iter().map(|b| b.1).fold(1.0, f64::max) * 1.15;
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 24))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d((0..bars.len()).into_segmented(), 0.0..y_max)
+        .map_err(|e| anyhow!("{e}"))?;
+    let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_label_formatter(&|x| match x {
+            SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .y_desc(y_label)
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    chart
+        .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+            let color = Palette99::pick(i).to_rgba();
+            Rectangle::new(
+                [
+                    (SegmentValue::Exact(i), 0.0),
+                    (SegmentValue::Exact(i + 1), *v),
+                ],
+                color.filled(),
+            )
+        }))
+        .map_err(|e| anyhow!("{e}"))?;
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))
+}
