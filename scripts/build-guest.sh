@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the Kairos test guest: Debian's cloud kernel, an initramfs with
 # busybox-static, the static load generator kairos-load and the workload
-# programs of testbed/workloads/. The kernel command line picks the
-# workload: kairos.workload=NAME (default: idle).
+# programs of testbed/workloads/, and memcached (Debian's, with the libraries
+# it links) driven by kairos-kv, a YCSB-style client. The kernel command line
+# picks the workload: kairos.workload=NAME (default: idle), a workload
+# program's name or ycsb-a / ycsb-b.
 #
 #   build/guest/vmlinuz
 #   build/guest/initrd.img
@@ -18,7 +20,7 @@ mkdir -p "$dl"
 log() { printf '[build-guest] %s\n' "$*" >&2; }
 
 need=()
-for pkg in cpio gzip busybox-static libc6-dev; do
+for pkg in cpio gzip busybox-static libc6-dev libevent-2.1-7 libsasl2-2 libssl3; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
@@ -45,19 +47,37 @@ if [ ! -f "$out/vmlinuz" ]; then
     mv "$out/vmlinuz.tmp" "$out/vmlinuz"
 fi
 
-# --- load generator ------------------------------------------------------------
-log "building kairos-load (static)"
+# --- memcached (for the YCSB-style benchmark) --------------------------------
+if [ ! -x "$dl/memcached/usr/bin/memcached" ]; then
+    log "downloading memcached"
+    (cd "$dl" && apt-get download -qq memcached 2>&1 | grep -v unsandboxed >&2 || true)
+    rm -rf "$dl/memcached" && mkdir -p "$dl/memcached"
+    dpkg-deb -x "$(ls "$dl"/memcached_*.deb | head -1)" "$dl/memcached"
+fi
+
+# --- load generators -----------------------------------------------------------
+log "building kairos-load and kairos-kv (static)"
 RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release \
-    --target x86_64-unknown-linux-gnu -p kairos-testbed --bin kairos-load
+    --target x86_64-unknown-linux-gnu -p kairos-testbed --bin kairos-load --bin kairos-kv
 loadgen=$root/target/x86_64-unknown-linux-gnu/release/kairos-load
+kvclient=$root/target/x86_64-unknown-linux-gnu/release/kairos-kv
 
 # --- initramfs ---------------------------------------------------------------
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage"/{bin,dev,proc,sys,tmp,workloads}
+mkdir -p "$stage"/{bin,dev,proc,sys,tmp,workloads,etc}
+echo "root:x:0:0:root:/:/bin/sh" >"$stage/etc/passwd"
+echo "root:x:0:" >"$stage/etc/group"
 cp /bin/busybox "$stage/bin/busybox"
 cp "$loadgen" "$stage/bin/kairos-load"
-strip "$stage/bin/kairos-load" 2>/dev/null || true
+cp "$kvclient" "$stage/bin/kairos-kv"
+strip "$stage/bin/kairos-load" "$stage/bin/kairos-kv" 2>/dev/null || true
+cp "$dl/memcached/usr/bin/memcached" "$stage/bin/memcached"
+# memcached is dynamic: bring the libraries ldd names, at the same paths.
+for lib in $(ldd "$dl/memcached/usr/bin/memcached" | awk '/=> \//{print $3} /^\t\/lib/{print $1}'); do
+    mkdir -p "$stage$(dirname "$lib")"
+    cp -L "$lib" "$stage$lib"
+done
 cp testbed/workloads/*.toml "$stage/workloads/"
 cat >"$stage/init" <<'INIT'
 #!/bin/busybox sh
@@ -69,12 +89,21 @@ workload=idle
 for arg in $(cat /proc/cmdline); do
     case "$arg" in kairos.workload=*) workload=${arg#kairos.workload=} ;; esac
 done
+ip link set lo up
 echo "kairos-guest: up, workload $workload"
-if [ -f "/workloads/$workload.toml" ]; then
-    /bin/kairos-load "/workloads/$workload.toml" &
-else
-    echo "kairos-guest: no workload '$workload' in /workloads"
-fi
+case "$workload" in
+    ycsb-a|ycsb-b)
+        memcached -u root -m 512 -t 1 -l 127.0.0.1 -p 11211 &
+        /bin/kairos-kv --workload "${workload#ycsb-}" --records 20000 --value-bytes 4000 &
+        ;;
+    *)
+        if [ -f "/workloads/$workload.toml" ]; then
+            /bin/kairos-load "/workloads/$workload.toml" &
+        else
+            echo "kairos-guest: no workload '$workload' in /workloads"
+        fi
+        ;;
+esac
 sleep 5
 echo "kairos-guest: $(grep -E '^(MemTotal|MemFree|AnonPages)' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"
 while true; do sleep 3600; done
