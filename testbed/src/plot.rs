@@ -90,7 +90,7 @@ pub fn plot_series(path: &Path, title: &str, y_label: &str, series: &[Series]) -
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// One bar per label.
+/// One bar per label, its value written above it.
 pub fn plot_bars(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)]) -> Result<()> {
     ensure_font()?;
     if bars.is_empty() {
@@ -102,33 +102,34 @@ pub fn plot_bars(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)]
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 24))
         .margin(12)
-        .x_label_area_size(40)
+        .x_label_area_size(10)
         .y_label_area_size(70)
-        .build_cartesian_2d((0..bars.len()).into_segmented(), 0.0..y_max)
+        .build_cartesian_2d(0.0..bars.len() as f64, 0.0..y_max)
         .map_err(|e| anyhow!("{e}"))?;
-    let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_label_formatter(&|x| match x {
-            SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
-            _ => String::new(),
-        })
+        .x_labels(0)
         .y_desc(y_label)
         .draw()
         .map_err(|e| anyhow!("{e}"))?;
-    chart
-        .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
-            let color = Palette99::pick(i).to_rgba();
-            Rectangle::new(
-                [
-                    (SegmentValue::Exact(i), 0.0),
-                    (SegmentValue::Exact(i + 1), *v),
-                ],
+    for (i, (label, value)) in bars.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let x = i as f64;
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(x + 0.15, 0.0), (x + 0.85, *value)],
                 color.filled(),
-            )
-        }))
-        .map_err(|e| anyhow!("{e}"))?;
+            )))
+            .map_err(|e| anyhow!("{e}"))?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                format!("{label}: {value:.1}"),
+                (x + 0.2, value + y_max * 0.02),
+                ("sans-serif", 18),
+            )))
+            .map_err(|e| anyhow!("{e}"))?;
+    }
     root.present()
         .with_context(|| format!("writing {}", path.display()))
 }
