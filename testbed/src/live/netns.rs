@@ -15,14 +15,15 @@ pub const SRC_ADDR: &str = "10.213.0.1";
 /// Destination-side address inside the destination namespace.
 pub const DST_ADDR: &str = "10.213.0.2";
 
-fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip")
+/// Run an iproute2 tool (`ip` or `tc`), its stderr in the error.
+fn iproute2(tool: &str, args: &[&str]) -> Result<()> {
+    let out = Command::new(tool)
         .args(args)
         .output()
-        .context("running ip (iproute2)")?;
+        .with_context(|| format!("running {tool} (iproute2)"))?;
     if !out.status.success() {
         bail!(
-            "ip {}: {}",
+            "{tool} {}: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         );
@@ -30,19 +31,12 @@ fn ip(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+fn ip(args: &[&str]) -> Result<()> {
+    iproute2("ip", args)
+}
+
 fn tc(args: &[&str]) -> Result<()> {
-    let out = Command::new("tc")
-        .args(args)
-        .output()
-        .context("running tc (iproute2)")?;
-    if !out.status.success() {
-        bail!(
-            "tc {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    iproute2("tc", args)
 }
 
 /// Two namespaces and the shaped veth pair between them.
