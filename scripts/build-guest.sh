@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Builds the Kairos test guest: Debian's cloud kernel, an initramfs with
 # busybox-static, the static load generator kairos-load and the workload
-# programs of testbed/workloads/, and memcached (Debian's, with the libraries
-# it links) driven by kairos-kv, a YCSB-style client. The kernel command line
+# programs of testbed/workloads/, and real benchmarks from Debian's packages
+# with the libraries they link: memcached driven by kairos-kv (a YCSB-style
+# client written here: no YCSB package exists in the registries), sysbench
+# (memory), redis-server + redis-benchmark, and fio (on a file in the guest's
+# RAM-backed root). kairos-meter turns each benchmark's progress output into
+# the once-a-second report line the test-bed reads. The kernel command line
 # picks the workload: kairos.workload=NAME (default: idle), a workload
-# program's name or ycsb-a / ycsb-b.
+# program's name or one of ycsb-a, ycsb-b, sysbench-memory, redis, fio.
 #
 #   build/guest/vmlinuz
 #   build/guest/initrd.img
@@ -20,14 +24,15 @@ mkdir -p "$dl"
 log() { printf '[build-guest] %s\n' "$*" >&2; }
 
 need=()
-for pkg in cpio gzip busybox-static libc6-dev libevent-2.1-7 libsasl2-2 libssl3; do
+for pkg in cpio gzip busybox-static libc6-dev libevent-2.1-7 libsasl2-2 libssl3 \
+    sysbench redis-tools fio; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
     log "apt-get install ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq "${need[@]}" >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
 # --- kernel ------------------------------------------------------------------
@@ -56,11 +61,11 @@ if [ ! -x "$dl/memcached/usr/bin/memcached" ]; then
 fi
 
 # --- load generators -----------------------------------------------------------
-log "building kairos-load and kairos-kv (static)"
+log "building kairos-load, kairos-kv and kairos-meter (static)"
 RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release \
-    --target x86_64-unknown-linux-gnu -p kairos-testbed --bin kairos-load --bin kairos-kv
-loadgen=$root/target/x86_64-unknown-linux-gnu/release/kairos-load
-kvclient=$root/target/x86_64-unknown-linux-gnu/release/kairos-kv
+    --target x86_64-unknown-linux-gnu -p kairos-testbed \
+    --bin kairos-load --bin kairos-kv --bin kairos-meter
+static=$root/target/x86_64-unknown-linux-gnu/release
 
 # --- initramfs ---------------------------------------------------------------
 stage=$(mktemp -d)
@@ -69,15 +74,27 @@ mkdir -p "$stage"/{bin,dev,proc,sys,tmp,workloads,etc}
 echo "root:x:0:0:root:/:/bin/sh" >"$stage/etc/passwd"
 echo "root:x:0:" >"$stage/etc/group"
 cp /bin/busybox "$stage/bin/busybox"
-cp "$loadgen" "$stage/bin/kairos-load"
-cp "$kvclient" "$stage/bin/kairos-kv"
-strip "$stage/bin/kairos-load" "$stage/bin/kairos-kv" 2>/dev/null || true
-cp "$dl/memcached/usr/bin/memcached" "$stage/bin/memcached"
-# memcached is dynamic: bring the libraries ldd names, at the same paths.
-for lib in $(ldd "$dl/memcached/usr/bin/memcached" | awk '/=> \//{print $3} /^\t\/lib/{print $1}'); do
-    mkdir -p "$stage$(dirname "$lib")"
-    cp -L "$lib" "$stage$lib"
+for tool in kairos-load kairos-kv kairos-meter; do
+    cp "$static/$tool" "$stage/bin/$tool"
+    strip "$stage/bin/$tool" 2>/dev/null || true
 done
+# A dynamic benchmark binary, with the libraries ldd names at their paths.
+add_dynamic() {
+    local bin=$1 name=$2 lib
+    cp -L "$bin" "$stage/bin/$name"
+    for lib in $(ldd "$bin" | awk '/=> \//{print $3} /^\t\/lib/{print $1}'); do
+        [ -e "$stage$lib" ] && continue
+        mkdir -p "$stage$(dirname "$lib")"
+        cp -L "$lib" "$stage$lib"
+    done
+}
+add_dynamic "$dl/memcached/usr/bin/memcached" memcached
+add_dynamic /usr/bin/sysbench sysbench
+add_dynamic /usr/bin/fio fio
+add_dynamic /usr/bin/redis-benchmark redis-benchmark
+# Debian's redis-server is redis-check-rdb called by another name.
+add_dynamic /usr/bin/redis-check-rdb redis-check-rdb
+ln -s redis-check-rdb "$stage/bin/redis-server"
 cp testbed/workloads/*.toml "$stage/workloads/"
 cat >"$stage/init" <<'INIT'
 #!/bin/busybox sh
@@ -91,10 +108,43 @@ for arg in $(cat /proc/cmdline); do
 done
 ip link set lo up
 echo "kairos-guest: up, workload $workload"
+# The guest's own CPU and memory use, once a second (for kairos profile).
+guest_stats() {
+    set -- $(head -1 /proc/stat)
+    busy0=$(($2 + $3 + $4 + $7 + $8)); total0=$((busy0 + $5 + $6))
+    while sleep 1; do
+        set -- $(head -1 /proc/stat)
+        busy=$(($2 + $3 + $4 + $7 + $8)); total=$((busy + $5 + $6))
+        mem=$(awk '/^MemTotal:/{t=$2} /^MemAvailable:/{a=$2} END{printf "%d", (t-a)/1024}' /proc/meminfo)
+        dt=$((total - total0)); [ "$dt" -gt 0 ] || dt=1
+        echo "kairos-guest-stat cpu_busy_pct=$((100 * (busy - busy0) / dt)) mem_used_mib=$mem"
+        busy0=$busy; total0=$total
+    done
+}
+guest_stats &
 case "$workload" in
     ycsb-a|ycsb-b)
         memcached -u root -m 512 -t 1 -l 127.0.0.1 -p 11211 &
         /bin/kairos-kv --workload "${workload#ycsb-}" --records 20000 --value-bytes 4000 &
+        ;;
+    sysbench-memory)
+        # Writes a 256 MiB buffer over and over: a large, steady WWS.
+        (sysbench memory --memory-block-size=256M --memory-total-size=0 --time=0 \
+            --report-interval=1 --memory-oper=write --threads=1 run |
+            kairos-meter --format sysbench --name sysbench-memory) &
+        ;;
+    redis)
+        redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no \
+            --protected-mode no --daemonize no >/tmp/redis.log 2>&1 &
+        (sleep 2; redis-benchmark -t set -n 2000000000 -r 50000 -d 4000 -c 4 |
+            kairos-meter --format redis --name redis) &
+        ;;
+    fio)
+        # Random 4 KiB writes to a 256 MiB file in the RAM-backed root.
+        (fio --name=kairos --filename=/tmp/fio.dat --size=256M --rw=randwrite \
+            --bs=4k --ioengine=psync --time_based --runtime=1000000 \
+            --status-interval=1 --output-format=terse |
+            kairos-meter --format fio-terse --name fio --block-bytes 4096) &
         ;;
     *)
         if [ -f "/workloads/$workload.toml" ]; then

@@ -146,9 +146,10 @@ impl LiveArgs {
     }
 }
 
-/// Benchmarks the guest runs besides the workload programs (memcached with
-/// the YCSB-style client kairos-kv, workloads A and B).
-pub const BENCHMARKS: [&str; 2] = ["ycsb-a", "ycsb-b"];
+/// Benchmarks the guest runs besides the workload programs: memcached with
+/// the YCSB-style client kairos-kv (workloads A and B), sysbench memory,
+/// redis-server with redis-benchmark, fio (scripts/build-guest.sh).
+pub const BENCHMARKS: [&str; 5] = ["ycsb-a", "ycsb-b", "sysbench-memory", "redis", "fio"];
 
 /// The workload name the guest knows, from a name or a catalogue file.
 pub fn workload_name(arg: &str, root: &Path) -> Result<String> {
@@ -183,7 +184,8 @@ pub fn workload_name(arg: &str, root: &Path) -> Result<String> {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Workload: a name from testbed/workloads or its .toml file, or a
-    /// benchmark: ycsb-a, ycsb-b (memcached with a YCSB-style client).
+    /// benchmark: ycsb-a, ycsb-b (memcached with a YCSB-style client),
+    /// sysbench-memory, redis (redis-benchmark SETs), fio (random writes).
     #[arg(long)]
     pub workload: String,
     /// Policy: qemu, auto-converge, postcopy-after, xen, nova,
