@@ -1,8 +1,9 @@
-//! `kairos`: simulate, replay and (later) run live migrations under the
-//! Kairos convergence policies.
+//! `kairos`: simulate, replay, run and compare live migrations under the
+//! Kairos convergence policies, and profile guests.
 
 mod cli_policy;
 mod cmd_compare;
+mod cmd_profile;
 mod cmd_replay;
 mod cmd_run;
 mod cmd_sim;
@@ -30,6 +31,8 @@ enum Command {
     Run(cmd_run::RunArgs),
     /// Run a matrix of real migrations (workloads × policies × repeats).
     Compare(cmd_compare::CompareArgs),
+    /// Profile the guest without migration: CPU, memory, dirty rate.
+    Profile(cmd_profile::ProfileArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -39,6 +42,7 @@ fn main() -> std::process::ExitCode {
         Command::Replay(args) => cmd_replay::run(&args),
         Command::Run(args) => cmd_run::run(&args),
         Command::Compare(args) => cmd_compare::run(&args),
+        Command::Profile(args) => cmd_profile::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

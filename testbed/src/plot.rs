@@ -133,3 +133,51 @@ pub fn plot_bars(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)]
     root.present()
         .with_context(|| format!("writing {}", path.display()))
 }
+
+/// Panels stacked vertically, sharing the time axis: one line per panel,
+/// each with its own y label (the profile of a guest).
+pub fn plot_panels(path: &Path, title: &str, panels: &[(&str, Vec<(f64, f64)>)]) -> Result<()> {
+    ensure_font()?;
+    if panels.is_empty() || panels.iter().all(|p| p.1.is_empty()) {
+        bail!("{}: nothing to plot", path.display());
+    }
+    let x_max = panels
+        .iter()
+        .flat_map(|p| p.1.iter().map(|q| q.0))
+        .fold(1.0, f64::max);
+    let root =
+        BitMapBackend::new(path, (SIZE.0, 220 * panels.len() as u32 + 40)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let root = root
+        .titled(title, ("sans-serif", 24))
+        .map_err(|e| anyhow!("{e}"))?;
+    for (i, (area, (label, points))) in root
+        .split_evenly((panels.len(), 1))
+        .iter()
+        .zip(panels)
+        .enumerate()
+    {
+        let y_max = points.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
+        let mut chart = ChartBuilder::on(area)
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+            .map_err(|e| anyhow!("{e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc("time since the load started, s")
+            .y_desc(*label)
+            .draw()
+            .map_err(|e| anyhow!("{e}"))?;
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))
+}

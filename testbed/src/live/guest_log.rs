@@ -47,6 +47,40 @@ fn parse_line(line: &str) -> Option<LoadSample> {
     })
 }
 
+/// One `kairos-guest-stat` line: the guest's own view of itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GuestStat {
+    /// Share of the last second the guest's CPU was busy, %.
+    pub cpu_busy_pct: f64,
+    /// MemTotal − MemAvailable, MiB.
+    pub mem_used_mib: f64,
+}
+
+/// Every `kairos-guest-stat cpu_busy_pct=… mem_used_mib=…` line of a log.
+pub fn guest_stats(log: &Path) -> Vec<GuestStat> {
+    let text = std::fs::read(log)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    text.lines().filter_map(parse_stat_line).collect()
+}
+
+fn parse_stat_line(line: &str) -> Option<GuestStat> {
+    let rest = &line[line.find("kairos-guest-stat ")? + "kairos-guest-stat ".len()..];
+    let mut cpu = None;
+    let mut mem = None;
+    for field in rest.split_whitespace() {
+        match field.split_once('=')? {
+            ("cpu_busy_pct", v) => cpu = v.parse().ok(),
+            ("mem_used_mib", v) => mem = v.parse().ok(),
+            _ => {}
+        }
+    }
+    Some(GuestStat {
+        cpu_busy_pct: cpu?,
+        mem_used_mib: mem?,
+    })
+}
+
 /// True when the log shows the load generator running.
 pub fn load_running(log: &Path) -> bool {
     !load_samples(log).is_empty()
@@ -65,5 +99,14 @@ mod tests {
         assert_eq!(s.ops_per_s, 30720.0);
         assert_eq!(s.max_gap_ms, 3.0);
         assert!(parse_line("kairos-guest: up").is_none());
+    }
+
+    #[test]
+    fn parses_a_guest_stat_line() {
+        let s = parse_stat_line("kairos-guest-stat cpu_busy_pct=97 mem_used_mib=499").unwrap();
+        assert_eq!(s.cpu_busy_pct, 97.0);
+        assert_eq!(s.mem_used_mib, 499.0);
+        assert!(parse_stat_line("kairos-guest-stat cpu_busy_pct=x mem_used_mib=1").is_none());
+        assert!(parse_stat_line("kairos-load t=1 ops_per_s=2 max_gap_ms=0").is_none());
     }
 }

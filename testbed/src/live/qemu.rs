@@ -124,6 +124,16 @@ impl QemuProcess {
     }
 }
 
+impl QemuProcess {
+    /// Resident memory of the process, bytes.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+}
+
 impl Drop for QemuProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -1,0 +1,230 @@
+//! `kairos profile`: the guest running a workload without migration — its
+//! CPU, memory and dirty rate over time, as CSV and a PNG.
+//!
+//! Once a second: QEMU's own dirty-rate measurement (`calc-dirty-rate`,
+//! page-sampling mode by default: it hashes a sample of pages per GiB and
+//! counts those that changed; dirty-bitmap mode counts the pages of KVM's
+//! dirty log and reads 0 under TCG, where that counter is not fed), the
+//! source QEMU's CPU use and resident memory (host view), the guest's CPU
+//! busy share and used memory (the guest's view, from its console), and the
+//! workload's throughput.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::json;
+
+use crate::cmd_run::{workload_name, LiveArgs};
+use crate::live::guest_log::{guest_stats, load_running, load_samples};
+use crate::live::interrupt;
+use crate::live::qemu::QemuProcess;
+use crate::live::qmp::Qmp;
+use crate::plot::plot_panels;
+
+/// How long the guest may take to boot and start its load.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Arguments of `kairos profile`.
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// Workload: a name from testbed/workloads or its .toml file, or a
+    /// benchmark (ycsb-a, ycsb-b, sysbench-memory, redis, fio).
+    #[arg(long)]
+    pub workload: String,
+    /// How long to profile after the load started, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub duration_s: u64,
+    /// calc-dirty-rate mode: page-sampling, or dirty-bitmap (exact, but
+    /// needs KVM: under TCG it reads 0).
+    #[arg(long, default_value = "page-sampling")]
+    pub mode: String,
+    /// Where profile.csv, profile.png and the logs go
+    /// (default build/profile/WORKLOAD).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Guest RAM, MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub ram_mib: u64,
+    /// Accelerator: tcg (default; /dev/kvm is hidden) or kvm.
+    #[arg(long, default_value = "tcg")]
+    pub accel: String,
+    /// Where the QEMU binaries and guest are (the repository root).
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
+}
+
+/// One second of the profile.
+#[derive(Debug, Clone, Copy)]
+struct ProfileRow {
+    t_s: f64,
+    dirty_rate_mib_per_s: Option<f64>,
+    qemu_cpu_pct: Option<f64>,
+    qemu_rss_mib: Option<f64>,
+    guest_cpu_busy_pct: Option<f64>,
+    guest_mem_used_mib: Option<f64>,
+    ops_per_s: Option<f64>,
+}
+
+const CSV_HEADER: &str =
+    "t_s,dirty_rate_mib_per_s,qemu_cpu_pct,qemu_rss_mib,guest_cpu_busy_pct,guest_mem_used_mib,ops_per_s";
+
+fn cell(v: Option<f64>) -> String {
+    v.map_or(String::new(), |x| format!("{x:.1}"))
+}
+
+impl ProfileRow {
+    fn csv(&self) -> String {
+        format!(
+            "{:.1},{},{},{},{},{},{}",
+            self.t_s,
+            cell(self.dirty_rate_mib_per_s),
+            cell(self.qemu_cpu_pct),
+            cell(self.qemu_rss_mib),
+            cell(self.guest_cpu_busy_pct),
+            cell(self.guest_mem_used_mib),
+            cell(self.ops_per_s)
+        )
+    }
+}
+
+/// Measure the dirty rate over one second; None if QEMU gives no figure.
+fn dirty_rate_one_second(qmp: &mut Qmp, mode: &str) -> Result<Option<f64>> {
+    qmp.execute(
+        "calc-dirty-rate",
+        Some(json!({"calc-time": 1000, "calc-time-unit": "millisecond", "mode": mode})),
+    )?;
+    interrupt::sleep(Duration::from_millis(1000))?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let info = qmp.execute("query-dirty-rate", None)?;
+        if info["status"] == "measured" {
+            return Ok(info["dirty-rate"].as_f64());
+        }
+        if Instant::now() > deadline {
+            return Ok(None);
+        }
+        interrupt::sleep(Duration::from_millis(50))?;
+    }
+}
+
+/// Run `kairos profile`.
+pub fn run(args: &ProfileArgs) -> Result<()> {
+    let workload = workload_name(&args.workload, &args.root)?;
+    if args.duration_s == 0 {
+        bail!("--duration-s must be at least 1");
+    }
+    if !matches!(args.mode.as_str(), "dirty-bitmap" | "page-sampling") {
+        bail!("--mode must be dirty-bitmap or page-sampling");
+    }
+    let live = LiveArgs {
+        bandwidth_mbit: 1000,
+        downtime_limit_ms: 300,
+        max_downtime_ms: 1000,
+        ram_mib: args.ram_mib,
+        warmup_s: 0.0,
+        timeout_s: 1.0,
+        vanilla_qemu: false,
+        netns: false,
+        delay_ms: 0.0,
+        accel: args.accel.clone(),
+        root: args.root.clone(),
+    };
+    live.prepare()?;
+    let spec = live.guest(&workload)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.root.join("build/profile").join(&workload));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+
+    let mut qemu = QemuProcess::start(&spec, &out, "guest", None, None)?;
+    let mut qmp = Qmp::connect(&qemu.qmp_path, Duration::from_secs(20))
+        .with_context(|| format!("QEMU did not come up; see {}", qemu.qemu_log.display()))?;
+    let boot_deadline = Instant::now() + BOOT_TIMEOUT;
+    while !load_running(&qemu.serial_log) {
+        if !qemu.is_running() {
+            bail!("QEMU exited; see {}", qemu.qemu_log.display());
+        }
+        if Instant::now() > boot_deadline {
+            bail!(
+                "the guest did not start its load within {BOOT_TIMEOUT:?}; see {}",
+                qemu.serial_log.display()
+            );
+        }
+        interrupt::sleep(Duration::from_millis(200))?;
+    }
+
+    let csv_path = out.join("profile.csv");
+    let mut csv = std::fs::File::create(&csv_path)
+        .with_context(|| format!("creating {}", csv_path.display()))?;
+    writeln!(csv, "{CSV_HEADER}")?;
+    eprintln!(
+        "profiling {workload} for {} s (logs: {})",
+        args.duration_s,
+        out.display()
+    );
+    let start = Instant::now();
+    let mut rows = Vec::new();
+    let mut last_cpu = (Instant::now(), qemu.cpu_seconds());
+    while start.elapsed().as_secs() < args.duration_s {
+        let dirty = dirty_rate_one_second(&mut qmp, &args.mode)?;
+        if !qemu.is_running() {
+            bail!("QEMU exited; see {}", qemu.qemu_log.display());
+        }
+        let now = Instant::now();
+        let cpu = qemu.cpu_seconds();
+        let qemu_cpu_pct = match (last_cpu.1, cpu) {
+            (Some(a), Some(b)) => Some(100.0 * (b - a) / (now - last_cpu.0).as_secs_f64()),
+            _ => None,
+        };
+        last_cpu = (now, cpu);
+        let stat = guest_stats(&qemu.serial_log).last().copied();
+        let row = ProfileRow {
+            t_s: start.elapsed().as_secs_f64(),
+            dirty_rate_mib_per_s: dirty,
+            qemu_cpu_pct,
+            qemu_rss_mib: qemu.rss_bytes().map(|b| b as f64 / 1048576.0),
+            guest_cpu_busy_pct: stat.map(|s| s.cpu_busy_pct),
+            guest_mem_used_mib: stat.map(|s| s.mem_used_mib),
+            ops_per_s: load_samples(&qemu.serial_log).last().map(|s| s.ops_per_s),
+        };
+        writeln!(csv, "{}", row.csv())?;
+        csv.flush()?;
+        eprint!(
+            "\r[{:>3}/{} s] dirty {:>7} MiB/s  guest cpu {:>5} %  guest mem {:>6} MiB  ops/s {:>9}",
+            row.t_s as u64,
+            args.duration_s,
+            cell(row.dirty_rate_mib_per_s),
+            cell(row.guest_cpu_busy_pct),
+            cell(row.guest_mem_used_mib),
+            cell(row.ops_per_s)
+        );
+        rows.push(row);
+    }
+    eprintln!();
+    drop(qmp);
+    drop(qemu);
+
+    let series = |f: fn(&ProfileRow) -> Option<f64>| -> Vec<(f64, f64)> {
+        rows.iter()
+            .filter_map(|r| f(r).map(|v| (r.t_s, v)))
+            .collect()
+    };
+    let png = out.join("profile.png");
+    plot_panels(
+        &png,
+        &format!("{workload}: the guest without migration"),
+        &[
+            ("dirty rate, MiB/s", series(|r| r.dirty_rate_mib_per_s)),
+            ("guest CPU busy, %", series(|r| r.guest_cpu_busy_pct)),
+            ("guest memory used, MiB", series(|r| r.guest_mem_used_mib)),
+            ("workload ops/s", series(|r| r.ops_per_s)),
+        ],
+    )?;
+    println!("{}", csv_path.display());
+    println!("{}", png.display());
+    Ok(())
+}
