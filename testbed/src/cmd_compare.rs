@@ -1,5 +1,6 @@
 //! `kairos compare`: the matrix of real migrations, resumable, with a raw
-//! JSON file per run, a CSV summary and a Markdown table of medians.
+//! JSON file per run, a CSV summary, a Markdown table of medians with each
+//! cell's regret to the workload's oracle, and PNG plots.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -9,9 +10,10 @@ use clap::Args;
 use kairos_policy_core::sim::workload::suite_files;
 
 use crate::cmd_run::{workload_name, LiveArgs};
+use crate::live::oracle::{forecast_along, oracle_from_trace, LiveOracle};
 use crate::live::policy::LivePolicy;
 use crate::live::run::{run_migration, LiveResult};
-use crate::plot::{plot_bars, plot_series, Series};
+use crate::plot::{plot_bars, plot_forecast, plot_series, Series};
 use kairos_policy_core::trace::read_trace_file;
 
 /// Arguments of `kairos compare`.
@@ -30,6 +32,10 @@ pub struct CompareArgs {
     /// Output directory (finished cells there are not run again).
     #[arg(long, default_value = "build/compare")]
     pub out: PathBuf,
+    /// Length of each workload's never-stop migration, from which its
+    /// oracle is computed, seconds; 0: no oracle.
+    #[arg(long, default_value_t = 60.0)]
+    pub oracle_s: f64,
     #[command(flatten)]
     pub live: LiveArgs,
 }
@@ -76,15 +82,27 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     if args.repeat == 0 || workloads.is_empty() || policies.is_empty() {
         bail!("nothing to run: give workloads, policies and --repeat >= 1");
     }
+    if !(args.oracle_s.is_finite() && args.oracle_s >= 0.0) {
+        bail!("--oracle-s must be >= 0");
+    }
     args.live.prepare()?;
     let runs_dir = args.out.join("runs");
     std::fs::create_dir_all(&runs_dir)
         .with_context(|| format!("creating {}", runs_dir.display()))?;
 
-    let total = workloads.len() * policies.len() * args.repeat as usize;
+    let with_oracle = args.oracle_s > 0.0;
+    let total =
+        workloads.len() * (policies.len() * args.repeat as usize + usize::from(with_oracle));
     let mut done = 0;
     let mut results: Vec<LiveResult> = Vec::new();
+    let mut oracles: Vec<LiveOracle> = Vec::new();
     for workload in &workloads {
+        if with_oracle {
+            done += 1;
+            if let Some(o) = oracle_for(args, workload, &runs_dir, &format!("[{done}/{total}]"))? {
+                oracles.push(o);
+            }
+        }
         for &policy in &policies {
             for i in 1..=args.repeat {
                 done += 1;
@@ -114,9 +132,78 @@ pub fn run(args: &CompareArgs) -> Result<()> {
             }
         }
     }
-    write_summary(args, &workloads, &policies, &results)?;
-    write_plots(args, &workloads, &policies, &results);
+    write_summary(args, &workloads, &policies, &results, &oracles)?;
+    write_plots(args, &workloads, &policies, &results, &oracles);
     Ok(())
+}
+
+/// The oracle of `workload`: its never-stop migration (run once, kept like
+/// any other run) and what its trace says. None, with a message, when the
+/// trace gives no oracle: the policies' runs still count.
+fn oracle_for(
+    args: &CompareArgs,
+    workload: &str,
+    runs_dir: &std::path::Path,
+    progress: &str,
+) -> Result<Option<LiveOracle>> {
+    let name = format!("{workload}__oracle");
+    let json_path = runs_dir.join(format!("{name}.json"));
+    if let Ok(text) = std::fs::read_to_string(&json_path) {
+        if let Ok(o) = serde_json::from_str::<LiveOracle>(&text) {
+            eprintln!("{progress} {name}: done before, kept");
+            return Ok(Some(o));
+        }
+    }
+    eprintln!(
+        "{progress} {name}: never-stop migration for {:.0} s (QEMU downtime-limit 1 ms)",
+        args.oracle_s
+    );
+    let mut cfg = args.live.config(
+        workload,
+        LivePolicy::Library("never-stop"),
+        runs_dir.join(&name),
+    )?;
+    // QEMU syncs when what is left to send falls below bandwidth ×
+    // downtime-limit: at 1 ms, once a round has (nearly) drained; at 0 it
+    // would never sync again.
+    cfg.downtime_limit_ms = 1;
+    cfg.timeout_s = args.oracle_s;
+    let run = run_migration(&cfg).with_context(|| format!("{workload} / never-stop"))?;
+    let Some(trace) = run.trace.as_ref() else {
+        eprintln!("{progress} {name}: no trace came back; no oracle for {workload}");
+        return Ok(None);
+    };
+    match oracle_from_trace(
+        workload,
+        trace,
+        args.live.downtime_limit_ms as f64,
+        args.live.max_downtime_ms as f64,
+    ) {
+        Ok(o) => {
+            let tmp = json_path.with_extension("json.tmp");
+            std::fs::write(&tmp, serde_json::to_string_pretty(&o)?)?;
+            std::fs::rename(&tmp, &json_path)?;
+            for s in [&o.at_limit, &o.at_max] {
+                eprintln!(
+                    "{progress} {name}: within {:.0} ms: stop at round {} ({:.1} s, downtime {:.0} ms{})",
+                    s.bound_ms,
+                    s.round,
+                    s.total_time_ms / 1000.0,
+                    s.downtime_ms,
+                    if s.meets_bound { "" } else { ", over it" },
+                );
+            }
+            eprintln!(
+                "{progress} {name}: lowest reachable downtime {:.0} ms",
+                o.lowest_downtime_ms
+            );
+            Ok(Some(o))
+        }
+        Err(e) => {
+            eprintln!("{progress} {name}: {e:#}; no oracle for {workload}");
+            Ok(None)
+        }
+    }
 }
 
 /// Per workload: pending bytes over time for each policy's first run (from
@@ -127,6 +214,7 @@ fn write_plots(
     workloads: &[String],
     policies: &[LivePolicy],
     results: &[LiveResult],
+    oracles: &[LiveOracle],
 ) {
     let dir = args.out.join("plots");
     if let Err(e) = std::fs::create_dir_all(&dir) {
@@ -175,6 +263,17 @@ fn write_plots(
                 bars.push((p.name().to_string(), m));
             }
         }
+        if let Some(o) = oracles.iter().find(|o| &o.workload == w) {
+            let png = dir.join(format!("{w}-forecast.png"));
+            let stops: Vec<(String, (f64, f64))> = series
+                .iter()
+                .filter_map(|s| s.stop.map(|p| (s.label.clone(), p)))
+                .collect();
+            match forecast_plot(args, o, &stops, &png) {
+                Ok(()) => eprintln!("plot: {}", png.display()),
+                Err(e) => eprintln!("plot {}: {e:#}", png.display()),
+            }
+        }
         let pending_png = dir.join(format!("{w}-pending.png"));
         let time_png = dir.join(format!("{w}-total-time.png"));
         let drawn = [
@@ -205,18 +304,66 @@ fn write_plots(
     }
 }
 
+/// The never-stop trace's pending bytes and dirty rate with `predictive`'s
+/// one-round-ahead forecast band, the oracle's stop and each policy's.
+fn forecast_plot(
+    args: &CompareArgs,
+    oracle: &LiveOracle,
+    stops: &[(String, (f64, f64))],
+    png: &std::path::Path,
+) -> Result<()> {
+    let rows = read_trace_file(&oracle.trace)?;
+    let cfg = kairos_policy_core::PolicyConfig {
+        downtime_limit_ms: args.live.downtime_limit_ms as f64,
+        max_downtime_ms: args.live.max_downtime_ms as f64,
+        ..Default::default()
+    };
+    // Round 1 is all of RAM: it would flatten the rest.
+    let along: Vec<_> = forecast_along(&rows, &cfg)?.into_iter().skip(1).collect();
+    let oracle_point = rows
+        .iter()
+        .find(|r| r.observation.round == oracle.at_max.round)
+        .map(|r| {
+            (
+                r.observation.elapsed_ms as f64 / 1000.0,
+                r.observation.pending_bytes as f64 / 1e6,
+            )
+        });
+    let mut marks: Vec<(String, (f64, f64))> = stops.to_vec();
+    if let Some(p) = oracle_point {
+        marks.push((format!("oracle (≤ {:.0} ms)", oracle.at_max.bound_ms), p));
+    }
+    plot_forecast(
+        png,
+        &format!(
+            "{}: never-stop migration, predictive's forecast band, stops",
+            oracle.workload
+        ),
+        &along,
+        &marks,
+    )
+}
+
 fn write_summary(
     args: &CompareArgs,
     workloads: &[String],
     policies: &[LivePolicy],
     results: &[LiveResult],
+    oracles: &[LiveOracle],
 ) -> Result<()> {
-    let mut csv = String::from("workload,policy,status,total_time_ms,downtime_ms,guest_pause_ms,sent_bytes,rounds,app_loss_pct,reason\n");
+    let oracle_of = |w: &str| oracles.iter().find(|o| o.workload == w);
+    let mut csv = String::from("workload,policy,status,total_time_ms,downtime_ms,guest_pause_ms,sent_bytes,rounds,app_loss_pct,reason,oracle_limit_total_time_ms,oracle_max_total_time_ms,regret_ms\n");
     for r in results {
         let o = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.1}"));
+        let oracle = oracle_of(&r.workload);
+        let oracle_ms = oracle.map(|o| o.at_max.total_time_ms);
+        let regret = match (r.converged, r.total_time_ms, oracle_ms) {
+            (true, Some(t), Some(o)) => Some(t - o),
+            _ => None,
+        };
         writeln!(
             csv,
-            "{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.workload,
             r.policy,
             r.status,
@@ -226,15 +373,33 @@ fn write_summary(
             r.sent_bytes.map_or(String::new(), |b| b.to_string()),
             r.rounds.map_or(String::new(), |b| b.to_string()),
             o(r.app_loss_pct),
-            r.reason.as_deref().unwrap_or("")
+            r.reason.as_deref().unwrap_or(""),
+            o(oracle.map(|o| o.at_limit.total_time_ms)),
+            o(oracle_ms),
+            o(regret)
         )?;
     }
     std::fs::write(args.out.join("summary.csv"), csv)?;
 
     let mut md = String::from(
-        "| workload | policy | converged | total s (median [min–max]) | downtime ms | guest pause ms | sent MiB | app loss % |\n|---|---|---|---|---|---|---|---|\n",
+        "| workload | policy | converged | total s (median [min–max]) | downtime ms | guest pause ms | sent MiB | app loss % | × oracle ≤ limit | × oracle ≤ max | regret s |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for w in workloads {
+        let oracle = oracle_of(w);
+        if let Some(o) = oracle {
+            for s in [&o.at_limit, &o.at_max] {
+                writeln!(
+                    md,
+                    "| {w} | *oracle, downtime ≤ {:.0} ms* ({:.0} s never-stop trace) | round {} | {:.1} | {:.0}{} | | | | | | |",
+                    s.bound_ms,
+                    o.trace_s,
+                    s.round,
+                    s.total_time_ms / 1000.0,
+                    s.downtime_ms,
+                    if s.meets_bound { "" } else { " (over it: lowest reachable)" }
+                )?;
+            }
+        }
         for p in policies {
             let cell: Vec<&LiveResult> = results
                 .iter()
@@ -253,9 +418,22 @@ fn write_summary(
                     _ => "-".to_string(),
                 }
             };
+            let times: Vec<f64> = cell
+                .iter()
+                .filter(|r| r.converged)
+                .filter_map(|r| r.total_time_ms)
+                .collect();
+            let (x_limit, x_max, regret) = match (oracle, median(times)) {
+                (Some(o), Some(t)) => (
+                    format!("{:.2}", t / o.at_limit.total_time_ms),
+                    format!("{:.2}", t / o.at_max.total_time_ms),
+                    format!("{:.1}", (t - o.at_max.total_time_ms) / 1000.0),
+                ),
+                _ => ("-".into(), "-".into(), "-".into()),
+            };
             writeln!(
                 md,
-                "| {w} | {} | {conv}/{} | {} | {} | {} | {} | {} |",
+                "| {w} | {} | {conv}/{} | {} | {} | {} | {} | {} | {x_limit} | {x_max} | {regret} |",
                 p.name(),
                 cell.len(),
                 col(&|r| r.total_time_ms, 1000.0, 1),

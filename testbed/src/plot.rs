@@ -181,3 +181,143 @@ pub fn plot_panels(path: &Path, title: &str, panels: &[(&str, Vec<(f64, f64)>)])
     root.present()
         .with_context(|| format!("writing {}", path.display()))
 }
+
+/// Two panels over the time of a never-stop migration: pending MB after
+/// each sync with the one-round-ahead forecast band and the stop points
+/// (`marks`: label, (s, MB)), and the dirty rate with its forecast.
+pub fn plot_forecast(
+    path: &Path,
+    title: &str,
+    rows: &[crate::live::oracle::ForecastRow],
+    marks: &[(String, (f64, f64))],
+) -> Result<()> {
+    ensure_font()?;
+    if rows.is_empty() {
+        bail!("{}: nothing to plot", path.display());
+    }
+    let x_max = rows
+        .iter()
+        .map(|r| r.t_s)
+        .chain(marks.iter().map(|m| m.1 .0))
+        .fold(1.0, f64::max)
+        * 1.03;
+    let root = BitMapBackend::new(path, (SIZE.0, 800)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let root = root
+        .titled(title, ("sans-serif", 22))
+        .map_err(|e| anyhow!("{e}"))?;
+    let (top, bottom) = root.split_vertically(440);
+
+    // Pending, with the band and the stops.
+    let y_max = rows
+        .iter()
+        .map(|r| r.pending_mb)
+        .chain(rows.iter().filter_map(|r| r.forecast_mb.map(|f| f.2)))
+        .chain(marks.iter().map(|m| m.1 .1))
+        .fold(1.0, f64::max)
+        * 1.1;
+    let mut chart = ChartBuilder::on(&top)
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+        .map_err(|e| anyhow!("{e}"))?;
+    chart
+        .configure_mesh()
+        .x_desc("time since the migration started, s")
+        .y_desc("pending after sync, MB")
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    let band: Vec<(f64, f64, f64)> = rows
+        .iter()
+        .filter_map(|r| r.forecast_mb.map(|f| (r.t_s, f.1, f.2.min(y_max))))
+        .collect();
+    if band.len() >= 2 {
+        let polygon: Vec<(f64, f64)> = band
+            .iter()
+            .map(|b| (b.0, b.1))
+            .chain(band.iter().rev().map(|b| (b.0, b.2)))
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(
+                polygon,
+                BLUE.mix(0.15).filled(),
+            )))
+            .map_err(|e| anyhow!("{e}"))?
+            .label("predictive: forecast band (one round ahead)")
+            .legend(|(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 20, y + 5)], BLUE.mix(0.15).filled())
+            });
+    }
+    chart
+        .draw_series(LineSeries::new(
+            rows.iter().map(|r| (r.t_s, r.pending_mb)),
+            BLACK.stroke_width(2),
+        ))
+        .map_err(|e| anyhow!("{e}"))?
+        .label("never-stop: pending")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+    for (i, (label, point)) in marks.iter().enumerate() {
+        let color = Palette99::pick(i + 1).to_rgba();
+        chart
+            .draw_series(std::iter::once(Cross::new(
+                *point,
+                9,
+                color.stroke_width(3),
+            )))
+            .map_err(|e| anyhow!("{e}"))?
+            .label(format!("{label}: stop at {:.1} s", point.0))
+            .legend(move |(x, y)| Cross::new((x + 10, y), 6, color.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+
+    // Dirty rate and its forecast.
+    let d_max = rows
+        .iter()
+        .map(|r| r.dirty_mb_per_s)
+        .chain(rows.iter().filter_map(|r| r.forecast_dirty_mb_per_s))
+        .fold(1.0, f64::max)
+        * 1.1;
+    let mut chart = ChartBuilder::on(&bottom)
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x_max, 0.0..d_max)
+        .map_err(|e| anyhow!("{e}"))?;
+    chart
+        .configure_mesh()
+        .x_desc("time since the migration started, s")
+        .y_desc("dirty rate, MB/s")
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    chart
+        .draw_series(LineSeries::new(
+            rows.iter().map(|r| (r.t_s, r.dirty_mb_per_s)),
+            BLACK.stroke_width(2),
+        ))
+        .map_err(|e| anyhow!("{e}"))?
+        .label("dirtied in the round / its length")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+    chart
+        .draw_series(LineSeries::new(
+            rows.iter()
+                .filter_map(|r| r.forecast_dirty_mb_per_s.map(|f| (r.t_s, f))),
+            BLUE.stroke_width(2),
+        ))
+        .map_err(|e| anyhow!("{e}"))?
+        .label("predictive: forecast page-touch rate")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))
+}

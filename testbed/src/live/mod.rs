@@ -4,6 +4,7 @@ pub mod guest_log;
 pub mod interrupt;
 pub mod kvm;
 pub mod netns;
+pub mod oracle;
 pub mod policy;
 pub mod qemu;
 pub mod qmp;

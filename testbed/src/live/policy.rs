@@ -21,8 +21,9 @@ pub enum LivePolicy {
 }
 
 impl LivePolicy {
-    /// Every name `kairos run --policy` accepts.
-    pub const NAMES: [&'static str; 8] = [
+    /// Every name `kairos run --policy` accepts (`never-stop` records the
+    /// oracle's trace: it continues until the timeout).
+    pub const NAMES: [&'static str; 9] = [
         "qemu",
         "auto-converge",
         "postcopy-after",
@@ -31,6 +32,7 @@ impl LivePolicy {
         "kubevirt-stall",
         "kubevirt-ramp",
         "predictive",
+        "never-stop",
     ];
 
     /// Parse a name.
@@ -44,6 +46,7 @@ impl LivePolicy {
             "kubevirt-stall" => Self::Library("kubevirt-stall"),
             "kubevirt-ramp" => Self::Library("kubevirt-ramp"),
             "predictive" => Self::Library("predictive"),
+            "never-stop" => Self::Library("never-stop"),
             "dirty-limit" => bail!(
                 "dirty-limit needs KVM's dirty ring, which this test-bed (TCG) cannot measure"
             ),
