@@ -36,6 +36,15 @@ if ((${#need[@]})); then
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# libvirtd resolves its built-in QEMU user before reading qemu.conf (which
+# sets root here): create it as Debian's libvirt-daemon-system would.
+if ! getent passwd libvirt-qemu >/dev/null; then
+    log "creating the system user libvirt-qemu"
+    getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+    useradd --system --gid libvirt-qemu --home-dir /var/lib/libvirt --no-create-home \
+        --shell /usr/sbin/nologin libvirt-qemu
+fi
+
 work=$(mktemp -d /tmp/kairos-libvirt.XXXXXX)
 tag=$$
 src_ns=kairos-lv-src-$tag
@@ -93,7 +102,8 @@ done
 # --- two daemons -----------------------------------------------------------------
 start_daemon() {
     local side=$1 ns=$2 uuid=$3 d=$work/$1
-    mkdir -p "$d"/{run,lib,cache,log,etc}
+    mkdir -p "$d"/{run,lib,cache,log,etc,bin}
+    ln -s "$qemu" "$d/bin/qemu-system-x86_64"
     cat >"$d/etc/libvirtd.conf" <<EOF
 unix_sock_dir = "$d/run"
 unix_sock_rw_perms = "0700"
@@ -127,11 +137,13 @@ EOF
         mount --bind "$d/cache" /var/cache/libvirt
         mount --bind "$d/log" /var/log/libvirt
         if [ -e /dev/kvm ]; then mount --bind /dev/null /dev/kvm; fi
+        # The patched emulator is the one libvirt finds as qemu-system-x86_64.
+        export PATH="$d/bin:$PATH"
         exec libvirtd --config "$d/etc/libvirtd.conf" --pid-file "$d/run/libvirtd.pid"
     ' sh "$d" "$side" >"$d/log/stdout.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 100); do
-        [ -S "$d/run/libvirt-sock" ] && virsh -c "qemu:///system?socket=$d/run/libvirt-sock" version >/dev/null 2>&1 && return 0
+        [ -S "$d/run/libvirt-sock" ] && virsh -c "qemu:///system?socket=$d/run/libvirt-sock" hostname >/dev/null 2>&1 && return 0
         kill -0 "${pids[-1]}" 2>/dev/null || break
         sleep 0.2
     done
@@ -174,7 +186,10 @@ migrate() {
     <initrd>$root/build/guest/initrd.img</initrd>
     <cmdline>console=ttyS0 quiet kairos.workload=phase-change</cmdline>
   </os>
+  <!-- Without <acpi/>, libvirt 9.0 passes -no-acpi, which QEMU 10 dropped. -->
+  <features><acpi/></features>
   <devices>
+    <controller type='usb' model='none'/>
     <emulator>$qemu</emulator>
     <serial type='file'><source path='$serial.log' append='on'/><target port='0'/></serial>
     <memballoon model='none'/>

@@ -36,3 +36,6 @@ bash scripts/cli-e2e.sh
 
 echo "== patched QEMU: build, upstream migration-test, end-to-end migration"
 bash scripts/qemu-tests.sh
+
+echo "== libvirt: virsh migrate --live between two libvirtd instances, policy off and predictive"
+bash scripts/libvirt-migrate-test.sh
