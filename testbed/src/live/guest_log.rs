@@ -7,6 +7,8 @@ use std::path::Path;
 pub struct LoadSample {
     /// Seconds since the generator started (guest clock).
     pub t_s: f64,
+    /// The workload phase it was in (1-based; benchmarks have one).
+    pub phase: u32,
     /// Operations in that second.
     pub ops_per_s: f64,
     /// Longest stall of the generator's loop in that second, ms.
@@ -26,6 +28,7 @@ pub fn load_samples(log: &Path) -> Vec<LoadSample> {
 fn parse_line(line: &str) -> Option<LoadSample> {
     let rest = &line[line.find("kairos-load t=")? + "kairos-load ".len()..];
     let mut t = None;
+    let mut phase = 1;
     let mut ops = None;
     let mut gap = None;
     let mut verify_errors = 0;
@@ -33,6 +36,7 @@ fn parse_line(line: &str) -> Option<LoadSample> {
         let (key, value) = field.split_once('=')?;
         match key {
             "t" => t = value.parse().ok(),
+            "phase" => phase = value.split('/').next()?.parse().ok()?,
             "ops_per_s" => ops = value.parse().ok(),
             "max_gap_ms" => gap = value.parse().ok(),
             "verify_errors" => verify_errors = value.parse().ok()?,
@@ -41,6 +45,7 @@ fn parse_line(line: &str) -> Option<LoadSample> {
     }
     Some(LoadSample {
         t_s: t?,
+        phase,
         ops_per_s: ops?,
         max_gap_ms: gap?,
         verify_errors,
@@ -81,6 +86,25 @@ fn parse_stat_line(line: &str) -> Option<GuestStat> {
     })
 }
 
+/// Throughput lost while `during` ran, % of what the same phases gave
+/// without migration (`reference`: before and after it). Seconds of a phase
+/// the reference never saw are left out; None when nothing is comparable.
+pub fn throughput_loss_pct(during: &[LoadSample], reference: &[LoadSample]) -> Option<f64> {
+    let phase_mean = |phase: u32| {
+        let v: Vec<f64> = reference
+            .iter()
+            .filter(|s| s.phase == phase)
+            .map(|s| s.ops_per_s)
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let (got, expected) = during
+        .iter()
+        .filter_map(|s| phase_mean(s.phase).map(|m| (s.ops_per_s, m)))
+        .fold((0.0, 0.0), |(g, e), (o, m)| (g + o, e + m));
+    (expected > 0.0).then(|| 100.0 * (1.0 - got / expected))
+}
+
 /// True when the log shows the load generator running.
 pub fn load_running(log: &Path) -> bool {
     !load_samples(log).is_empty()
@@ -96,9 +120,34 @@ mod tests {
             parse_line("\u{1b}[2Jkairos-load t=12.0 phase=2/write ops_per_s=30720 max_gap_ms=3")
                 .unwrap();
         assert_eq!(s.t_s, 12.0);
+        assert_eq!(s.phase, 2);
         assert_eq!(s.ops_per_s, 30720.0);
         assert_eq!(s.max_gap_ms, 3.0);
         assert!(parse_line("kairos-guest: up").is_none());
+    }
+
+    fn sample(phase: u32, ops_per_s: f64) -> LoadSample {
+        LoadSample {
+            t_s: 0.0,
+            phase,
+            ops_per_s,
+            max_gap_ms: 0.0,
+            verify_errors: 0,
+        }
+    }
+
+    #[test]
+    fn loss_compares_each_phase_with_itself() {
+        // Phase 1 runs at 100, phase 2 at 1000 without migration.
+        let reference = [sample(1, 100.0), sample(1, 100.0), sample(2, 1000.0)];
+        // During: one second of each, phase 2 at half speed.
+        let during = [sample(1, 100.0), sample(2, 500.0)];
+        let loss = throughput_loss_pct(&during, &reference).unwrap();
+        assert!((loss - 100.0 * 500.0 / 1100.0).abs() < 1e-9);
+        // A phase never seen without migration is left out.
+        let during = [sample(3, 1.0), sample(1, 50.0)];
+        assert!((throughput_loss_pct(&during, &reference).unwrap() - 50.0).abs() < 1e-9);
+        assert!(throughput_loss_pct(&[sample(3, 1.0)], &reference).is_none());
     }
 
     #[test]

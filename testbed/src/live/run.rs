@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::guest_log::{load_running, load_samples, LoadSample};
+use super::guest_log::{load_running, load_samples, throughput_loss_pct, LoadSample};
 use super::interrupt;
 use super::netns::{NetnsLink, DST_ADDR};
 use super::policy::{LivePolicy, POSTCOPY_AFTER_ROUNDS};
@@ -83,7 +83,9 @@ pub struct LiveResult {
     pub ops_after: Option<f64>,
     /// Pages the guest found corrupted or lost (source and destination).
     pub verify_errors: u64,
-    /// Throughput lost during the migration, % of before.
+    /// Throughput lost during the migration, % of what the same workload
+    /// phases gave without migration (before it, and after on the
+    /// destination).
     pub app_loss_pct: Option<f64>,
     /// CPU time the source QEMU used during the migration, s.
     pub source_cpu_s: Option<f64>,
@@ -280,10 +282,15 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         ops_before,
         ops_during,
         ops_after: mean(&after),
-        app_loss_pct: match (ops_before, ops_during) {
-            (Some(b), Some(d)) if b > 0.0 => Some(100.0 * (1.0 - d / b)),
-            _ => None,
-        },
+        app_loss_pct: throughput_loss_pct(
+            &during,
+            &before
+                .iter()
+                .copied()
+                .filter(|s| s.t_s > 1.0)
+                .chain(after.iter().copied())
+                .collect::<Vec<_>>(),
+        ),
         source_cpu_s: match (cpu_start, cpu_end) {
             (Some(a), Some(b)) => Some(b - a),
             _ => None,
