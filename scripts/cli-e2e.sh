@@ -51,5 +51,11 @@ expect_error "bad bandwidth" "bandwidth-mbit" "$kairos" sim --workload testbed/w
 printf 'round,time_ms\n1,2\n' >"$tmp/bad.csv"
 expect_error "bad trace header" "bad.csv" "$kairos" replay --trace "$tmp/bad.csv"
 expect_error "max below limit" "max_downtime_ms" "$kairos" sim --workload testbed/workloads/idle.toml --max-downtime-ms 10
+# The live commands check their flags before starting anything.
+expect_error "profile: unknown workload" "unknown workload .nope." "$kairos" profile --workload nope
+expect_error "profile: bad mode" "--mode" "$kairos" profile --workload idle --mode fast
+expect_error "profile: zero duration" "--duration-s" "$kairos" profile --workload idle --duration-s 0
+expect_error "compare: negative oracle" "--oracle-s" "$kairos" compare --suite idle --oracle-s=-1
+expect_error "run: dirty-limit" "dirty ring" "$kairos" run --workload idle --policy dirty-limit
 
 echo "cli-e2e: $passed passed, 0 failed"

@@ -60,6 +60,57 @@ fn spread(v: &[f64]) -> Option<(f64, f64)> {
     lo.is_finite().then_some((lo, hi))
 }
 
+/// Progress of the matrix: position, time spent, and an estimate of what is
+/// left from the runs made so far (kept cells cost nothing).
+struct Progress {
+    total: usize,
+    position: usize,
+    started: std::time::Instant,
+    runs_made: u32,
+    run_time: std::time::Duration,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        Self {
+            total,
+            position: 0,
+            started: std::time::Instant::now(),
+            runs_made: 0,
+            run_time: std::time::Duration::ZERO,
+        }
+    }
+
+    fn next(&mut self) {
+        self.position += 1;
+    }
+
+    fn ran(&mut self, took: std::time::Duration) {
+        self.runs_made += 1;
+        self.run_time += took;
+    }
+
+    /// `[5/60, 3m10s, ~40m left]`.
+    fn label(&self) -> String {
+        let minutes = |d: std::time::Duration| {
+            let s = d.as_secs();
+            format!("{}m{:02}s", s / 60, s % 60)
+        };
+        let left = (self.runs_made > 0).then(|| {
+            let per_run = self.run_time / self.runs_made;
+            let remaining = (self.total + 1).saturating_sub(self.position) as u32;
+            format!(", ~{} left", minutes(per_run * remaining))
+        });
+        format!(
+            "[{}/{}, {}{}]",
+            self.position,
+            self.total,
+            minutes(self.started.elapsed()),
+            left.unwrap_or_default()
+        )
+    }
+}
+
 /// Run `kairos compare`.
 pub fn run(args: &CompareArgs) -> Result<()> {
     let root = &args.live.root;
@@ -93,37 +144,44 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     let with_oracle = args.oracle_s > 0.0;
     let total =
         workloads.len() * (policies.len() * args.repeat as usize + usize::from(with_oracle));
-    let mut done = 0;
+    let mut progress = Progress::new(total);
     let mut results: Vec<LiveResult> = Vec::new();
     let mut oracles: Vec<LiveOracle> = Vec::new();
     for workload in &workloads {
         if with_oracle {
-            done += 1;
-            if let Some(o) = oracle_for(args, workload, &runs_dir, &format!("[{done}/{total}]"))? {
+            progress.next();
+            let label = progress.label();
+            let started = std::time::Instant::now();
+            if let Some(o) = oracle_for(args, workload, &runs_dir, &label)? {
                 oracles.push(o);
             }
+            progress.ran(started.elapsed());
         }
         for &policy in &policies {
             for i in 1..=args.repeat {
-                done += 1;
+                progress.next();
+                let done = progress.label();
                 let name = format!("{workload}__{}__{i}", policy.name());
                 let json_path = runs_dir.join(format!("{name}.json"));
                 if let Ok(text) = std::fs::read_to_string(&json_path) {
                     if let Ok(r) = serde_json::from_str::<LiveResult>(&text) {
-                        eprintln!("[{done}/{total}] {name}: done before, kept");
+                        eprintln!("{done} {name}: done before, kept");
                         results.push(r);
                         continue;
                     }
                 }
-                eprintln!("[{done}/{total}] {name}: running");
+                eprintln!("{done} {name}: running");
+                let started = std::time::Instant::now();
                 let cfg = args.live.config(workload, policy, runs_dir.join(&name))?;
                 let result = run_migration(&cfg)
                     .with_context(|| format!("{workload} / {}", policy.name()))?;
                 let tmp = json_path.with_extension("json.tmp");
                 std::fs::write(&tmp, serde_json::to_string_pretty(&result)?)?;
                 std::fs::rename(&tmp, &json_path)?;
+                progress.ran(started.elapsed());
                 eprintln!(
-                    "[{done}/{total}] {name}: {} in {:.1} s, downtime {} ms",
+                    "{} {name}: {} in {:.1} s, downtime {} ms",
+                    progress.label(),
                     result.status,
                     result.total_time_ms.unwrap_or(f64::NAN) / 1000.0,
                     result.downtime_ms.map_or("-".into(), |d| format!("{d:.0}"))

@@ -161,6 +161,13 @@ pub fn workload_name(arg: &str, root: &Path) -> Result<String> {
     } else {
         root.join("testbed/workloads").join(format!("{arg}.toml"))
     };
+    if !path.exists() {
+        bail!(
+            "unknown workload '{arg}': no {} and not a benchmark ({})",
+            path.display(),
+            BENCHMARKS.join(", ")
+        );
+    }
     // Parse it here: a bad file is reported by name, not by the guest.
     Workload::from_file(&path)?;
     let stem = path
