@@ -23,17 +23,9 @@ dl=$out/download
 mkdir -p "$dl"
 log() { printf '[build-guest] %s\n' "$*" >&2; }
 
-need=()
-for pkg in cpio gzip busybox-static libc6-dev libevent-2.1-7 libsasl2-2 libssl3 \
-    sysbench redis-tools fio; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
-done
-if ((${#need[@]})); then
-    log "apt-get install ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+. scripts/lib/packages.sh
+ensure_packages build-guest cpio gzip busybox-static libc6-dev libevent-2.1-7 libsasl2-2 \
+    libssl3 sysbench redis-tools fio
 
 # --- kernel ------------------------------------------------------------------
 if [ ! -f "$out/vmlinuz" ]; then

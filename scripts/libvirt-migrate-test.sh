@@ -25,16 +25,9 @@ done
 qemu=$(readlink -f "$qemu")
 datadir=$(dirname "$qemu")/qemu-bundle/usr/local/share/qemu
 
-need=()
-for pkg in libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients iproute2 util-linux; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
-done
-if ((${#need[@]})); then
-    log "apt-get install ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+. scripts/lib/packages.sh
+ensure_packages libvirt-test libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
+    iproute2 util-linux
 
 # libvirtd resolves its built-in QEMU user before reading qemu.conf (which
 # sets root here): create it as Debian's libvirt-daemon-system would.

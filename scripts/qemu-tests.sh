@@ -64,12 +64,13 @@ without_kvm python3 scripts/migrate_smoke.py --qemu "$qemu" --data-dir "$data" \
 echo "== a small real comparison: hot-wss x qemu, predictive over a shaped link"
 rm -rf "$logs/compare"
 target/release/kairos compare --suite hot-wss --policies qemu,predictive --repeat 1 \
-    --timeout-s 30 --warmup-s 5 --netns --out "$logs/compare" >/dev/null
+    --timeout-s 30 --oracle-s 20 --warmup-s 5 --netns --out "$logs/compare" >/dev/null
 python3 - "$logs/compare/runs" <<'PY'
 import json, sys, os
-runs = {f.split("__")[1]: json.load(open(os.path.join(sys.argv[1], f)))
+runs = {f.split("__")[1].removesuffix(".json"): json.load(open(os.path.join(sys.argv[1], f)))
         for f in os.listdir(sys.argv[1]) if f.endswith(".json")}
-q, p = runs["qemu"], runs["predictive"]
+q, p, o = runs["qemu"], runs["predictive"], runs["oracle"]
+summary = open(os.path.join(sys.argv[1], "..", "summary.md")).read()
 checks = [
     (q["status"] == "timed-out", f"qemu should not converge on hot-wss: {q['status']}"),
     (p["converged"], f"predictive did not converge: {p['status']}"),
@@ -78,6 +79,10 @@ checks = [
     (p["total_time_ms"] < 30000, f"predictive took {p['total_time_ms']} ms"),
     (p["verify_errors"] == 0, "the guest found corrupted pages"),
     (p["link"] == "netns", "not run over the shaped link"),
+    (o["trace_rounds"] >= 5, f"the never-stop oracle run has {o['trace_rounds']} rounds in 20 s"),
+    (o["at_max"]["meets_bound"] and o["at_max"]["downtime_ms"] <= 1000, f"oracle within max: {o['at_max']}"),
+    (p["total_time_ms"] <= 3 * o["at_max"]["total_time_ms"], f"predictive {p['total_time_ms']} ms vs oracle {o['at_max']['total_time_ms']} ms"),
+    ("*oracle, downtime ≤ 1000 ms*" in summary, "summary.md has no oracle row"),
 ]
 failed = [msg for ok, msg in checks if not ok]
 for msg in failed:

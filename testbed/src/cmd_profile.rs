@@ -18,7 +18,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::cmd_run::{workload_name, LiveArgs};
-use crate::live::guest_log::{guest_stats, load_running, load_samples};
+use crate::live::guest_log::{guest_stats, load_samples};
 use crate::live::interrupt;
 use crate::live::qemu::QemuProcess;
 use crate::live::qmp::Qmp;
@@ -143,19 +143,7 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
     let mut qemu = QemuProcess::start(&spec, &out, "guest", None, None)?;
     let mut qmp = Qmp::connect(&qemu.qmp_path, Duration::from_secs(20))
         .with_context(|| format!("QEMU did not come up; see {}", qemu.qemu_log.display()))?;
-    let boot_deadline = Instant::now() + BOOT_TIMEOUT;
-    while !load_running(&qemu.serial_log) {
-        if !qemu.is_running() {
-            bail!("QEMU exited; see {}", qemu.qemu_log.display());
-        }
-        if Instant::now() > boot_deadline {
-            bail!(
-                "the guest did not start its load within {BOOT_TIMEOUT:?}; see {}",
-                qemu.serial_log.display()
-            );
-        }
-        interrupt::sleep(Duration::from_millis(200))?;
-    }
+    qemu.wait_for_load(BOOT_TIMEOUT)?;
 
     let csv_path = out.join("profile.csv");
     let mut csv = std::fs::File::create(&csv_path)

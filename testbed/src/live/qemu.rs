@@ -125,6 +125,25 @@ impl QemuProcess {
 }
 
 impl QemuProcess {
+    /// Wait until the guest's console shows its load running; an error
+    /// naming the log to read if QEMU exits or `timeout` passes first.
+    pub fn wait_for_load(&mut self, timeout: std::time::Duration) -> Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        while !super::guest_log::load_running(&self.serial_log) {
+            if !self.is_running() {
+                anyhow::bail!("QEMU exited; see {}", self.qemu_log.display());
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!(
+                    "the guest did not start its load within {timeout:?}; see {}",
+                    self.serial_log.display()
+                );
+            }
+            super::interrupt::sleep(std::time::Duration::from_millis(200))?;
+        }
+        Ok(())
+    }
+
     /// Resident memory of the process, bytes.
     pub fn rss_bytes(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::guest_log::{load_running, load_samples, throughput_loss_pct, LoadSample};
+use super::guest_log::{load_samples, throughput_loss_pct, LoadSample};
 use super::interrupt;
 use super::netns::{NetnsLink, DST_ADDR};
 use super::policy::{LivePolicy, POSTCOPY_AFTER_ROUNDS};
@@ -140,19 +140,8 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
     let mut qs = connect(&src)?;
     let mut qd = connect(&dst)?;
 
-    let boot_deadline = Instant::now() + BOOT_TIMEOUT;
-    while !load_running(&src.serial_log) {
-        if !src.is_running() {
-            bail!("the source QEMU exited; see {}", src.qemu_log.display());
-        }
-        if Instant::now() > boot_deadline {
-            bail!(
-                "the guest did not start its load generator within {BOOT_TIMEOUT:?}; see {}",
-                src.serial_log.display()
-            );
-        }
-        interrupt::sleep(Duration::from_millis(200))?;
-    }
+    src.wait_for_load(BOOT_TIMEOUT)
+        .context("the source guest")?;
     interrupt::sleep(Duration::from_secs_f64(cfg.warmup_s))?;
 
     if let Some(caps) = cfg.policy.capabilities_arg() {
