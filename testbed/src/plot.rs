@@ -182,6 +182,44 @@ pub fn plot_panels(path: &Path, title: &str, panels: &[(&str, Vec<(f64, f64)>)])
         .with_context(|| format!("writing {}", path.display()))
 }
 
+type TimeChart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A chart over time on `area`, its mesh drawn.
+fn time_chart<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    x_max: f64,
+    y_max: f64,
+    y_desc: &str,
+) -> Result<TimeChart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(area)
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+        .map_err(|e| anyhow!("{e}"))?;
+    chart
+        .configure_mesh()
+        .x_desc("time since the migration started, s")
+        .y_desc(y_desc)
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok(chart)
+}
+
+/// The legend box of a chart.
+fn draw_legend<'a, 'b: 'a>(chart: &mut TimeChart<'a, 'b>) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow!("{e}"))
+}
+
 /// Two panels over the time of a never-stop migration: pending MB after
 /// each sync with the one-round-ahead forecast band and the stop points
 /// (`marks`: label, (s, MB)), and the dirty rate with its forecast.
@@ -216,18 +254,7 @@ pub fn plot_forecast(
         .chain(marks.iter().map(|m| m.1 .1))
         .fold(1.0, f64::max)
         * 1.1;
-    let mut chart = ChartBuilder::on(&top)
-        .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-        .map_err(|e| anyhow!("{e}"))?;
-    chart
-        .configure_mesh()
-        .x_desc("time since the migration started, s")
-        .y_desc("pending after sync, MB")
-        .draw()
-        .map_err(|e| anyhow!("{e}"))?;
+    let mut chart = time_chart(&top, x_max, y_max, "pending after sync, MB")?;
     let band: Vec<(f64, f64, f64)> = rows
         .iter()
         .filter_map(|r| r.forecast_mb.map(|f| (r.t_s, f.1, f.2.min(y_max))))
@@ -269,12 +296,7 @@ pub fn plot_forecast(
             .label(format!("{label}: stop at {:.1} s", point.0))
             .legend(move |(x, y)| Cross::new((x + 10, y), 6, color.stroke_width(3)));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| anyhow!("{e}"))?;
+    draw_legend(&mut chart)?;
 
     // Dirty rate and its forecast.
     let d_max = rows
@@ -283,18 +305,7 @@ pub fn plot_forecast(
         .chain(rows.iter().filter_map(|r| r.forecast_dirty_mb_per_s))
         .fold(1.0, f64::max)
         * 1.1;
-    let mut chart = ChartBuilder::on(&bottom)
-        .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..x_max, 0.0..d_max)
-        .map_err(|e| anyhow!("{e}"))?;
-    chart
-        .configure_mesh()
-        .x_desc("time since the migration started, s")
-        .y_desc("dirty rate, MB/s")
-        .draw()
-        .map_err(|e| anyhow!("{e}"))?;
+    let mut chart = time_chart(&bottom, x_max, d_max, "dirty rate, MB/s")?;
     chart
         .draw_series(LineSeries::new(
             rows.iter().map(|r| (r.t_s, r.dirty_mb_per_s)),
@@ -312,12 +323,7 @@ pub fn plot_forecast(
         .map_err(|e| anyhow!("{e}"))?
         .label("predictive: forecast page-touch rate")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| anyhow!("{e}"))?;
+    draw_legend(&mut chart)?;
     root.present()
         .with_context(|| format!("writing {}", path.display()))
 }
