@@ -147,13 +147,20 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     let mut progress = Progress::new(total);
     let mut results: Vec<LiveResult> = Vec::new();
     let mut oracles: Vec<LiveOracle> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
     for workload in &workloads {
         if with_oracle {
             progress.next();
             let label = progress.label();
             let started = std::time::Instant::now();
-            if let Some(o) = oracle_for(args, workload, &runs_dir, &label)? {
-                oracles.push(o);
+            match oracle_for(args, workload, &runs_dir, &label) {
+                Ok(Some(o)) => oracles.push(o),
+                Ok(None) => {}
+                Err(e) if crate::live::interrupt::check().is_err() => return Err(e),
+                Err(e) => {
+                    eprintln!("{label} {workload}__oracle: FAILED: {e:#}");
+                    failures.push(format!("{workload}__oracle: {e:#}"));
+                }
             }
             progress.ran(started.elapsed());
         }
@@ -173,8 +180,17 @@ pub fn run(args: &CompareArgs) -> Result<()> {
                 eprintln!("{done} {name}: running");
                 let started = std::time::Instant::now();
                 let cfg = args.live.config(workload, policy, runs_dir.join(&name))?;
-                let result = run_migration(&cfg)
-                    .with_context(|| format!("{workload} / {}", policy.name()))?;
+                let result = match run_migration(&cfg) {
+                    Ok(result) => result,
+                    // Ctrl-C stops the matrix; any other failure is reported
+                    // and the matrix goes on (a rerun retries the cell).
+                    Err(e) if crate::live::interrupt::check().is_err() => return Err(e),
+                    Err(e) => {
+                        eprintln!("{} {name}: FAILED: {e:#}", progress.label());
+                        failures.push(format!("{name}: {e:#}"));
+                        continue;
+                    }
+                };
                 let tmp = json_path.with_extension("json.tmp");
                 std::fs::write(&tmp, serde_json::to_string_pretty(&result)?)?;
                 std::fs::rename(&tmp, &json_path)?;
@@ -192,6 +208,13 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     }
     write_summary(args, &workloads, &policies, &results, &oracles)?;
     write_plots(args, &workloads, &policies, &results, &oracles);
+    if !failures.is_empty() {
+        bail!(
+            "{} of {total} runs failed (not in the summary; run again to retry them):\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        );
+    }
     Ok(())
 }
 
