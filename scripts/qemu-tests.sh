@@ -6,7 +6,10 @@
 #     starts;
 #  2. the end-to-end smoke test: a real guest under a phase-changing
 #     workload migrated between two patched QEMUs with `predictive`
-#     (scripts/migrate_smoke.py), with QMP negative tests.
+#     (scripts/migrate_smoke.py), with QMP negative tests;
+#  3. a small real comparison (hot-wss, qemu vs predictive over the shaped
+#     link, with the workload's never-stop oracle) with assertions;
+#  4. kairos profile of phase-change and of sysbench memory in the guest.
 # Guests run with TCG: /dev/kvm is hidden (bind-mounted over by /dev/null
 # in a private mount namespace), so QEMU's probes fall back to TCG.
 set -euo pipefail
