@@ -281,4 +281,7 @@ for r in "${results[@]}"; do
     set -- $r
     printf '%-15s %14s %12s  %s\n' "$1" "$2" "$3" "$4"
 done
-log "ok: both migrations completed, the guest runs on the destination daemon, the policy's decision came through libvirt"
+echo
+echo "virsh domjobinfo --completed (predictive, on the destination):"
+cat "$work/predictive-jobinfo.txt"
+log "ok: all three migrations completed, the guest runs on the destination daemon, the policy's decision came through libvirt"
