@@ -5,7 +5,7 @@
 # working set and redis (redis-server + redis-benchmark), migrated between
 # two QEMU processes in two network namespaces joined by a link shaped to
 # 1 Gbit/s, with QEMU's own rule, auto-converge and Kairos's `predictive`
-# policy, each workload's oracle from a never-stop migration. About 10
+# policy, each workload's oracle from a never-stop migration. About 8
 # minutes once built. Prints the table and where the plots, raw runs, logs
 # and per-round traces are. The full comparison with repeats is
 # scripts/results.sh (docs/results.md).
