@@ -99,7 +99,7 @@ PY
 # phase-change: kairos-load writes changing content, which page-sampling sees;
 # sysbench memory rewrites the same bytes, which it does not (docs/testbed.md).
 for w in phase-change sysbench-memory; do
-    log "kairos profile ($w, 6 s)"
+    echo "== kairos profile: $w in the guest without migration, 6 s"
     rm -rf "$logs/profile-$w"
     target/release/kairos profile --workload "$w" --duration-s 6 \
         --out "$logs/profile-$w" >/dev/null 2>"$logs/profile-$w.err" ||
