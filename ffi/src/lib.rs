@@ -2,39 +2,84 @@
 //!
 //! One [`KairosPolicy`] per migration. The migration thread calls
 //! [`kairos_policy_observe`] once per dirty-bitmap sync round; any thread may
-//! read the latest decision with [`kairos_policy_state`]. No panic crosses
-//! this boundary: a panic inside the policy is caught, and the handle then
-//! answers [`KairosAction::Fallback`] (apply QEMU's own rule) for good.
+//! read the latest decision with [`kairos_policy_state`] and the recent
+//! rounds with [`kairos_policy_history`]. No panic crosses this boundary: a
+//! panic inside the policy is caught, and the handle then answers
+//! `KAIROS_ACTION_FALLBACK` (apply QEMU's own rule) for good.
+//!
+//! The handle is split by who touches what: the [`engine`](Engine) (the
+//! policy and its counters) is used only through `observe`/`reset`, which
+//! the contract restricts to one thread at a time, and lives in an
+//! `UnsafeCell` so no `&mut` to the whole handle ever exists; what readers
+//! see (the latest state and the history ring) lives behind a `Mutex`.
 
+mod history;
 mod types;
 
+use std::cell::UnsafeCell;
 use std::ffi::CStr;
 use std::os::raw::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use kairos_policy_core::input_guard::fallback_decision;
 use kairos_policy_core::{
-    build_policy, ConvergencePolicy, Decision, NonConvergenceAction, PolicyConfig, PolicyKind,
-    Reason, RoundObservation,
+    build_policy, Action, ConvergencePolicy, Decision, ModelKind, NonConvergenceAction,
+    PolicyConfig, PolicyKind, Reason, RoundObservation,
 };
 
+use history::History;
 use types::copy_c_string;
-pub use types::{KairosAction, KairosConfig, KairosReason, KairosRound, KairosState};
+pub use types::{
+    KairosAction, KairosConfig, KairosModel, KairosNonConvergenceAction, KairosReason,
+    KairosRecord, KairosRound, KairosState,
+};
 
 /// ABI version of this header; bumped on any incompatible change.
-pub const KAIROS_ABI_VERSION: u32 = 1;
+pub const KAIROS_ABI_VERSION: u32 = 2;
 
-/// A policy instance for one migration (opaque).
-pub struct KairosPolicy {
-    /// Touched only by the migration thread.
+/// Default number of rounds the history ring keeps.
+pub const KAIROS_DEFAULT_HISTORY_ROUNDS: u32 = 1024;
+/// Most rounds a history ring may keep.
+pub const KAIROS_MAX_HISTORY_ROUNDS: u32 = 65536;
+
+/// What only the observing thread touches.
+struct Engine {
     policy: Box<dyn ConvergencePolicy>,
     downtime_limit_ms: f64,
     /// Set when the policy panicked: every later round is a fallback.
     broken: bool,
     rounds_observed: u64,
-    /// The latest state, read by other threads.
-    latest: Mutex<KairosState>,
+}
+
+/// What any thread may read.
+struct Shared {
+    latest: KairosState,
+    history: History,
+}
+
+/// A policy instance for one migration (opaque).
+pub struct KairosPolicy {
+    /// Used only by `kairos_policy_observe` and `kairos_policy_reset`.
+    engine: UnsafeCell<Engine>,
+    /// The latest state and the recent rounds, for readers.
+    shared: Mutex<Shared>,
+}
+
+// SAFETY: `engine` is reached only through `kairos_policy_observe` and
+// `kairos_policy_reset`, whose contract (in kairos.h and their `# Safety`
+// sections) is that one thread at a time calls them on a handle; every other
+// thread only calls `kairos_policy_state`/`_history`, which touch `shared`
+// alone, behind its Mutex. The engine's policy is `Send` (the trait
+// requires it), so handing the handle between threads is sound too.
+unsafe impl Sync for KairosPolicy {}
+
+impl KairosPolicy {
+    fn shared(&self) -> MutexGuard<'_, Shared> {
+        self.shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// The library version, a static NUL-terminated string.
@@ -51,7 +96,8 @@ pub extern "C" fn kairos_abi_version() -> u32 {
 }
 
 /// Fill `config` with the defaults (policy "predictive", limit 300 ms,
-/// maximum 1000 ms). Does nothing when `config` is NULL.
+/// maximum 1000 ms, downtime weight 10, history of 1024 rounds). Does
+/// nothing when `config` is NULL.
 ///
 /// # Safety
 /// `config` is NULL or points to writable memory for one KairosConfig.
@@ -62,29 +108,41 @@ pub unsafe extern "C" fn kairos_config_default(config: *mut KairosConfig) {
     }
     let d = PolicyConfig::default();
     let value = KairosConfig {
-        policy: c"predictive".as_ptr(),
+        policy: PolicyKind::Predictive.c_name().as_ptr(),
         downtime_limit_ms: d.downtime_limit_ms,
         max_downtime_ms: d.max_downtime_ms,
+        downtime_weight: d.downtime_weight,
         max_rounds: d.max_rounds,
         max_elapsed_ms: d.max_elapsed_ms,
         max_sent_ram_multiple: d.max_sent_ram_multiple,
         horizon_rounds: d.forecast.horizon_rounds as u32,
-        non_convergence_action: 0,
+        non_convergence_action: d.non_convergence_action.into(),
+        history_rounds: KAIROS_DEFAULT_HISTORY_ROUNDS,
     };
     // SAFETY: checked non-NULL; the caller guarantees it is writable.
     unsafe { config.write(value) };
 }
 
-fn write_error(message: &str, buf: *mut c_char, len: usize) {
+/// Write `message` into the caller's error buffer, truncated and
+/// NUL-terminated; nothing when `buf` is NULL or `len` is 0.
+///
+/// # Safety
+/// `buf` is NULL or has `len` writable bytes.
+unsafe fn write_error(message: &str, buf: *mut c_char, len: usize) {
     if buf.is_null() || len == 0 {
         return;
     }
-    // SAFETY: the caller guarantees `buf` has `len` writable bytes.
+    // SAFETY: non-NULL, and the caller guarantees `len` writable bytes.
     let out = unsafe { std::slice::from_raw_parts_mut(buf, len) };
     copy_c_string(message, out);
 }
 
-fn parse_config(config: &KairosConfig) -> Result<(PolicyKind, PolicyConfig), String> {
+/// The policy kind, its configuration and its history size from a C
+/// configuration, or the message saying which field is wrong.
+///
+/// # Safety
+/// `config.policy` is NULL or a NUL-terminated string.
+unsafe fn parse_config(config: &KairosConfig) -> Result<(PolicyKind, PolicyConfig, usize), String> {
     if config.policy.is_null() {
         return Err("policy name is NULL".into());
     }
@@ -94,32 +152,33 @@ fn parse_config(config: &KairosConfig) -> Result<(PolicyKind, PolicyConfig), Str
         .to_str()
         .map_err(|_| "policy name is not UTF-8".to_string())?;
     let kind = PolicyKind::from_name(name).map_err(|e| e.to_string())?;
+    let non_convergence_action = NonConvergenceAction::try_from(config.non_convergence_action)
+        .map_err(|e| format!("non_convergence_action: {e}"))?;
+    if !(1..=KAIROS_MAX_HISTORY_ROUNDS).contains(&config.history_rounds) {
+        return Err(format!(
+            "invalid history_rounds: {} (must be in [1, {KAIROS_MAX_HISTORY_ROUNDS}])",
+            config.history_rounds
+        ));
+    }
     let mut cfg = PolicyConfig {
         downtime_limit_ms: config.downtime_limit_ms,
         max_downtime_ms: config.max_downtime_ms,
+        downtime_weight: config.downtime_weight,
         max_rounds: config.max_rounds,
         max_elapsed_ms: config.max_elapsed_ms,
         max_sent_ram_multiple: config.max_sent_ram_multiple,
-        non_convergence_action: match config.non_convergence_action {
-            0 => NonConvergenceAction::Escalate,
-            1 => NonConvergenceAction::StopBestEffort,
-            2 => NonConvergenceAction::KeepGoing,
-            other => {
-                return Err(format!(
-                    "invalid non_convergence_action: {other} (must be 0, 1 or 2)"
-                ))
-            }
-        },
+        non_convergence_action,
         ..PolicyConfig::default()
     };
     cfg.forecast.horizon_rounds = config.horizon_rounds as usize;
     cfg.validate().map_err(|e| e.to_string())?;
-    Ok((kind, cfg))
+    Ok((kind, cfg, config.history_rounds as usize))
 }
 
 /// Create a policy. Returns NULL on an invalid configuration (nothing is
-/// clamped) and writes a readable message into `error` (at most `error_len`
-/// bytes, NUL-terminated) when `error` is not NULL.
+/// clamped) and writes a readable message naming the field into `error` (at
+/// most `error_len` bytes, NUL-terminated) when `error` is not NULL. All the
+/// memory the policy will use is allocated here.
 ///
 /// # Safety
 /// `config` is NULL or points to a KairosConfig whose `policy` is NULL or a
@@ -136,64 +195,54 @@ pub unsafe extern "C" fn kairos_policy_new(
         }
         // SAFETY: checked non-NULL; the caller guarantees it is readable.
         let config = unsafe { &*config };
-        let (kind, cfg) = parse_config(config)?;
+        // SAFETY: the caller guarantees `policy` is NULL or NUL-terminated.
+        let (kind, cfg, history_rounds) = unsafe { parse_config(config) }?;
         let policy = build_policy(kind, &cfg).map_err(|e| e.to_string())?;
         Ok(Box::new(KairosPolicy {
-            policy,
-            downtime_limit_ms: cfg.downtime_limit_ms,
-            broken: false,
-            rounds_observed: 0,
-            latest: Mutex::new(KairosState::default()),
+            engine: UnsafeCell::new(Engine {
+                policy,
+                downtime_limit_ms: cfg.downtime_limit_ms,
+                broken: false,
+                rounds_observed: 0,
+            }),
+            shared: Mutex::new(Shared {
+                latest: KairosState::default(),
+                history: History::with_capacity(history_rounds),
+            }),
         }))
     });
-    match result {
-        Ok(Ok(handle)) => Box::into_raw(handle),
-        Ok(Err(message)) => {
-            write_error(&message, error, error_len);
-            std::ptr::null_mut()
-        }
-        Err(_) => {
-            write_error("internal error while creating the policy", error, error_len);
-            std::ptr::null_mut()
-        }
-    }
-}
-
-fn observation(round: &KairosRound) -> RoundObservation {
-    RoundObservation {
-        round: round.round,
-        elapsed_ms: round.elapsed_ms,
-        dirtied_pages: round.dirtied_pages,
-        pending_bytes: round.pending_bytes,
-        sent_bytes: round.sent_bytes,
-        bandwidth_bytes_per_s: round.bandwidth_bytes_per_s,
-        page_size_bytes: round.page_size_bytes,
-        ram_bytes: round.ram_bytes,
-    }
-}
-
-fn publish(handle: &KairosPolicy, action: KairosAction, reason: KairosReason, decision: &Decision) {
-    let mut state = KairosState {
-        rounds_observed: handle.rounds_observed,
-        action,
-        reason,
-        downtime_limit_ms: decision.downtime_limit_ms,
-        period_rounds: decision.forecast.period_rounds,
-        forecast_dirty_rate_bytes_per_s: decision.forecast.dirty_rate_bytes_per_s,
-        wws_bytes: decision.forecast.wws_bytes,
-        ..KairosState::default()
+    let message = match result {
+        Ok(Ok(handle)) => return Box::into_raw(handle),
+        Ok(Err(message)) => message,
+        Err(_) => "internal error while creating the policy".to_string(),
     };
-    if let Some(next) = decision.forecast.next() {
-        state.forecast_pending_bytes = next.pending_bytes;
-        state.forecast_pending_lo_bytes = next.pending_lo_bytes;
-        state.forecast_pending_hi_bytes = next.pending_hi_bytes;
+    // SAFETY: the caller guarantees `error` is NULL or has `error_len` bytes.
+    unsafe { write_error(&message, error, error_len) };
+    std::ptr::null_mut()
+}
+
+impl Engine {
+    /// Decide one round; a panic inside the policy breaks the engine for
+    /// good and is answered, like bad input, with a fallback.
+    fn decide(&mut self, obs: &RoundObservation) -> (Action, Reason, Decision) {
+        self.rounds_observed = self.rounds_observed.saturating_add(1);
+        let fallback =
+            |reason, limit_ms| (Action::Fallback, reason, fallback_decision(obs, limit_ms));
+        if self.broken {
+            return fallback(Reason::InternalError, self.downtime_limit_ms);
+        }
+        let policy = &mut self.policy;
+        match catch_unwind(AssertUnwindSafe(|| policy.observe(obs))) {
+            Ok(d) if d.reason == Reason::BadInputFallback => {
+                (Action::Fallback, Reason::BadInputFallback, d)
+            }
+            Ok(d) => (d.action, d.reason, d),
+            Err(_) => {
+                self.broken = true;
+                fallback(Reason::InternalError, self.downtime_limit_ms)
+            }
+        }
     }
-    copy_c_string(decision.forecast.model.as_str(), &mut state.model);
-    let mut guard = handle
-        .latest
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    *guard = state;
 }
 
 /// Observe one sync round and decide. NULL handle or round → Fallback.
@@ -210,31 +259,21 @@ pub unsafe extern "C" fn kairos_policy_observe(
     round: *const KairosRound,
 ) -> KairosAction {
     if policy.is_null() || round.is_null() {
-        return KairosAction::Fallback;
+        return Action::Fallback;
     }
-    // SAFETY: checked non-NULL; the caller guarantees a live handle used by
-    // this thread only for observe/reset.
-    let handle = unsafe { &mut *policy };
+    // SAFETY: checked non-NULL; the caller guarantees a live handle.
+    let handle = unsafe { &*policy };
+    // SAFETY: only observe/reset reach the engine, and the caller guarantees
+    // one thread at a time calls them on this handle: this is the only
+    // reference to it now.
+    let engine = unsafe { &mut *handle.engine.get() };
     // SAFETY: checked non-NULL; the caller guarantees it is readable.
-    let obs = observation(unsafe { &*round });
-    handle.rounds_observed = handle.rounds_observed.saturating_add(1);
-    let (action, reason, decision) = if handle.broken {
-        let d = fallback_decision(&obs, handle.downtime_limit_ms);
-        (KairosAction::Fallback, KairosReason::InternalError, d)
-    } else {
-        match catch_unwind(AssertUnwindSafe(|| handle.policy.observe(&obs))) {
-            Ok(d) if d.reason == Reason::BadInputFallback => {
-                (KairosAction::Fallback, KairosReason::BadInputFallback, d)
-            }
-            Ok(d) => (d.action.into(), d.reason.into(), d),
-            Err(_) => {
-                handle.broken = true;
-                let d = fallback_decision(&obs, handle.downtime_limit_ms);
-                (KairosAction::Fallback, KairosReason::InternalError, d)
-            }
-        }
-    };
-    publish(handle, action, reason, &decision);
+    let round = unsafe { *round };
+    let (action, reason, decision) = engine.decide(&RoundObservation::from(&round));
+    let state = KairosState::after(engine.rounds_observed, action, reason, &decision);
+    let mut shared = handle.shared();
+    shared.latest = state;
+    shared.history.push(KairosRecord { round, state });
     action
 }
 
@@ -252,18 +291,48 @@ pub unsafe extern "C" fn kairos_policy_state(
     if policy.is_null() || out.is_null() {
         return -1;
     }
-    // SAFETY: checked non-NULL; only the Mutex-protected field is read, so
-    // sharing with the observing thread is sound.
-    let latest = unsafe { &(*policy).latest };
-    let state = *latest
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // SAFETY: checked non-NULL; the caller guarantees a live handle. Only
+    // `shared` is read, behind its Mutex.
+    let state = unsafe { &*policy }.shared().latest;
     // SAFETY: checked non-NULL; the caller guarantees it is writable.
     unsafe { out.write(state) };
     0
 }
 
-/// Forget the migration (cancelled, failed or restarted). NULL is ignored.
+/// Copy, oldest first, up to `max` of the recorded rounds whose
+/// `state.rounds_observed` is above `after` (0: from the oldest kept) into
+/// `out`; returns how many were copied. The ring keeps the last
+/// `history_rounds` rounds: a caller that finds a gap in
+/// `state.rounds_observed` lost those rounds. Safe to call from any thread
+/// while the migration thread observes. NULL `policy` or `out` → 0.
+///
+/// # Safety
+/// `policy` is NULL or a live handle; `out` is NULL or has room for `max`
+/// records.
+#[no_mangle]
+pub unsafe extern "C" fn kairos_policy_history(
+    policy: *const KairosPolicy,
+    after: u64,
+    out: *mut KairosRecord,
+    max: usize,
+) -> usize {
+    if policy.is_null() || out.is_null() || max == 0 {
+        return 0;
+    }
+    // SAFETY: checked non-NULL; the caller guarantees a live handle. Only
+    // `shared` is read, behind its Mutex.
+    let shared = unsafe { &*policy }.shared();
+    let mut copied = 0;
+    for record in shared.history.after(after).take(max) {
+        // SAFETY: `copied < max`, and the caller guarantees room for `max`.
+        unsafe { out.add(copied).write(*record) };
+        copied += 1;
+    }
+    copied
+}
+
+/// Forget the migration (cancelled, failed or restarted): the policy, its
+/// state and its history start afresh. NULL is ignored.
 ///
 /// # Safety
 /// `policy` is NULL or a live handle, not used by another thread for
@@ -273,17 +342,18 @@ pub unsafe extern "C" fn kairos_policy_reset(policy: *mut KairosPolicy) {
     if policy.is_null() {
         return;
     }
-    // SAFETY: checked non-NULL; the caller guarantees exclusive use.
-    let handle = unsafe { &mut *policy };
-    if catch_unwind(AssertUnwindSafe(|| handle.policy.reset())).is_err() {
-        handle.broken = true;
+    // SAFETY: checked non-NULL; the caller guarantees a live handle.
+    let handle = unsafe { &*policy };
+    // SAFETY: only observe/reset reach the engine, one thread at a time.
+    let engine = unsafe { &mut *handle.engine.get() };
+    let policy = &mut engine.policy;
+    if catch_unwind(AssertUnwindSafe(|| policy.reset())).is_err() {
+        engine.broken = true;
     }
-    handle.rounds_observed = 0;
-    let mut guard = handle
-        .latest
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    *guard = KairosState::default();
+    engine.rounds_observed = 0;
+    let mut shared = handle.shared();
+    shared.latest = KairosState::default();
+    shared.history.clear();
 }
 
 /// Free a policy. NULL is ignored.
@@ -296,50 +366,82 @@ pub unsafe extern "C" fn kairos_policy_free(policy: *mut KairosPolicy) {
     if policy.is_null() {
         return;
     }
-    // SAFETY: the caller hands back ownership of a Box made by kairos_policy_new.
+    // SAFETY: the caller hands back ownership of a Box made by
+    // kairos_policy_new, used by no other thread any more.
     drop(unsafe { Box::from_raw(policy) });
 }
 
-/// Stable kebab-case name of an action code (static string); "unknown" for
+/// Stable kebab-case name of an action value (static string); "unknown" for
 /// a value outside the enum.
 #[no_mangle]
 pub extern "C" fn kairos_action_name(action: u32) -> *const c_char {
-    let name: &CStr = match action {
-        0 => c"continue",
-        1 => c"stop-and-copy",
-        2 => c"escalate",
-        3 => c"abort",
-        4 => c"fallback",
-        _ => c"unknown",
-    };
-    name.as_ptr()
+    Action::try_from(action)
+        .map_or(c"unknown", Action::c_name)
+        .as_ptr()
 }
 
-/// Stable kebab-case name of a reason code (static string); "unknown" for a
-/// value outside the enum.
+/// Stable kebab-case name of a reason value (static string); "unknown" for
+/// a value outside the enum.
 #[no_mangle]
 pub extern "C" fn kairos_reason_name(reason: u32) -> *const c_char {
-    let name: &CStr = match reason {
-        0 => c"none",
-        1 => c"warmup",
-        2 => c"below-threshold",
-        3 => c"above-threshold",
-        4 => c"converging",
-        5 => c"trough-ahead",
-        6 => c"convergence-point",
-        7 => c"trough-now",
-        8 => c"no-convergence-forecast",
-        9 => c"safety-cap",
-        10 => c"bad-input-fallback",
-        11 => c"iteration-cap",
-        12 => c"sent-bytes-cap",
-        13 => c"completion-timeout",
-        14 => c"stall-local-minimum",
-        15 => c"stall-hopeless",
-        16 => c"progress-timeout",
-        17 => c"never-stop",
-        18 => c"internal-error",
-        _ => c"unknown",
-    };
-    name.as_ptr()
+    Reason::try_from(reason)
+        .map_or(c"unknown", Reason::c_name)
+        .as_ptr()
+}
+
+/// Stable kebab-case name of a model value (static string); "unknown" for a
+/// value outside the enum.
+#[no_mangle]
+pub extern "C" fn kairos_model_name(model: u32) -> *const c_char {
+    ModelKind::try_from(model)
+        .map_or(c"unknown", ModelKind::c_name)
+        .as_ptr()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A policy that panics on its second round.
+    struct Panicky(u32);
+
+    impl ConvergencePolicy for Panicky {
+        fn kind(&self) -> PolicyKind {
+            PolicyKind::Qemu
+        }
+        fn observe(&mut self, obs: &RoundObservation) -> Decision {
+            self.0 += 1;
+            assert!(self.0 < 2, "boom");
+            fallback_decision(obs, 300.0)
+        }
+        fn reset(&mut self) {}
+    }
+
+    #[test]
+    fn a_panicking_policy_falls_back_for_good() {
+        let mut engine = Engine {
+            policy: Box::new(Panicky(0)),
+            downtime_limit_ms: 300.0,
+            broken: false,
+            rounds_observed: 0,
+        };
+        let obs = RoundObservation {
+            round: 1,
+            elapsed_ms: 0,
+            dirtied_pages: 0,
+            pending_bytes: 1 << 30,
+            sent_bytes: 0,
+            bandwidth_bytes_per_s: 1e8,
+            page_size_bytes: 4096,
+            ram_bytes: 1 << 30,
+        };
+        let (first, _, _) = engine.decide(&obs);
+        assert_eq!(first, Action::Fallback); // the policy's own fallback
+        let (action, reason, _) = engine.decide(&obs);
+        assert_eq!((action, reason), (Action::Fallback, Reason::InternalError));
+        assert!(engine.broken);
+        let (action, reason, _) = engine.decide(&obs);
+        assert_eq!((action, reason), (Action::Fallback, Reason::InternalError));
+        assert_eq!(engine.rounds_observed, 3);
+    }
 }

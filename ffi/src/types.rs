@@ -1,104 +1,16 @@
-//! The plain C structs and enums of the ABI.
+//! The plain C structs of the ABI. The enums that cross it (action, reason,
+//! model, non-convergence action) are the policy core's own `#[repr(u32)]`
+//! enums, exported under `Kairos*` names by cbindgen, so their values and
+//! names have one source.
 
 use std::os::raw::c_char;
 
-use kairos_policy_core::{Action, Reason};
+use kairos_policy_core::{Action, Decision, ModelKind, Reason, RoundObservation};
 
-/// What the migration thread should do after this round.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KairosAction {
-    /// Keep iterating pre-copy.
-    Continue = 0,
-    /// Pause the guest and copy what is left now.
-    StopAndCopy = 1,
-    /// Ask for help converging: throttle the guest or switch to post-copy.
-    Escalate = 2,
-    /// Cancel the migration (only the Nova/KubeVirt emulations say this).
-    Abort = 3,
-    /// The library could not judge this round (bad input, NULL, or an
-    /// internal error): apply your own rule.
-    Fallback = 4,
-}
-
-impl From<Action> for KairosAction {
-    fn from(a: Action) -> Self {
-        match a {
-            Action::Continue => KairosAction::Continue,
-            Action::StopAndCopy => KairosAction::StopAndCopy,
-            Action::Escalate => KairosAction::Escalate,
-            Action::Abort => KairosAction::Abort,
-        }
-    }
-}
-
-/// Why the policy answered what it did (see docs/design.md).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KairosReason {
-    /// Nothing observed yet.
-    None = 0,
-    /// Too little history to forecast.
-    Warmup = 1,
-    /// Pending fits the downtime limit in force.
-    BelowThreshold = 2,
-    /// Pending does not fit the downtime limit yet.
-    AboveThreshold = 3,
-    /// Pending keeps falling or the limit is forecast to be met soon.
-    Converging = 4,
-    /// A meaningfully lower point is forecast: waiting for it.
-    TroughAhead = 5,
-    /// No lower point is forecast and the downtime fits the maximum.
-    ConvergencePoint = 6,
-    /// The workload repeats and this round is its lowest point.
-    TroughNow = 7,
-    /// No forecast point fits the hard maximum downtime.
-    NoConvergenceForecast = 8,
-    /// A safety cap (rounds, time or bytes) was reached.
-    SafetyCap = 9,
-    /// The round's input was invalid.
-    BadInputFallback = 10,
-    /// The policy's own iteration cap.
-    IterationCap = 11,
-    /// The policy's own sent-bytes cap.
-    SentBytesCap = 12,
-    /// A completion timeout fired.
-    CompletionTimeout = 13,
-    /// Stall detected, at its local minimum.
-    StallLocalMinimum = 14,
-    /// Stall detected, downtime hopelessly above the maximum.
-    StallHopeless = 15,
-    /// Remaining bytes did not fall for too long.
-    ProgressTimeout = 16,
-    /// The policy never stops by design.
-    NeverStop = 17,
-    /// The library hit an internal error and now always answers fallback.
-    InternalError = 18,
-}
-
-impl From<Reason> for KairosReason {
-    fn from(r: Reason) -> Self {
-        match r {
-            Reason::Warmup => KairosReason::Warmup,
-            Reason::BelowThreshold => KairosReason::BelowThreshold,
-            Reason::AboveThreshold => KairosReason::AboveThreshold,
-            Reason::Converging => KairosReason::Converging,
-            Reason::TroughAhead => KairosReason::TroughAhead,
-            Reason::ConvergencePoint => KairosReason::ConvergencePoint,
-            Reason::TroughNow => KairosReason::TroughNow,
-            Reason::NoConvergenceForecast => KairosReason::NoConvergenceForecast,
-            Reason::SafetyCap => KairosReason::SafetyCap,
-            Reason::BadInputFallback => KairosReason::BadInputFallback,
-            Reason::IterationCap => KairosReason::IterationCap,
-            Reason::SentBytesCap => KairosReason::SentBytesCap,
-            Reason::CompletionTimeout => KairosReason::CompletionTimeout,
-            Reason::StallLocalMinimum => KairosReason::StallLocalMinimum,
-            Reason::StallHopeless => KairosReason::StallHopeless,
-            Reason::ProgressTimeout => KairosReason::ProgressTimeout,
-            Reason::NeverStop => KairosReason::NeverStop,
-        }
-    }
-}
+pub use kairos_policy_core::{
+    Action as KairosAction, ModelKind as KairosModel,
+    NonConvergenceAction as KairosNonConvergenceAction, Reason as KairosReason,
+};
 
 /// Configuration of a policy. Fill it with kairos_config_default() first,
 /// then change what you need.
@@ -106,12 +18,15 @@ impl From<Reason> for KairosReason {
 #[derive(Debug, Clone, Copy)]
 pub struct KairosConfig {
     /// Policy name: "qemu", "xen", "nova", "kubevirt-stall",
-    /// "kubevirt-ramp", "predictive" or "never-stop" (NUL-terminated).
+    /// "kubevirt-ramp", "predictive" or "observe" (NUL-terminated).
     pub policy: *const c_char,
-    /// QEMU's downtime limit, ms.
+    /// QEMU's downtime limit (L), ms.
     pub downtime_limit_ms: f64,
-    /// Hard maximum downtime the user accepts, ms (>= the limit).
+    /// Hard maximum downtime the user accepts (M), ms (>= the limit).
     pub max_downtime_ms: f64,
+    /// Downtime weight λ: ms of migration time one ms of downtime beyond the
+    /// limit is worth; a stop costs T + λ·max(0, D − L). In [0, 1e6].
+    pub downtime_weight: f64,
     /// Safety cap on sync rounds.
     pub max_rounds: u64,
     /// Safety cap on migration time, ms.
@@ -120,14 +35,17 @@ pub struct KairosConfig {
     pub max_sent_ram_multiple: f64,
     /// Forecast horizon, rounds (1..=8).
     pub horizon_rounds: u32,
-    /// After forecasting non-convergence: 0 = escalate, 1 = stop at the best
-    /// point even above the maximum, 2 = keep going.
+    /// After forecasting non-convergence: a KairosNonConvergenceAction
+    /// value (a plain integer here, so any value C stores is checked).
     pub non_convergence_action: u32,
+    /// Rounds kept in the policy's history ring for kairos_policy_history()
+    /// (allocated once, at creation; 1..=65536).
+    pub history_rounds: u32,
 }
 
 /// One dirty-bitmap sync round.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct KairosRound {
     /// Sync round number, 1 for the sync at the start.
     pub round: u64,
@@ -147,16 +65,35 @@ pub struct KairosRound {
     pub ram_bytes: u64,
 }
 
+impl From<&KairosRound> for RoundObservation {
+    fn from(round: &KairosRound) -> Self {
+        RoundObservation {
+            round: round.round,
+            elapsed_ms: round.elapsed_ms,
+            dirtied_pages: round.dirtied_pages,
+            pending_bytes: round.pending_bytes,
+            sent_bytes: round.sent_bytes,
+            bandwidth_bytes_per_s: round.bandwidth_bytes_per_s,
+            page_size_bytes: round.page_size_bytes,
+            ram_bytes: round.ram_bytes,
+        }
+    }
+}
+
 /// The latest decision and the forecast behind it, as query-migrate shows.
 #[repr(C)]
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KairosState {
     /// Rounds observed since creation or the last reset.
     pub rounds_observed: u64,
     /// The latest action.
-    pub action: KairosAction,
+    pub action: Action,
     /// Why.
-    pub reason: KairosReason,
+    pub reason: Reason,
+    /// Model behind the forecast.
+    pub model: ModelKind,
+    /// Detected workload period, rounds (0 = none).
+    pub period_rounds: u32,
     /// Downtime limit in force, ms.
     pub downtime_limit_ms: f64,
     /// Pending bytes forecast for the next round (0 when none).
@@ -169,28 +106,71 @@ pub struct KairosState {
     pub forecast_dirty_rate_bytes_per_s: f64,
     /// Estimated writable working set, bytes.
     pub wws_bytes: f64,
-    /// Detected workload period, rounds (0 = none).
-    pub period_rounds: u32,
-    /// Model behind the forecast, NUL-terminated (e.g. "arima-ons").
-    pub model: [c_char; 24],
+    /// Cost of stopping now under the objective, ms (NaN when not weighed).
+    pub stop_cost_ms: f64,
+    /// Expected cost of the best later stop, ms (NaN when not weighed,
+    /// +inf when no later stop is expected to be allowed).
+    pub wait_cost_ms: f64,
 }
 
 impl Default for KairosState {
     fn default() -> Self {
         Self {
             rounds_observed: 0,
-            action: KairosAction::Continue,
-            reason: KairosReason::None,
+            action: Action::Continue,
+            reason: Reason::None,
+            model: ModelKind::None,
+            period_rounds: 0,
             downtime_limit_ms: 0.0,
             forecast_pending_bytes: 0.0,
             forecast_pending_lo_bytes: 0.0,
             forecast_pending_hi_bytes: 0.0,
             forecast_dirty_rate_bytes_per_s: 0.0,
             wws_bytes: 0.0,
-            period_rounds: 0,
-            model: [0; 24],
+            stop_cost_ms: f64::NAN,
+            wait_cost_ms: f64::NAN,
         }
     }
+}
+
+impl KairosState {
+    /// The state after `rounds_observed` rounds, the last decided by
+    /// `decision` (reported as `action`/`reason`, which differ from the
+    /// decision's when the library fell back).
+    pub fn after(
+        rounds_observed: u64,
+        action: Action,
+        reason: Reason,
+        decision: &Decision,
+    ) -> Self {
+        let f = &decision.forecast;
+        let next = f.next().copied().unwrap_or_default();
+        Self {
+            rounds_observed,
+            action,
+            reason,
+            model: f.model,
+            period_rounds: f.period_rounds,
+            downtime_limit_ms: decision.downtime_limit_ms,
+            forecast_pending_bytes: next.pending_bytes,
+            forecast_pending_lo_bytes: next.pending_lo_bytes,
+            forecast_pending_hi_bytes: next.pending_hi_bytes,
+            forecast_dirty_rate_bytes_per_s: f.dirty_rate_bytes_per_s,
+            wws_bytes: f.wws_bytes,
+            stop_cost_ms: decision.stop_cost_ms,
+            wait_cost_ms: decision.wait_cost_ms,
+        }
+    }
+}
+
+/// One round of the history: what the policy saw and what it said.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct KairosRecord {
+    /// The round as it was observed.
+    pub round: KairosRound,
+    /// The state right after it.
+    pub state: KairosState,
 }
 
 /// Copy `text` into a fixed C string buffer, truncating, NUL-terminated.

@@ -10,9 +10,9 @@ use std::ffi::CStr;
 use std::ptr;
 
 use kairos::{
-    kairos_config_default, kairos_policy_free, kairos_policy_new, kairos_policy_observe,
-    kairos_policy_reset, kairos_policy_state, KairosAction, KairosConfig, KairosPolicy,
-    KairosRound, KairosState,
+    kairos_config_default, kairos_policy_free, kairos_policy_history, kairos_policy_new,
+    kairos_policy_observe, kairos_policy_reset, kairos_policy_state, KairosAction, KairosConfig,
+    KairosPolicy, KairosRecord, KairosRound, KairosState,
 };
 use proptest::prelude::*;
 
@@ -23,7 +23,7 @@ const POLICIES: [&CStr; 8] = [
     c"kubevirt-stall",
     c"kubevirt-ramp",
     c"predictive",
-    c"never-stop",
+    c"observe",
     c"no-such-policy",
 ];
 
@@ -77,6 +77,8 @@ fn run(input: &[u8]) {
                     cfg.max_rounds = bytes.u64();
                     cfg.horizon_rounds = u32::from(bytes.u8());
                     cfg.non_convergence_action = u32::from(bytes.u8() % 4);
+                    cfg.downtime_weight = bytes.f64();
+                    cfg.history_rounds = u32::from(bytes.u8());
                 }
                 let mut err = [0 as std::os::raw::c_char; 64];
                 // SAFETY: cfg is valid with a static policy name; err has 64 bytes.
@@ -125,7 +127,19 @@ fn run(input: &[u8]) {
                 } else {
                     assert_eq!(rc, 0);
                     assert_eq!(state.rounds_observed, observed_since_reset);
-                    assert!(state.model.contains(&0), "model name not terminated");
+                    let mut records = [KairosRecord::default(); 8];
+                    // SAFETY: handle is ours; records has room for 8.
+                    let n = unsafe { kairos_policy_history(handle, 0, records.as_mut_ptr(), 8) };
+                    assert!(n <= 8 && n as u64 <= observed_since_reset);
+                    for pair in records[..n].windows(2) {
+                        assert_eq!(
+                            pair[1].state.rounds_observed,
+                            pair[0].state.rounds_observed + 1
+                        );
+                    }
+                    if n > 0 && n < 8 {
+                        assert_eq!(records[n - 1].state.rounds_observed, observed_since_reset);
+                    }
                 }
             }
             5 => {

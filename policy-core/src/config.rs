@@ -1,11 +1,11 @@
 //! Policy configuration, validated once at creation (never clamped silently).
 
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::decision::MAX_HORIZON_ROUNDS;
 use crate::forecast::arima::MAX_ARIMA_LAGS;
 use crate::forecast::baseline::MAX_MA_WINDOW;
+use crate::names::{names, UnknownName};
 
 /// Default downtime limit, ms: QEMU 10.0's `downtime-limit` default.
 pub const DEFAULT_DOWNTIME_LIMIT_MS: f64 = 300.0;
@@ -13,36 +13,41 @@ pub const DEFAULT_DOWNTIME_LIMIT_MS: f64 = 300.0;
 /// end of what operators still call "live" (KubeVirt VEP 248 argues the same
 /// and picks 900 ms); Kairos uses 1000 ms.
 pub const DEFAULT_MAX_DOWNTIME_MS: f64 = 1000.0;
+/// Default downtime weight λ, seconds of migration time per second of
+/// downtime beyond the limit: 100 ms more pause is worth 1 s less migration
+/// (docs/design.md, "The objective", derives it and compares it with what
+/// Nova's and KubeVirt's downtime ramps imply).
+pub const DEFAULT_DOWNTIME_WEIGHT: f64 = 10.0;
+/// Largest downtime weight accepted; beyond it every stop above the limit
+/// is as good as forbidden (set the maximum equal to the limit for that).
+pub const MAX_DOWNTIME_WEIGHT: f64 = 1e6;
 
 /// What `predictive` does once it has forecast that the hard maximum downtime
 /// cannot be met.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
+///
+/// The values are those of the C ABI (`KairosNonConvergenceAction`).
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum NonConvergenceAction {
     /// Ask the caller to throttle the guest or switch to post-copy (default).
     #[default]
-    Escalate,
+    Escalate = 0,
     /// Stop at the best point the forecast says is reachable, even though it
     /// exceeds the hard maximum downtime (the user opted into that).
-    StopBestEffort,
+    StopBestEffort = 1,
     /// Keep iterating and leave it to QEMU's rule and the safety caps.
-    KeepGoing,
+    KeepGoing = 2,
 }
 
-impl std::str::FromStr for NonConvergenceAction {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "escalate" => Ok(Self::Escalate),
-            "stop-best-effort" => Ok(Self::StopBestEffort),
-            "keep-going" => Ok(Self::KeepGoing),
-            other => Err(ConfigError::UnknownNonConvergenceAction(other.to_string())),
-        }
-    }
-}
+names!(NonConvergenceAction, "non-convergence action" {
+    Escalate => "escalate",
+    StopBestEffort => "stop-best-effort",
+    KeepGoing => "keep-going",
+});
 
 /// Settings of the online forecasters.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ForecastConfig {
     /// AR order `k` of the online ARIMA(k, d, q).
     pub arima_ar_order: usize,
@@ -98,7 +103,7 @@ impl Default for ForecastConfig {
             horizon_rounds: 5,
             interval_level: 0.8,
             error_decay: 0.3,
-            min_history_rounds: 2,
+            min_history_rounds: 1,
             change_threshold: 1.5,
             change_drift: 0.1,
         }
@@ -106,7 +111,8 @@ impl Default for ForecastConfig {
 }
 
 /// Configuration shared by every policy.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PolicyConfig {
     /// The downtime limit QEMU was given (`downtime-limit`), ms.
     pub downtime_limit_ms: f64,
@@ -114,6 +120,10 @@ pub struct PolicyConfig {
     /// chooses a stop whose implied downtime exceeds it (unless
     /// `non_convergence_action` is `stop-best-effort`).
     pub max_downtime_ms: f64,
+    /// The downtime weight λ: how many seconds of total migration time one
+    /// second of downtime beyond `downtime_limit_ms` is worth. Stopping at
+    /// a round costs T + λ·max(0, D − limit) (see [`crate::cost`]).
+    pub downtime_weight: f64,
     /// Headroom kept below the hard maximum: `predictive` only chooses stops
     /// whose implied downtime is at most max × (1 − this), leaving room for
     /// bandwidth noise and the fixed switch-over cost it cannot see.
@@ -124,9 +134,6 @@ pub struct PolicyConfig {
     pub max_elapsed_ms: u64,
     /// Safety cap: stop-and-copy once this many times the guest RAM was sent.
     pub max_sent_ram_multiple: f64,
-    /// A forecast point must be at least this fraction lower than pending now
-    /// to be worth waiting for.
-    pub min_gain_fraction: f64,
     /// Consecutive rounds of "no convergence forecast" before acting on it.
     pub non_convergence_confirm_rounds: u32,
     /// What to do once non-convergence is declared.
@@ -140,11 +147,11 @@ impl Default for PolicyConfig {
         Self {
             downtime_limit_ms: DEFAULT_DOWNTIME_LIMIT_MS,
             max_downtime_ms: DEFAULT_MAX_DOWNTIME_MS,
+            downtime_weight: DEFAULT_DOWNTIME_WEIGHT,
             downtime_headroom_fraction: 0.1,
             max_rounds: 1000,
             max_elapsed_ms: 3_600_000,
             max_sent_ram_multiple: 20.0,
-            min_gain_fraction: 0.1,
             non_convergence_confirm_rounds: 2,
             non_convergence_action: NonConvergenceAction::Escalate,
             forecast: ForecastConfig::default(),
@@ -165,14 +172,9 @@ pub enum ConfigError {
         /// What it must be.
         requirement: &'static str,
     },
-    /// Unknown policy name.
-    #[error("unknown policy '{0}' (known: {known})", known = crate::policies::PolicyKind::NAMES.join(", "))]
-    UnknownPolicy(String),
-    /// Unknown non-convergence action.
-    #[error(
-        "unknown non-convergence action '{0}' (known: escalate, stop-best-effort, keep-going)"
-    )]
-    UnknownNonConvergenceAction(String),
+    /// A name outside its closed set (policy, non-convergence action).
+    #[error(transparent)]
+    UnknownName(#[from] UnknownName),
 }
 
 fn check(
@@ -213,6 +215,12 @@ impl PolicyConfig {
             ">= downtime_limit_ms",
         )?;
         check(
+            "downtime_weight",
+            c.downtime_weight,
+            (0.0..=MAX_DOWNTIME_WEIGHT).contains(&c.downtime_weight),
+            "in [0, 1e6]",
+        )?;
+        check(
             "downtime_headroom_fraction",
             c.downtime_headroom_fraction,
             (0.0..0.9).contains(&c.downtime_headroom_fraction),
@@ -230,12 +238,6 @@ impl PolicyConfig {
             c.max_sent_ram_multiple,
             c.max_sent_ram_multiple >= 1.0,
             ">= 1",
-        )?;
-        check(
-            "min_gain_fraction",
-            c.min_gain_fraction,
-            c.min_gain_fraction >= 0.0 && c.min_gain_fraction < 1.0,
-            "in [0, 1)",
         )?;
         check(
             "non_convergence_confirm_rounds",

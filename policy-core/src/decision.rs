@@ -1,148 +1,152 @@
 //! What the policy says: an action, the reason for it, and the forecast used.
 
-use serde::{Deserialize, Serialize};
+use crate::names::names;
 
 /// Longest forecast horizon, in rounds, a policy can be configured with.
 pub const MAX_HORIZON_ROUNDS: usize = 8;
 
 /// What the migration thread should do after this round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+///
+/// The values are those of the C ABI (`KairosAction`).
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Keep iterating pre-copy.
-    Continue,
+    Continue = 0,
     /// Pause the guest and copy what is left now.
-    StopAndCopy,
+    StopAndCopy = 1,
     /// Ask for help converging: throttle the guest (auto-converge) or switch
     /// to post-copy, whichever the caller has enabled.
-    Escalate,
+    Escalate = 2,
     /// Give up: cancel the migration, the guest keeps running on the source.
     /// Only the emulations of operator policies that abort (Nova, KubeVirt)
     /// answer this.
-    Abort,
+    Abort = 3,
+    /// The policy could not judge this round (invalid input, or an internal
+    /// error): the caller's own rule applies.
+    Fallback = 4,
 }
 
-impl Action {
-    /// Stable lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Continue => "continue",
-            Action::StopAndCopy => "stop-and-copy",
-            Action::Escalate => "escalate",
-            Action::Abort => "abort",
-        }
-    }
-}
+names!(Action, "action" {
+    Continue => "continue",
+    StopAndCopy => "stop-and-copy",
+    Escalate => "escalate",
+    Abort => "abort",
+    Fallback => "fallback",
+});
 
 /// Why the policy answered what it did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+///
+/// The values are those of the C ABI (`KairosReason`).
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
+    /// No round observed yet.
+    None = 0,
     /// Too little history to forecast; following QEMU's rule meanwhile.
-    Warmup,
+    Warmup = 1,
     /// Pending fits the downtime limit in force (QEMU's rule).
-    BelowThreshold,
+    BelowThreshold = 2,
     /// Pending does not fit the downtime limit in force yet.
-    AboveThreshold,
-    /// Pending keeps falling or the limit is forecast to be met soon.
-    Converging,
-    /// A meaningfully lower point is forecast within the horizon: wait for it.
-    TroughAhead,
-    /// No meaningfully lower point is forecast and the downtime fits the hard
-    /// maximum: this is the convergence point.
-    ConvergencePoint,
+    AboveThreshold = 3,
+    /// A stop meeting the downtime limit is expected soon enough to be worth
+    /// the wait.
+    Converging = 4,
+    /// A cheaper stop (time plus weighted excess downtime) is expected
+    /// within the horizon: wait for it.
+    TroughAhead = 5,
+    /// No stop within the horizon is expected to be cheaper than now, and
+    /// the downtime fits the hard maximum: this is the convergence point.
+    ConvergencePoint = 6,
     /// The workload repeats and this round is at the bottom of its cycle.
-    TroughNow,
+    TroughNow = 7,
     /// No forecast point fits the hard maximum downtime.
-    NoConvergenceForecast,
+    NoConvergenceForecast = 8,
     /// A safety cap (rounds, time or bytes sent) was reached.
-    SafetyCap,
+    SafetyCap = 9,
     /// The observation was invalid; the answer is QEMU's own rule.
-    BadInputFallback,
+    BadInputFallback = 10,
     /// The policy's own round or iteration cap (e.g. Xen's 29 iterations).
-    IterationCap,
+    IterationCap = 11,
     /// The policy's own sent-bytes cap relative to RAM (Xen).
-    SentBytesCap,
+    SentBytesCap = 12,
     /// A completion timeout fired (Nova, KubeVirt).
-    CompletionTimeout,
+    CompletionTimeout = 13,
     /// A stall was detected and this round is near its local minimum
     /// (KubeVirt VEP 248).
-    StallLocalMinimum,
+    StallLocalMinimum = 14,
     /// A stall was detected and the downtime is hopelessly above the maximum
     /// (KubeVirt VEP 248 aborts).
-    StallHopeless,
+    StallHopeless = 15,
     /// The progress timeout fired: remaining bytes did not fall for too long.
-    ProgressTimeout,
-    /// The policy never stops by design (used to record oracle traces).
-    NeverStop,
+    ProgressTimeout = 16,
+    /// The policy only observes: it never asks to stop (the caller's own
+    /// rule decides; used to record traces).
+    Observing = 17,
+    /// The policy failed internally; from then on the caller's own rule
+    /// applies.
+    InternalError = 18,
 }
 
-impl Reason {
-    /// Stable kebab-case name, as printed in tables, JSON and traces.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Warmup => "warmup",
-            Reason::BelowThreshold => "below-threshold",
-            Reason::AboveThreshold => "above-threshold",
-            Reason::Converging => "converging",
-            Reason::TroughAhead => "trough-ahead",
-            Reason::ConvergencePoint => "convergence-point",
-            Reason::TroughNow => "trough-now",
-            Reason::NoConvergenceForecast => "no-convergence-forecast",
-            Reason::SafetyCap => "safety-cap",
-            Reason::BadInputFallback => "bad-input-fallback",
-            Reason::IterationCap => "iteration-cap",
-            Reason::SentBytesCap => "sent-bytes-cap",
-            Reason::CompletionTimeout => "completion-timeout",
-            Reason::StallLocalMinimum => "stall-local-minimum",
-            Reason::StallHopeless => "stall-hopeless",
-            Reason::ProgressTimeout => "progress-timeout",
-            Reason::NeverStop => "never-stop",
-        }
-    }
-}
+names!(Reason, "reason" {
+    None => "none",
+    Warmup => "warmup",
+    BelowThreshold => "below-threshold",
+    AboveThreshold => "above-threshold",
+    Converging => "converging",
+    TroughAhead => "trough-ahead",
+    ConvergencePoint => "convergence-point",
+    TroughNow => "trough-now",
+    NoConvergenceForecast => "no-convergence-forecast",
+    SafetyCap => "safety-cap",
+    BadInputFallback => "bad-input-fallback",
+    IterationCap => "iteration-cap",
+    SentBytesCap => "sent-bytes-cap",
+    CompletionTimeout => "completion-timeout",
+    StallLocalMinimum => "stall-local-minimum",
+    StallHopeless => "stall-hopeless",
+    ProgressTimeout => "progress-timeout",
+    Observing => "observing",
+    InternalError => "internal-error",
+});
 
 /// Which forecasting model produced a forecast.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ModelKind {
     /// No model had enough history.
     #[default]
-    None,
+    None = 0,
     /// Last value.
-    Naive,
+    Naive = 1,
     /// Mean of a sliding window.
-    MovingAverage,
+    MovingAverage = 2,
     /// Simple exponential smoothing.
-    Ses,
+    Ses = 3,
     /// Holt's linear trend with damping.
-    HoltDamped,
+    HoltDamped = 4,
     /// Online ARIMA, Online Newton Step update.
-    ArimaOns,
+    ArimaOns = 5,
     /// Online ARIMA, online gradient descent update.
-    ArimaOgd,
+    ArimaOgd = 6,
     /// Value one detected period ago.
-    SeasonalNaive,
+    SeasonalNaive = 7,
 }
 
-impl ModelKind {
-    /// Stable kebab-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModelKind::None => "none",
-            ModelKind::Naive => "naive",
-            ModelKind::MovingAverage => "moving-average",
-            ModelKind::Ses => "ses",
-            ModelKind::HoltDamped => "holt-damped",
-            ModelKind::ArimaOns => "arima-ons",
-            ModelKind::ArimaOgd => "arima-ogd",
-            ModelKind::SeasonalNaive => "seasonal-naive",
-        }
-    }
-}
+names!(ModelKind, "model" {
+    None => "none",
+    Naive => "naive",
+    MovingAverage => "moving-average",
+    Ses => "ses",
+    HoltDamped => "holt-damped",
+    ArimaOns => "arima-ons",
+    ArimaOgd => "arima-ogd",
+    SeasonalNaive => "seasonal-naive",
+});
 
 /// Pending bytes forecast for one future round, with its interval.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ForecastPoint {
     /// Expected pending bytes right after that round's sync.
     pub pending_bytes: f64,
@@ -150,10 +154,16 @@ pub struct ForecastPoint {
     pub pending_lo_bytes: f64,
     /// Upper end of the prediction interval.
     pub pending_hi_bytes: f64,
+    /// When that sync is expected, ms from now.
+    pub offset_ms: f64,
+    /// Dirty rate that round is expected to show: bytes newly dirty at its
+    /// sync over its length, bytes per second.
+    pub dirty_rate_bytes_per_s: f64,
 }
 
 /// The forecast a decision was based on: pending bytes for the next rounds.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Forecast {
     /// Points for rounds +1 ..= +`len`; entries past `len` are zero.
     pub points: [ForecastPoint; MAX_HORIZON_ROUNDS],
@@ -182,7 +192,8 @@ impl Forecast {
 }
 
 /// A policy's answer for one round.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Decision {
     /// What to do.
     pub action: Action,
@@ -194,6 +205,13 @@ pub struct Decision {
     /// The forecast behind the decision (empty for policies that don't
     /// forecast).
     pub forecast: Forecast,
+    /// What stopping now costs under the user's objective, ms (NaN when the
+    /// policy did not weigh costs this round).
+    pub stop_cost_ms: f64,
+    /// The expected cost of the best later stop within the forecast
+    /// horizon, ms (NaN when not weighed; +∞ when no later stop is expected
+    /// to be allowed).
+    pub wait_cost_ms: f64,
 }
 
 impl Decision {
@@ -204,6 +222,8 @@ impl Decision {
             reason,
             downtime_limit_ms,
             forecast: Forecast::default(),
+            stop_cost_ms: f64::NAN,
+            wait_cost_ms: f64::NAN,
         }
     }
 

@@ -16,18 +16,15 @@
 //! The per-round path does O(1) work, no I/O and no heap allocation.
 
 pub mod config;
+pub mod cost;
 pub mod decision;
 pub mod forecast;
 pub mod input_guard;
+pub mod names;
 pub mod observation;
-pub mod oracle;
 pub mod period;
 pub mod phase;
 pub mod policies;
-pub mod replay;
-pub mod sim;
-pub mod summary;
-pub mod trace;
 
 pub use config::{ConfigError, ForecastConfig, NonConvergenceAction, PolicyConfig};
 pub use decision::{

@@ -1,14 +1,13 @@
 //! What the policy sees: one record per dirty-bitmap sync round.
 
-use serde::{Deserialize, Serialize};
-
 /// One dirty-bitmap sync round of a pre-copy migration, as the migration
 /// thread sees it right after the sync.
 ///
 /// Counters are cumulative where their name says so (`sent_bytes`), per round
 /// otherwise (`dirtied_pages`). Nothing here is trusted: every policy passes it
 /// through [`crate::input_guard::InputGuard`] first.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RoundObservation {
     /// Sync round number, 1 for the sync at the start of the migration.
     pub round: u64,

@@ -78,7 +78,7 @@ proptest! {
 
     #[test]
     fn any_input_yields_a_decision(obs in prop::collection::vec(any_observation(), 1..40)) {
-        for kind in PolicyKind::NAMES.iter().map(|n| PolicyKind::from_name(n).unwrap()) {
+        for &kind in PolicyKind::ALL {
             let mut policy = build_policy(kind, &PolicyConfig::default()).unwrap();
             for o in &obs {
                 let d = policy.observe(o);

@@ -1,47 +1,73 @@
-//! Command-line options shared by the subcommands: policy selection and the
-//! policy configuration.
+//! Command-line options shared by `sim` and `replay`: which policies, and
+//! the objective and configuration they run under.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
+use std::str::FromStr;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
-use kairos_policy_core::{NonConvergenceAction, PolicyConfig, PolicyKind};
+use kairos_eval::baseline::{parse_list, PolicySpec};
+use kairos_policy_core::config::{
+    DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_DOWNTIME_WEIGHT, DEFAULT_MAX_DOWNTIME_MS,
+};
+use kairos_policy_core::{NonConvergenceAction, PolicyConfig};
+
+/// A parser for a closed set of the policy core: its names are the
+/// possible values `--help` lists, and anything else is a usage error.
+pub fn names_parser<T>(
+    all: &'static [T],
+    name: fn(T) -> &'static str,
+) -> impl TypedValueParser<Value = T>
+where
+    T: Copy + FromStr + Send + Sync + 'static,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(all.iter().map(|member| name(*member)))
+        .try_map(|text| text.parse::<T>())
+}
+
+/// Parse one `--policy` list: checked when the command line is read, so a
+/// bad name is a usage error (exit 2) naming the known ones.
+fn policy_list(text: &str) -> Result<String, String> {
+    parse_list(text, DEFAULT_MAX_DOWNTIME_MS)
+        .map(|_| text.to_string())
+        .map_err(|e| e.to_string())
+}
 
 /// Which policies to run and how they are configured.
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
-    /// Policy name, a comma-separated list, or `all`.
-    #[arg(long, default_value = "all")]
+    /// Policies, comma-separated, or `all`: qemu, qemu@MS (QEMU's rule at a
+    /// static downtime-limit of MS), auto-converge, xen, nova,
+    /// kubevirt-stall, kubevirt-ramp, predictive, observe. `all` is qemu,
+    /// qemu@<max-downtime-ms>, auto-converge and the library's policies.
+    #[arg(long, default_value = "all", value_name = "NAME[,NAME...]", value_parser = policy_list)]
     pub policy: String,
-    /// Downtime limit given to QEMU, ms.
-    #[arg(long, default_value_t = 300.0)]
+    /// QEMU's downtime-limit (L), ms.
+    #[arg(long, default_value_t = DEFAULT_DOWNTIME_LIMIT_MS, value_name = "MS")]
     pub downtime_limit_ms: f64,
-    /// Hard maximum downtime the user accepts, ms.
-    #[arg(long, default_value_t = kairos_policy_core::config::DEFAULT_MAX_DOWNTIME_MS)]
+    /// Hard maximum downtime the user accepts (M), ms: no policy of the
+    /// library stops above it.
+    #[arg(long, default_value_t = DEFAULT_MAX_DOWNTIME_MS, value_name = "MS")]
     pub max_downtime_ms: f64,
-    /// What `predictive` does once it forecasts non-convergence:
-    /// escalate, stop-best-effort or keep-going.
-    #[arg(long, default_value = "escalate")]
-    pub on_non_convergence: String,
+    /// Downtime weight λ: seconds of migration time one second of downtime
+    /// beyond the limit is worth. A stop costs T + λ·max(0, D − L).
+    #[arg(long, default_value_t = DEFAULT_DOWNTIME_WEIGHT, value_name = "λ")]
+    pub downtime_weight: f64,
+    /// What `predictive` does once it forecasts that nothing will fit the
+    /// maximum downtime.
+    #[arg(
+        long,
+        default_value = "escalate",
+        value_parser = names_parser(NonConvergenceAction::ALL, NonConvergenceAction::name),
+    )]
+    pub on_non_convergence: NonConvergenceAction,
 }
 
 impl PolicyArgs {
     /// The selected policies, in comparison order.
-    pub fn kinds(&self) -> Result<Vec<PolicyKind>> {
-        if self.policy == "all" {
-            return Ok(PolicyKind::COMPARED.to_vec());
-        }
-        let mut kinds = Vec::new();
-        for name in self
-            .policy
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            kinds.push(PolicyKind::from_name(name)?);
-        }
-        if kinds.is_empty() {
-            bail!("--policy names no policy");
-        }
-        Ok(kinds)
+    pub fn specs(&self) -> Result<Vec<PolicySpec>> {
+        Ok(parse_list(&self.policy, self.max_downtime_ms)?)
     }
 
     /// The validated policy configuration.
@@ -49,7 +75,8 @@ impl PolicyArgs {
         let cfg = PolicyConfig {
             downtime_limit_ms: self.downtime_limit_ms,
             max_downtime_ms: self.max_downtime_ms,
-            non_convergence_action: self.on_non_convergence.parse::<NonConvergenceAction>()?,
+            downtime_weight: self.downtime_weight,
+            non_convergence_action: self.on_non_convergence,
             ..PolicyConfig::default()
         };
         cfg.validate()?;

@@ -7,14 +7,14 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use kairos_policy_core::sim::workload::suite_files;
+use kairos_eval::sim::workload::suite_files;
 
 use crate::cmd_run::{workload_name, LiveArgs};
 use crate::live::oracle::{forecast_along, oracle_from_trace, LiveOracle};
 use crate::live::policy::LivePolicy;
 use crate::live::run::{run_migration, LiveResult};
 use crate::plot::{plot_bars, plot_forecast, plot_series, Series};
-use kairos_policy_core::trace::read_trace_file;
+use kairos_eval::trace::read_trace_file;
 
 /// Arguments of `kairos compare`.
 #[derive(Debug, Args)]
@@ -254,24 +254,18 @@ fn oracle_for(
         eprintln!("{progress} {name}: no trace came back; no oracle for {workload}");
         return Ok(None);
     };
-    match oracle_from_trace(
-        workload,
-        trace,
-        args.live.downtime_limit_ms as f64,
-        args.live.max_downtime_ms as f64,
-    ) {
+    match oracle_from_trace(workload, trace) {
         Ok(o) => {
             let tmp = json_path.with_extension("json.tmp");
             std::fs::write(&tmp, serde_json::to_string_pretty(&o)?)?;
             std::fs::rename(&tmp, &json_path)?;
-            for s in [&o.at_limit, &o.at_max] {
+            if let Some(c) = o.choice(&args.objective()) {
                 eprintln!(
-                    "{progress} {name}: within {:.0} ms: stop at round {} ({:.1} s, downtime {:.0} ms{})",
-                    s.bound_ms,
-                    s.round,
-                    s.total_time_ms / 1000.0,
-                    s.downtime_ms,
-                    if s.meets_bound { "" } else { ", over it" },
+                    "{progress} {name}: best stop at round {} ({:.1} s, downtime {:.0} ms, cost {:.1} s)",
+                    c.stop.round,
+                    c.stop.total_time_ms / 1000.0,
+                    c.stop.downtime_ms,
+                    c.cost_ms / 1000.0,
                 );
             }
             eprintln!(
@@ -403,7 +397,12 @@ fn forecast_plot(
     let along: Vec<_> = forecast_along(&rows, &cfg)?.into_iter().skip(1).collect();
     let oracle_point = rows
         .iter()
-        .find(|r| r.observation.round == oracle.at_max.round)
+        .find(|r| {
+            r.observation.round
+                == oracle
+                    .choice(&at_max_objective(args))
+                    .map_or(0, |c| c.stop.round)
+        })
         .map(|r| {
             (
                 r.observation.elapsed_ms as f64 / 1000.0,
@@ -412,7 +411,7 @@ fn forecast_plot(
         });
     let mut marks: Vec<(String, (f64, f64))> = stops.to_vec();
     if let Some(p) = oracle_point {
-        marks.push((format!("oracle (≤ {:.0} ms)", oracle.at_max.bound_ms), p));
+        marks.push((format!("oracle (≤ {} ms)", args.live.max_downtime_ms), p));
     }
     plot_forecast(
         png,
@@ -437,7 +436,9 @@ fn write_summary(
     for r in results {
         let o = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.1}"));
         let oracle = oracle_of(&r.workload);
-        let oracle_ms = oracle.map(|o| o.at_max.total_time_ms);
+        let oracle_ms = oracle
+            .and_then(|o| o.choice(&at_max_objective(args)))
+            .map(|c| c.stop.total_time_ms);
         let regret = match (r.converged, r.total_time_ms, oracle_ms) {
             (true, Some(t), Some(o)) => Some(t - o),
             _ => None,
@@ -455,7 +456,9 @@ fn write_summary(
             r.rounds.map_or(String::new(), |b| b.to_string()),
             o(r.app_loss_pct),
             r.reason.as_deref().unwrap_or(""),
-            o(oracle.map(|o| o.at_limit.total_time_ms)),
+            o(oracle
+                .and_then(|o| o.choice(&at_limit_objective(args)))
+                .map(|c| c.stop.total_time_ms)),
             o(oracle_ms),
             o(regret)
         )?;
@@ -468,16 +471,22 @@ fn write_summary(
     for w in workloads {
         let oracle = oracle_of(w);
         if let Some(o) = oracle {
-            for s in [&o.at_limit, &o.at_max] {
+            for (bound, c) in [
+                (
+                    args.live.downtime_limit_ms,
+                    o.choice(&at_limit_objective(args)),
+                ),
+                (args.live.max_downtime_ms, o.choice(&at_max_objective(args))),
+            ] {
+                let Some(c) = c else { continue };
                 writeln!(
                     md,
-                    "| {w} | *oracle, downtime ≤ {:.0} ms* ({:.0} s never-stop trace) | round {} | {:.1} | {:.0}{} | | | | | | |",
-                    s.bound_ms,
+                    "| {w} | *oracle, downtime ≤ {bound} ms* ({:.0} s never-stop trace) | round {} | {:.1} | {:.0}{} | | | | | | |",
                     o.trace_s,
-                    s.round,
-                    s.total_time_ms / 1000.0,
-                    s.downtime_ms,
-                    if s.meets_bound { "" } else { " (over it: lowest reachable)" }
+                    c.stop.round,
+                    c.stop.total_time_ms / 1000.0,
+                    c.stop.downtime_ms,
+                    if c.meets_limit { "" } else { " (over the limit)" }
                 )?;
             }
         }
@@ -504,11 +513,17 @@ fn write_summary(
                 .filter(|r| r.converged)
                 .filter_map(|r| r.total_time_ms)
                 .collect();
-            let (x_limit, x_max, regret) = match (oracle, median(times)) {
-                (Some(o), Some(t)) => (
-                    format!("{:.2}", t / o.at_limit.total_time_ms),
-                    format!("{:.2}", t / o.at_max.total_time_ms),
-                    format!("{:.1}", (t - o.at_max.total_time_ms) / 1000.0),
+            let limit_t = oracle
+                .and_then(|o| o.choice(&at_limit_objective(args)))
+                .map(|c| c.stop.total_time_ms);
+            let max_t = oracle
+                .and_then(|o| o.choice(&at_max_objective(args)))
+                .map(|c| c.stop.total_time_ms);
+            let (x_limit, x_max, regret) = match (limit_t, max_t, median(times)) {
+                (Some(l), Some(m), Some(t)) => (
+                    format!("{:.2}", t / l),
+                    format!("{:.2}", t / m),
+                    format!("{:.1}", (t - m) / 1000.0),
                 ),
                 _ => ("-".into(), "-".into(), "-".into()),
             };
@@ -534,4 +549,28 @@ fn write_summary(
         args.out.join("summary.md").display()
     );
     Ok(())
+}
+
+fn at_limit_objective(args: &CompareArgs) -> kairos_policy_core::cost::Objective {
+    kairos_policy_core::cost::Objective {
+        downtime_limit_ms: args.live.downtime_limit_ms as f64,
+        max_downtime_ms: args.live.max_downtime_ms as f64,
+        downtime_weight: f64::INFINITY,
+    }
+}
+
+fn at_max_objective(args: &CompareArgs) -> kairos_policy_core::cost::Objective {
+    kairos_policy_core::cost::Objective {
+        downtime_weight: 0.0,
+        ..at_limit_objective(args)
+    }
+}
+
+impl CompareArgs {
+    fn objective(&self) -> kairos_policy_core::cost::Objective {
+        kairos_policy_core::cost::Objective {
+            downtime_weight: kairos_policy_core::config::DEFAULT_DOWNTIME_WEIGHT,
+            ..at_limit_objective(self)
+        }
+    }
 }

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use kairos_policy_core::summary::replay_trace;
-use kairos_policy_core::trace::read_trace_file;
+use kairos_eval::summary::replay_trace;
+use kairos_eval::trace::read_trace_file;
 
 use crate::cli_policy::PolicyArgs;
 use crate::table;
@@ -42,7 +42,7 @@ fn trace_files(path: &PathBuf) -> Result<Vec<PathBuf>> {
 
 /// Run `kairos replay`.
 pub fn run(args: &ReplayArgs) -> Result<()> {
-    let kinds = args.policy.kinds()?;
+    let specs = args.policy.specs()?;
     let cfg = args.policy.config()?;
     let mut report = table::Report::new(args.json);
     for file in trace_files(&args.trace)? {
@@ -51,7 +51,7 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
             || file.display().to_string(),
             |s| s.to_string_lossy().into_owned(),
         );
-        report.add(replay_trace(&name, &rows, &kinds, &cfg)?)?;
+        report.add(replay_trace(&name, &rows, &specs, &cfg)?)?;
     }
     report.finish();
     Ok(())

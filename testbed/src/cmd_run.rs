@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use kairos_policy_core::sim::workload::Workload;
+use kairos_eval::sim::workload::Workload;
 
 use crate::live::kvm::hide_dev_kvm;
 use crate::live::policy::LivePolicy;

@@ -4,13 +4,18 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use kairos_policy_core::policies::{build_policy, PolicyKind};
-use kairos_policy_core::sim::workload::{suite_files, Workload};
-use kairos_policy_core::sim::{simulate, SimConfig};
-use kairos_policy_core::summary::simulate_workload;
-use kairos_policy_core::trace::TraceWriter;
+use kairos_eval::baseline::PolicySpec;
+use kairos_eval::forecast_quality::{forecast_quality, while_running, ForecastQuality};
+use kairos_eval::oracle::StopCost;
+use kairos_eval::sim::workload::{suite_files, Workload};
+use kairos_eval::sim::{simulate, SimConfig, SimRun};
+use kairos_eval::summary::{simulate_workload, RunSummary};
+use kairos_eval::trace::TraceWriter;
+use kairos_policy_core::{PolicyConfig, PolicyKind};
+use serde::Serialize;
 
 use crate::cli_policy::PolicyArgs;
+use crate::plot::{pareto_frontier, plot_pareto, ParetoPoint};
 use crate::table;
 
 /// Arguments of `kairos sim`.
@@ -33,9 +38,10 @@ pub struct SimArgs {
     /// Relative per-round bandwidth noise (uniform ±).
     #[arg(long, default_value_t = 0.05)]
     pub bandwidth_jitter: f64,
-    /// Seconds the workload runs before the migration starts.
-    #[arg(long, default_value_t = 0.0)]
-    pub warmup_s: f64,
+    /// Seconds the workload runs before the migration starts (default: the
+    /// workload's own `migrate_at_s`, else 0).
+    #[arg(long, value_name = "S")]
+    pub warmup_s: Option<f64>,
     /// Give up a migration after this long, seconds (also the oracle's cap).
     #[arg(long, default_value_t = 600.0)]
     pub time_cap_s: f64,
@@ -44,9 +50,19 @@ pub struct SimArgs {
     #[arg(long)]
     pub trace_dir: Option<PathBuf>,
     /// Print every round of every run (what the policy saw, said and
-    /// forecast) to standard error.
+    /// forecast, and the costs it weighed) to standard error.
     #[arg(long)]
     pub explain: bool,
+    /// Also score `predictive`'s forecasts along each workload's never-stop
+    /// run (one-step and h-step errors in steady phases, interval
+    /// coverage, no-convergence verdicts), printed after the table (or as
+    /// JSON lines with "forecast_quality").
+    #[arg(long)]
+    pub forecast_quality: bool,
+    /// Write a Pareto plot per workload here (downtime against total time:
+    /// the never-stop run's stops, each policy's, the oracle's).
+    #[arg(long, value_name = "DIR")]
+    pub plot_dir: Option<PathBuf>,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -63,8 +79,8 @@ impl SimArgs {
                 self.bandwidth_jitter
             );
         }
-        if !(self.warmup_s.is_finite() && self.warmup_s >= 0.0) {
-            bail!("--warmup-s must be >= 0, got {}", self.warmup_s);
+        if let Some(w) = self.warmup_s.filter(|w| !(w.is_finite() && *w >= 0.0)) {
+            bail!("--warmup-s must be >= 0, got {w}");
         }
         if !(self.time_cap_s.is_finite() && self.time_cap_s > 0.0) {
             bail!("--time-cap-s must be > 0, got {}", self.time_cap_s);
@@ -73,7 +89,7 @@ impl SimArgs {
             bandwidth_bytes_per_s: self.bandwidth_mbit * 1e6 / 8.0,
             bandwidth_jitter: self.bandwidth_jitter,
             seed: self.seed,
-            warmup_s: self.warmup_s,
+            warmup_s: self.warmup_s.unwrap_or(0.0),
             time_cap_s: self.time_cap_s,
         })
     }
@@ -94,67 +110,178 @@ fn write_trace(
     args: &SimArgs,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(format!("{}.never-stop.csv", workload.name));
-    let mut policy = build_policy(PolicyKind::NeverStop, &args.policy.config()?)?;
-    let run = simulate(workload, policy.as_mut(), sim_cfg, None);
+    let path = dir.join(format!("{}.observe.csv", workload.name));
+    let run = never_stop_run(workload, &args.policy.config()?, sim_cfg)?;
     let file =
         std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     let mut writer = TraceWriter::new(std::io::BufWriter::new(file))?;
     for r in &run.rounds {
         writer.write(
             &r.observation,
-            r.decision.action.as_str(),
-            r.decision.reason.as_str(),
+            r.decision.action.name(),
+            r.decision.reason.name(),
         )?;
     }
     writer.finish()?;
     Ok(path)
 }
 
+/// A migration of `workload` that never stops (up to the time cap), under
+/// the observing policy: the oracle's rounds, the forecasts' truth.
+fn never_stop_run(workload: &Workload, cfg: &PolicyConfig, sim_cfg: &SimConfig) -> Result<SimRun> {
+    let mut observer = PolicySpec::Library(PolicyKind::Observe).build(cfg)?;
+    Ok(simulate(workload, observer.as_mut(), sim_cfg, None))
+}
+
 fn explain(
     workload: &Workload,
-    kinds: &[PolicyKind],
+    specs: &[PolicySpec],
     sim_cfg: &SimConfig,
-    args: &SimArgs,
+    cfg: &PolicyConfig,
 ) -> Result<()> {
-    for &kind in kinds {
-        let mut policy = build_policy(kind, &args.policy.config()?)?;
+    for &spec in specs {
+        let mut policy = spec.build(cfg)?;
         let run = simulate(workload, policy.as_mut(), sim_cfg, None);
-        eprintln!("== {} / {}", workload.name, kind);
-        eprintln!("round  time_s  pending_MB  rate_MB/s  next_MB[lo..hi]        model           action         reason");
+        eprintln!("== {} / {}", workload.name, spec);
+        eprintln!("round  time_s  pending_MiB  rate_MiB/s  next_MiB[lo..hi]      stop_cost_s  wait_cost_s  model           action         reason");
         for r in &run.rounds {
             let o = &r.observation;
-            let f = &r.decision.forecast;
-            let next = f.next().map_or_else(
+            let d = &r.decision;
+            let next = d.forecast.next().map_or_else(
                 || "-".to_string(),
                 |p| {
                     format!(
                         "{:.1}[{:.1}..{:.1}]",
-                        p.pending_bytes / 1e6,
-                        p.pending_lo_bytes / 1e6,
-                        p.pending_hi_bytes / 1e6
+                        p.pending_bytes / MIB,
+                        p.pending_lo_bytes / MIB,
+                        p.pending_hi_bytes / MIB
                     )
                 },
             );
+            let seconds = |ms: f64| {
+                if ms.is_nan() {
+                    "-".to_string()
+                } else {
+                    format!("{:.2}", ms / 1000.0)
+                }
+            };
             eprintln!(
-                "{:>5}  {:>6.2}  {:>10.1}  {:>9.1}  {:<21}  {:<14}  {:<13}  {}",
+                "{:>5}  {:>6.2}  {:>11.1}  {:>10.1}  {:<20}  {:>11}  {:>11}  {:<14}  {:<13}  {}",
                 o.round,
                 o.elapsed_ms as f64 / 1000.0,
-                o.pending_bytes as f64 / 1e6,
-                f.dirty_rate_bytes_per_s / 1e6,
+                o.pending_bytes as f64 / MIB,
+                d.forecast.dirty_rate_bytes_per_s / MIB,
                 next,
-                f.model.as_str(),
-                r.decision.action.as_str(),
-                r.decision.reason.as_str()
+                seconds(d.stop_cost_ms),
+                seconds(d.wait_cost_ms),
+                d.forecast.model.name(),
+                d.action.name(),
+                d.reason.name()
             );
         }
     }
     Ok(())
 }
 
+/// Bytes in a MiB: tables and plots use MiB throughout.
+const MIB: f64 = 1048576.0;
+
+/// `--forecast-quality`'s line for one workload.
+#[derive(Debug, Serialize)]
+struct QualityLine<'a> {
+    workload: &'a str,
+    forecast_quality: ForecastQuality,
+}
+
+fn quality(
+    workload: &Workload,
+    cfg: &PolicyConfig,
+    sim_cfg: &SimConfig,
+) -> Result<ForecastQuality> {
+    let run = never_stop_run(workload, cfg, sim_cfg)?;
+    let all: Vec<_> = run.rounds.iter().map(|r| r.observation).collect();
+    let rounds = while_running(&all, cfg.downtime_limit_ms);
+    let segments: Vec<u64> = run.rounds.iter().map(|r| r.phase_serial).collect();
+    Ok(forecast_quality(rounds, &segments[..rounds.len()], cfg, 3)?)
+}
+
+fn print_quality(lines: &[QualityLine]) {
+    println!();
+    println!("forecast quality along each never-stop run (predictive; steady phases; MAPE %, interval coverage %):");
+    println!(
+        "{:<18} {:>6} {:>10} {:>10} {:>9} {:>9} {:>9} {:>11}",
+        "workload", "scored", "pending_1", "pending_3", "cover_1", "rate_1", "rate_3", "no-conv ok"
+    );
+    for l in lines {
+        let q = &l.forecast_quality;
+        println!(
+            "{:<18} {:>6} {:>10.1} {:>10.1} {:>9.0} {:>9.1} {:>9.1} {:>11}",
+            l.workload,
+            q.pending_1.count,
+            q.pending_1.mape_pct,
+            q.pending_h.mape_pct,
+            q.pending_1.coverage_pct,
+            q.dirty_rate_1.mape_pct,
+            q.dirty_rate_h.mape_pct,
+            format!("{}/{}", q.no_convergence_right, q.no_convergence_verdicts)
+        );
+    }
+}
+
+fn pareto(
+    dir: &Path,
+    workload: &Workload,
+    rows: &[RunSummary],
+    cfg: &PolicyConfig,
+    sim_cfg: &SimConfig,
+) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let run = never_stop_run(workload, cfg, sim_cfg)?;
+    let stops: Vec<(f64, f64)> = run
+        .rounds
+        .iter()
+        .skip(1)
+        .map(|r| {
+            let StopCost {
+                total_time_ms,
+                downtime_ms,
+                ..
+            } = r.stop_cost;
+            (downtime_ms, total_time_ms / 1000.0)
+        })
+        .collect();
+    let points: Vec<ParetoPoint> = rows
+        .iter()
+        .filter_map(|r| {
+            r.downtime_ms.map(|d| ParetoPoint {
+                label: r.policy.clone(),
+                downtime_ms: d,
+                total_s: r.total_time_ms / 1000.0,
+            })
+        })
+        .collect();
+    let oracle = rows.iter().find_map(|r| r.oracle).map(|o| ParetoPoint {
+        label: format!("oracle at λ = {}", cfg.downtime_weight),
+        downtime_ms: o.stop.downtime_ms,
+        total_s: o.stop.total_time_ms / 1000.0,
+    });
+    let path = dir.join(format!("{}-pareto.png", workload.name));
+    plot_pareto(
+        &path,
+        &format!(
+            "{} (simulated): total time against downtime, L = {:.0} ms, M = {:.0} ms",
+            workload.name, cfg.downtime_limit_ms, cfg.max_downtime_ms
+        ),
+        &pareto_frontier(&stops),
+        &points,
+        oracle.as_ref(),
+    )?;
+    Ok(path)
+}
+
 /// Run `kairos sim`.
 pub fn run(args: &SimArgs) -> Result<()> {
-    let kinds = args.policy.kinds()?;
+    let specs = args.policy.specs()?;
     let policy_cfg = args.policy.config()?;
     let sim_cfg = args.sim_config()?;
     let files = args.workload_files()?;
@@ -164,19 +291,42 @@ pub fn run(args: &SimArgs) -> Result<()> {
         .map(|f| Workload::from_file(f).map_err(anyhow::Error::from))
         .collect::<Result<Vec<_>>>()?;
     let mut report = table::Report::new(args.json);
+    let mut qualities = Vec::new();
     for (i, workload) in workloads.iter().enumerate() {
         if workloads.len() > 1 {
             eprintln!("[{}/{}] {}", i + 1, workloads.len(), workload.name);
         }
+        let sim_cfg = SimConfig {
+            warmup_s: args.warmup_s.unwrap_or(workload.migrate_at_s),
+            ..sim_cfg
+        };
         if let Some(dir) = &args.trace_dir {
             let path = write_trace(dir, workload, &sim_cfg, args)?;
             eprintln!("  trace: {}", path.display());
         }
         if args.explain {
-            explain(workload, &kinds, &sim_cfg, args)?;
+            explain(workload, &specs, &sim_cfg, &policy_cfg)?;
         }
-        report.add(simulate_workload(workload, &kinds, &policy_cfg, &sim_cfg)?)?;
+        let rows = simulate_workload(workload, &specs, &policy_cfg, &sim_cfg)?;
+        if let Some(dir) = &args.plot_dir {
+            let path = pareto(dir, workload, &rows, &policy_cfg, &sim_cfg)?;
+            eprintln!("  plot: {}", path.display());
+        }
+        report.add(rows)?;
+        if args.forecast_quality {
+            let line = QualityLine {
+                workload: &workload.name,
+                forecast_quality: quality(workload, &policy_cfg, &sim_cfg)?,
+            };
+            if args.json {
+                println!("{}", serde_json::to_string(&line)?);
+            }
+            qualities.push(line);
+        }
     }
     report.finish();
+    if args.forecast_quality && !args.json {
+        print_quality(&qualities);
+    }
     Ok(())
 }

@@ -327,3 +327,134 @@ pub fn plot_forecast(
     root.present()
         .with_context(|| format!("writing {}", path.display()))
 }
+
+/// One policy's stop on a Pareto plot.
+pub struct ParetoPoint {
+    /// Legend.
+    pub label: String,
+    /// Downtime, ms.
+    pub downtime_ms: f64,
+    /// Total migration time, s.
+    pub total_s: f64,
+}
+
+/// The time/downtime trade-off of one workload: the stops of a migration
+/// that never stopped that no other of its stops beats on both axes (a
+/// line), each policy's stop (a point), and the oracle's (a triangle).
+pub fn plot_pareto(
+    path: &Path,
+    title: &str,
+    frontier: &[(f64, f64)],
+    points: &[ParetoPoint],
+    oracle: Option<&ParetoPoint>,
+) -> Result<()> {
+    ensure_font()?;
+    let xs = frontier
+        .iter()
+        .map(|p| p.0)
+        .chain(points.iter().map(|p| p.downtime_ms));
+    let ys = frontier
+        .iter()
+        .map(|p| p.1)
+        .chain(points.iter().map(|p| p.total_s));
+    let x_max = xs.fold(1.0, f64::max) * 1.1;
+    let y_max = ys.fold(1.0, f64::max) * 1.1;
+    if frontier.is_empty() && points.is_empty() {
+        bail!("{}: nothing to plot", path.display());
+    }
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+        .map_err(|e| anyhow!("{e}"))?;
+    chart
+        .configure_mesh()
+        .x_desc("downtime, ms")
+        .y_desc("total migration time, s")
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    if !frontier.is_empty() {
+        chart
+            .draw_series(LineSeries::new(
+                frontier.iter().copied(),
+                BLACK.mix(0.5).stroke_width(2),
+            ))
+            .map_err(|e| anyhow!("{e}"))?
+            .label("every stop of a never-stop run (frontier)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.5)));
+    }
+    for (i, p) in points.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(std::iter::once(Circle::new(
+                (p.downtime_ms, p.total_s),
+                7,
+                color.filled(),
+            )))
+            .map_err(|e| anyhow!("{e}"))?
+            .label(p.label.clone())
+            .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
+    }
+    if let Some(o) = oracle {
+        chart
+            .draw_series(std::iter::once(TriangleMarker::new(
+                (o.downtime_ms, o.total_s),
+                11,
+                BLACK.filled(),
+            )))
+            .map_err(|e| anyhow!("{e}"))?
+            .label(o.label.clone())
+            .legend(|(x, y)| TriangleMarker::new((x + 10, y), 6, BLACK.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The (downtime ms, total s) stops no other stop beats on both axes,
+/// sorted by downtime.
+pub fn pareto_frontier(stops: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut sorted: Vec<(f64, f64)> = stops
+        .iter()
+        .copied()
+        .filter(|(d, t)| d.is_finite() && t.is_finite())
+        .collect();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut frontier: Vec<(f64, f64)> = Vec::new();
+    for p in sorted {
+        if frontier.last().is_none_or(|last| p.1 < last.1) {
+            frontier.push(p);
+        }
+    }
+    frontier
+}
+
+#[cfg(test)]
+mod pareto_tests {
+    use super::pareto_frontier;
+
+    #[test]
+    fn the_frontier_keeps_only_undominated_stops() {
+        let stops = [
+            (900.0, 3.0),
+            (300.0, 30.0),
+            (700.0, 5.0),
+            (800.0, 6.0),
+            (250.0, 40.0),
+        ];
+        assert_eq!(
+            pareto_frontier(&stops),
+            vec![(250.0, 40.0), (300.0, 30.0), (700.0, 5.0), (900.0, 3.0)]
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! Output of comparison results: a readable table or JSON lines.
 
-use kairos_policy_core::summary::RunSummary;
+use kairos_eval::summary::RunSummary;
 
 /// Collects a command's results: JSON lines are printed as they come (so a
 /// long run shows progress), the table once at the end.
@@ -52,33 +52,38 @@ pub fn print_table(rows: &[RunSummary]) {
     let header = [
         "workload",
         "policy",
-        "conv",
+        "status",
         "rounds",
         "total_s",
         "downtime_ms",
-        "sent_MiB",
+        "transferred_MiB",
         "app_loss_%",
+        "cost_s",
+        "oracle_cost_s",
+        "regret",
         "reason",
-        "oracle_s",
-        "oracle_dt_ms",
-        "x_oracle",
     ];
     let body: Vec<[String; 12]> = rows
         .iter()
         .map(|r| {
+            let over = if r.within_max == Some(false) {
+                " >max"
+            } else {
+                ""
+            };
             [
                 r.workload.clone(),
                 r.policy.clone(),
-                if r.converged { "yes" } else { "NO" }.to_string(),
+                r.status.to_string(),
                 r.rounds.to_string(),
                 format!("{:.1}", r.total_time_ms / 1000.0),
-                opt(r.downtime_ms, 1.0, 0),
-                format!("{:.0}", r.sent_bytes as f64 / 1048576.0),
-                format!("{:.1}", r.app_throughput_loss_pct),
+                format!("{}{over}", opt(r.downtime_ms, 1.0, 0)),
+                format!("{:.0}", r.transferred_bytes as f64 / 1048576.0),
+                format!("{:.1}", r.app_loss_pct),
+                opt(r.cost_ms, 1000.0, 2),
+                opt(r.oracle.map(|o| o.cost_ms), 1000.0, 2),
+                opt(r.regret, 1.0, 2),
                 r.reason.clone(),
-                opt(r.oracle_total_time_ms, 1000.0, 1),
-                opt(r.oracle_downtime_ms, 1.0, 0),
-                opt(r.time_vs_oracle, 1.0, 2),
             ]
         })
         .collect();

@@ -60,6 +60,9 @@ static void test_version(void)
     CHECK(strcmp(kairos_action_name(KAIROS_ACTION_STOP_AND_COPY), "stop-and-copy") == 0, "action name");
     CHECK(strcmp(kairos_action_name(99), "unknown") == 0, "unknown action name");
     CHECK(strcmp(kairos_reason_name(KAIROS_REASON_CONVERGENCE_POINT), "convergence-point") == 0, "reason name");
+    CHECK(strcmp(kairos_reason_name(12345), "unknown") == 0, "unknown reason name");
+    CHECK(strcmp(kairos_model_name(KAIROS_MODEL_ARIMA_ONS), "arima-ons") == 0, "model name");
+    CHECK(strcmp(kairos_model_name(UINT32_MAX), "unknown") == 0, "unknown model name");
 }
 
 static void test_bad_config(void)
@@ -79,6 +82,27 @@ static void test_bad_config(void)
     kairos_config_default(&cfg);
     cfg.downtime_limit_ms = NAN;
     CHECK(kairos_policy_new(&cfg, err, sizeof(err)) == NULL, "NaN limit accepted");
+
+    kairos_config_default(&cfg);
+    cfg.downtime_weight = -1;
+    CHECK(kairos_policy_new(&cfg, err, sizeof(err)) == NULL, "negative weight accepted");
+    CHECK(strstr(err, "downtime_weight") != NULL, "message: %s", err);
+
+    kairos_config_default(&cfg);
+    cfg.non_convergence_action = 7;
+    CHECK(kairos_policy_new(&cfg, err, sizeof(err)) == NULL, "bad non-convergence action accepted");
+    CHECK(strstr(err, "non_convergence_action") != NULL, "message: %s", err);
+
+    kairos_config_default(&cfg);
+    cfg.history_rounds = 0;
+    CHECK(kairos_policy_new(&cfg, err, sizeof(err)) == NULL, "empty history accepted");
+    CHECK(strstr(err, "history_rounds") != NULL, "message: %s", err);
+
+    kairos_config_default(&cfg);
+    cfg.non_convergence_action = KAIROS_NON_CONVERGENCE_ACTION_KEEP_GOING;
+    KairosPolicy *keep = kairos_policy_new(&cfg, err, sizeof(err));
+    CHECK(keep != NULL, "keep-going refused: %s", err);
+    kairos_policy_free(keep);
 
     kairos_config_default(&cfg);
     cfg.policy = NULL;
@@ -117,7 +141,7 @@ static void test_trace_and_reset(void)
 
     KairosPolicy *p = make("predictive");
     uint64_t first = run_hot(p, &reason);
-    CHECK(first >= 3 && first <= 10, "predictive stopped at round %llu", (unsigned long long)first);
+    CHECK(first >= 2 && first <= 10, "predictive stopped at round %llu", (unsigned long long)first);
     CHECK(reason == KAIROS_REASON_CONVERGENCE_POINT, "reason %s", kairos_reason_name(reason));
     KairosState st;
     CHECK(kairos_policy_state(p, &st) == 0, "state");
@@ -125,11 +149,25 @@ static void test_trace_and_reset(void)
               st.forecast_pending_bytes <= st.forecast_pending_hi_bytes,
           "forecast interval %f [%f, %f]", st.forecast_pending_bytes, st.forecast_pending_lo_bytes,
           st.forecast_pending_hi_bytes);
-    CHECK(st.model[0] != '\0', "model name empty");
+    CHECK(st.model != KAIROS_MODEL_NONE, "no model named");
+    CHECK(!isnan(st.stop_cost_ms) && st.stop_cost_ms > 0, "stop cost %f", st.stop_cost_ms);
+
+    /* The history holds every round, oldest first, ending with the stop. */
+    KairosRecord records[64];
+    size_t n = kairos_policy_history(p, 0, records, 64);
+    CHECK(n == first, "history holds %zu rounds, expected %llu", n, (unsigned long long)first);
+    CHECK(n > 0 && records[0].round.round == 1 && records[n - 1].round.round == first &&
+              records[n - 1].state.action == KAIROS_ACTION_STOP_AND_COPY,
+          "history order");
+    CHECK(kairos_policy_history(p, first - 1, records, 64) == 1, "history after a round");
+    CHECK(kairos_policy_history(p, 0, records, 1) == 1, "history bounded by max");
+    CHECK(kairos_policy_history(NULL, 0, records, 64) == 0 && kairos_policy_history(p, 0, NULL, 64) == 0,
+          "history with NULL");
 
     /* Reset mid-way through a second run: the decisions repeat exactly. */
     kairos_policy_reset(p);
     CHECK(kairos_policy_state(p, &st) == 0 && st.rounds_observed == 0, "reset clears the state");
+    CHECK(kairos_policy_history(p, 0, records, 64) == 0, "reset clears the history");
     for (uint64_t r = 1; r <= 2; r++) {
         KairosRound round = hot_round(r);
         kairos_policy_observe(p, &round);
@@ -190,11 +228,19 @@ static void *read_state(void *arg)
     while (!r->stop) {
         KairosState st;
         if (kairos_policy_state(r->policy, &st) == 0) {
-            if (st.rounds_observed < last || memchr(st.model, '\0', sizeof(st.model)) == NULL) {
+            if (st.rounds_observed < last || st.model > KAIROS_MODEL_SEASONAL_NAIVE) {
                 r->inconsistent++;
             }
             last = st.rounds_observed;
             r->reads++;
+        }
+        /* The history, read while the other thread writes it, is in order. */
+        KairosRecord recent[16];
+        size_t n = kairos_policy_history(r->policy, 0, recent, 16);
+        for (size_t i = 1; i < n; i++) {
+            if (recent[i].state.rounds_observed != recent[i - 1].state.rounds_observed + 1) {
+                r->inconsistent++;
+            }
         }
     }
     return NULL;
@@ -208,7 +254,8 @@ static void test_concurrent_reader(void)
     cfg.max_rounds = 1000000;
     cfg.max_sent_ram_multiple = 1e9;
     cfg.max_elapsed_ms = UINT64_MAX;
-    cfg.policy = "never-stop";
+    cfg.policy = "observe";
+    cfg.history_rounds = 64;
     struct reader r = {kairos_policy_new(&cfg, err, sizeof(err)), 0, 0, 0};
     CHECK(r.policy != NULL, "%s", err);
     pthread_t t;
@@ -230,6 +277,11 @@ static void test_concurrent_reader(void)
     KairosState st;
     kairos_policy_state(r.policy, &st);
     CHECK(st.rounds_observed == 20000, "rounds observed %llu", (unsigned long long)st.rounds_observed);
+    /* The ring kept the last 64 rounds only. */
+    KairosRecord last[100];
+    size_t n = kairos_policy_history(r.policy, 0, last, 100);
+    CHECK(n == 64 && last[0].state.rounds_observed == 20000 - 63 && last[63].state.rounds_observed == 20000,
+          "ring holds %zu rounds from %llu", n, (unsigned long long)(n ? last[0].state.rounds_observed : 0));
     kairos_policy_free(r.policy);
 }
 

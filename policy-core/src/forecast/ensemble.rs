@@ -21,6 +21,9 @@ pub struct SeriesForecast {
     pub sigma: f64,
     /// Model that made it.
     pub model: ModelKind,
+    /// True when `sigma` comes from the model's scored one-step errors;
+    /// false while it has none (then `sigma` is 0 and says nothing).
+    pub calibrated: bool,
 }
 
 /// All forecasters side by side, each scored on its one-step errors.
@@ -146,7 +149,8 @@ impl Ensemble {
     pub fn forecast(&self, h: usize) -> SeriesForecast {
         let best = self.best_index();
         let model = self.models()[best];
-        let sigma_one_step = if self.scored[best] > 0 {
+        let calibrated = self.scored[best] > 0;
+        let sigma_one_step = if calibrated {
             self.squared_error[best].sqrt()
         } else {
             0.0
@@ -155,6 +159,7 @@ impl Ensemble {
             mean: model.forecast(h),
             sigma: sigma_one_step * (h as f64).sqrt(),
             model: model.kind(),
+            calibrated,
         }
     }
 

@@ -3,16 +3,15 @@
 mod guarded;
 pub mod kubevirt_ramp;
 pub mod kubevirt_stall;
-pub mod never_stop;
 pub mod nova;
+pub mod observe;
 pub mod predictive;
 pub mod qemu;
 pub mod xen;
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::{ConfigError, PolicyConfig};
 use crate::decision::Decision;
+use crate::names::names;
 use crate::observation::RoundObservation;
 
 pub use guarded::{Guarded, RoundRule};
@@ -34,38 +33,41 @@ pub trait ConvergencePolicy: Send {
 }
 
 /// Every policy the library provides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+///
+/// The values are those of the C ABI (`KairosPolicyKind`).
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PolicyKind {
     /// Upstream QEMU 10.0: stop when pending < bandwidth × downtime limit.
-    Qemu,
+    Qemu = 0,
     /// Xen's classic libxc pre-copy termination.
-    Xen,
+    Xen = 1,
     /// OpenStack Nova's progressive downtime steps and completion timeout.
-    Nova,
+    Nova = 2,
     /// KubeVirt VEP 248 stall detection with local-minimum switch-over.
-    KubevirtStall,
+    KubevirtStall = 3,
     /// KubeVirt VEP 291 dynamic downtime ramp.
-    KubevirtRamp,
-    /// Kairos: forecast-driven convergence-point detection.
-    Predictive,
-    /// Never stops (records the trace the oracle is computed from).
-    NeverStop,
+    KubevirtRamp = 4,
+    /// Kairos: stop where the expected cost (time plus weighted excess
+    /// downtime) is lowest, from the online forecast.
+    Predictive = 5,
+    /// Observes and forecasts, never asks to stop: the caller's own rule
+    /// decides (records the trace the oracle is computed from).
+    Observe = 6,
 }
 
-impl PolicyKind {
-    /// Names accepted by [`PolicyKind::from_name`], in comparison order.
-    pub const NAMES: [&'static str; 7] = [
-        "qemu",
-        "xen",
-        "nova",
-        "kubevirt-stall",
-        "kubevirt-ramp",
-        "predictive",
-        "never-stop",
-    ];
+names!(PolicyKind, "policy" {
+    Qemu => "qemu",
+    Xen => "xen",
+    Nova => "nova",
+    KubevirtStall => "kubevirt-stall",
+    KubevirtRamp => "kubevirt-ramp",
+    Predictive => "predictive",
+    Observe => "observe",
+});
 
-    /// The policies compared by `kairos sim --policy all` (all but never-stop).
+impl PolicyKind {
+    /// The policies compared by `kairos sim --policy all` (all but observe).
     pub const COMPARED: [PolicyKind; 6] = [
         PolicyKind::Qemu,
         PolicyKind::Xen,
@@ -74,46 +76,6 @@ impl PolicyKind {
         PolicyKind::KubevirtRamp,
         PolicyKind::Predictive,
     ];
-
-    /// Stable name.
-    pub fn name(self) -> &'static str {
-        match self {
-            PolicyKind::Qemu => "qemu",
-            PolicyKind::Xen => "xen",
-            PolicyKind::Nova => "nova",
-            PolicyKind::KubevirtStall => "kubevirt-stall",
-            PolicyKind::KubevirtRamp => "kubevirt-ramp",
-            PolicyKind::Predictive => "predictive",
-            PolicyKind::NeverStop => "never-stop",
-        }
-    }
-
-    /// Parse a policy name.
-    pub fn from_name(name: &str) -> Result<Self, ConfigError> {
-        match name {
-            "qemu" => Ok(PolicyKind::Qemu),
-            "xen" => Ok(PolicyKind::Xen),
-            "nova" => Ok(PolicyKind::Nova),
-            "kubevirt-stall" => Ok(PolicyKind::KubevirtStall),
-            "kubevirt-ramp" => Ok(PolicyKind::KubevirtRamp),
-            "predictive" => Ok(PolicyKind::Predictive),
-            "never-stop" => Ok(PolicyKind::NeverStop),
-            other => Err(ConfigError::UnknownPolicy(other.to_string())),
-        }
-    }
-}
-
-impl std::str::FromStr for PolicyKind {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::from_name(s)
-    }
-}
-
-impl std::fmt::Display for PolicyKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// Build a policy after validating `cfg`. This is the only allocation a
@@ -136,7 +98,7 @@ pub fn build_policy(
             cfg,
         )),
         PolicyKind::Predictive => Box::new(Guarded::new(predictive::PredictiveRule::new(cfg), cfg)),
-        PolicyKind::NeverStop => Box::new(Guarded::new(never_stop::NeverStopRule, cfg)),
+        PolicyKind::Observe => Box::new(Guarded::new(observe::ObserveRule::new(cfg), cfg)),
     })
 }
 

@@ -1,5 +1,6 @@
 //! Kairos's own policy: forecast the dirty rate, project the pending bytes of
-//! the next rounds with an interval, and stop at the convergence point.
+//! the next rounds with an interval, and stop where the expected cost is
+//! lowest.
 //!
 //! The series forecast is the guest's page-touch rate, recovered from each
 //! round's dirtied bytes through a saturation model of the writable working
@@ -7,16 +8,22 @@
 //! W being the largest set any recent round dirtied. That rate does not
 //! depend on how long the round was, which the raw dirtied/T does.
 //!
+//! The objective is the user's ([`crate::cost`]): stopping costs
+//! T + λ·max(0, D − L), and a stop with D above the maximum is not allowed.
+//!
 //! Rules, in order (see `docs/design.md`):
 //! 1. QEMU's rule holds → stop (never later than `qemu`).
 //! 2. A safety cap is reached → stop.
-//! 3. Too little history → continue (warm-up).
-//! 4. Stopping now fits the hard maximum downtime:
-//!    - the mean forecast meets QEMU's limit within the horizon → continue;
-//!    - the mean forecast is meaningfully lower than now within the horizon
-//!      → continue, a trough is ahead;
-//!    - otherwise → stop: this is the convergence point (or the trough of a
-//!      detected cycle).
+//! 3. No rate sample yet → continue (warm-up; the bulk round gives the
+//!    first, so the first decision is at the first sync after it).
+//! 4. Stopping now fits the hard maximum (less headroom): compare its cost
+//!    with the expected cost of stopping at each forecast round instead
+//!    (the wait counted, the forecast's spread counted, and a plan whose
+//!    stop turns out above the maximum costing what stopping now would, plus
+//!    the wait). Continue if some later stop is expected to be cheaper
+//!    (`converging` when it is expected within the limit, `trough-ahead`
+//!    otherwise); stop otherwise (`convergence-point`, or `trough-now` at the
+//!    bottom of a detected cycle).
 //! 5. Stopping now exceeds the maximum: if the optimistic (lower) forecast
 //!    reaches it within the horizon → continue; after
 //!    `non_convergence_confirm_rounds` rounds where it does not, declare
@@ -26,6 +33,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 
 use super::{qemu_rule_holds, PolicyKind, RoundRule, GIB_BYTES};
 use crate::config::{ForecastConfig, NonConvergenceAction, PolicyConfig};
+use crate::cost::Objective;
 use crate::decision::{Action, Decision, Forecast, ForecastPoint, Reason};
 use crate::forecast::ensemble::Ensemble;
 use crate::forecast::ring::Ring;
@@ -38,8 +46,11 @@ use crate::phase::PageHinkley;
 const MIN_ROUND_S: f64 = 0.005;
 /// Rounds over which the writable working set is the largest dirtied set.
 const WWS_WINDOW_ROUNDS: usize = 16;
-/// Largest dirtied/WWS fraction inverted by the saturation model (keeps the
-/// logarithm finite when a round saturates the whole working set).
+/// The fraction of the working set the largest recent round is taken to
+/// have dirtied: the WWS estimate is that round over this, so a round that
+/// saturated what it could see still has a finite touch rate, and a steady
+/// saturated guest is forecast to dirty exactly what it did. Rounds that
+/// reach it are saturated: their touch rate is only a lower bound.
 const MAX_SATURATION: f64 = 0.95;
 /// Floor added to the dirty rate (GiB/s) before taking its log for the
 /// change detector, so idle phases don't send it to −∞.
@@ -55,6 +66,15 @@ pub struct PredictiveRule {
     change: PageHinkley,
     period: PeriodDetector,
     previous: Option<RoundObservation>,
+    /// The one-step pending forecast made at the previous sync, bytes.
+    forecast_pending_bytes: Option<f64>,
+    /// Exponentially weighted mean of the squared relative error of those
+    /// one-step pending forecasts: what the projection itself gets wrong
+    /// (round lengths, the carry, the saturation model), on top of the
+    /// rate forecast's own error.
+    pending_rel_sq_error: f64,
+    /// One-step pending forecasts scored so far.
+    pending_scored: u32,
     /// Bytes dirtied per round, recent rounds; their maximum is the WWS.
     dirtied_history: Ring<WWS_WINDOW_ROUNDS>,
     /// Pending bytes at the last sync that were not newly dirtied: what the
@@ -62,6 +82,12 @@ pub struct PredictiveRule {
     /// below its threshold, so this is about the threshold there, and 0
     /// where rounds drain completely.
     carry_bytes: f64,
+    /// The latest round's dirtied bytes over its length (every touch a new
+    /// page): the lowest touch rate consistent with it, bytes/s.
+    raw_rate_bytes_per_s: f64,
+    /// The latest round saturated the estimated working set, so its touch
+    /// rate is only a lower bound.
+    saturated: bool,
     rate_samples: u32,
     no_convergence_streak: u32,
 }
@@ -78,8 +104,13 @@ impl PredictiveRule {
             change: PageHinkley::new(cfg.forecast.change_drift, cfg.forecast.change_threshold),
             period: PeriodDetector::default(),
             previous: None,
+            forecast_pending_bytes: None,
+            pending_rel_sq_error: 0.0,
+            pending_scored: 0,
             dirtied_history: Ring::default(),
             carry_bytes: 0.0,
+            raw_rate_bytes_per_s: 0.0,
+            saturated: false,
             rate_samples: 0,
             no_convergence_streak: 0,
         }
@@ -90,7 +121,27 @@ impl PredictiveRule {
         self.change.changes()
     }
 
+    /// Score the one-step pending forecast made at the previous sync.
+    fn score_pending(&mut self, obs: &RoundObservation) {
+        let Some(forecast) = self.forecast_pending_bytes.take() else {
+            return;
+        };
+        if forecast <= 0.0 {
+            return;
+        }
+        let rel = (obs.pending_bytes as f64 - forecast) / forecast;
+        let e2 = rel * rel;
+        self.pending_rel_sq_error = if self.pending_scored == 0 {
+            e2
+        } else {
+            let decay = self.forecast_cfg.error_decay;
+            decay * e2 + (1.0 - decay) * self.pending_rel_sq_error
+        };
+        self.pending_scored = self.pending_scored.saturating_add(1);
+    }
+
     fn learn(&mut self, obs: &RoundObservation) {
+        self.score_pending(obs);
         let Some(previous) = self.previous else {
             return;
         };
@@ -101,8 +152,11 @@ impl PredictiveRule {
         let dirtied_bytes = obs.dirtied_pages as f64 * obs.page_size_bytes as f64;
         self.dirtied_history.push(dirtied_bytes);
         self.carry_bytes = (obs.pending_bytes as f64 - dirtied_bytes).max(0.0);
-        let rate_gib_s =
-            touch_rate(dirtied_bytes, dt_ms as f64 / 1000.0, self.wws_bytes()) / GIB_BYTES;
+        let dt_s = dt_ms as f64 / 1000.0;
+        let wws = self.wws_bytes();
+        self.raw_rate_bytes_per_s = dirtied_bytes / dt_s;
+        self.saturated = wws > 0.0 && dirtied_bytes / wws >= MAX_SATURATION * (1.0 - 1e-9);
+        let rate_gib_s = touch_rate(dirtied_bytes, dt_s, wws) / GIB_BYTES;
         if !rate_gib_s.is_finite() {
             return;
         }
@@ -116,16 +170,21 @@ impl PredictiveRule {
         self.rate_samples = self.rate_samples.saturating_add(1);
     }
 
-    /// The writable working set: the most bytes any recent round dirtied.
+    /// The writable working set: the most bytes any recent round dirtied,
+    /// over [`MAX_SATURATION`].
     fn wws_bytes(&self) -> f64 {
         (0..WWS_WINDOW_ROUNDS)
             .filter_map(|age| self.dirtied_history.back(age))
             .fold(0.0, f64::max)
+            / MAX_SATURATION
     }
 
     /// Project pending bytes for the next rounds: round h sends what round
     /// h−1 left (taking pending/bandwidth seconds) while the guest dirties
-    /// at the forecast rate.
+    /// at the forecast rate. The interval comes from the forecast's scored
+    /// error; while it has none, from what one sample allows: at least the
+    /// raw rate, at most (for a saturated round, whose rate is only a lower
+    /// bound) the whole working set every round.
     fn project(&self, obs: &RoundObservation, horizon: usize) -> Forecast {
         let mut forecast = Forecast {
             period_rounds: self.period.period() as u32,
@@ -140,24 +199,41 @@ impl PredictiveRule {
         let pending = obs.pending_bytes as f64;
         let carry = self.carry_bytes.min(pending);
         // A round sends all but the carry, while the guest dirties pages.
+        let round_s =
+            |pending_now: f64| ((pending_now - carry).max(0.0) / bandwidth).max(MIN_ROUND_S);
         let next = |rate: f64, pending_now: f64| {
-            let send_s = ((pending_now - carry).max(0.0) / bandwidth).max(MIN_ROUND_S);
-            (carry + dirtied_in(rate, send_s, wws)).min(ram)
+            (carry + dirtied_in(rate, round_s(pending_now), wws)).min(ram)
         };
         let (mut mean, mut lo, mut hi) = (pending, pending, pending);
+        let mut offset_s = 0.0;
+        let projection_sd = self.pending_rel_sq_error.sqrt();
         for (h, point) in forecast.points.iter_mut().enumerate().take(horizon) {
             let f = self.ensemble.forecast(h + 1);
-            let spread = self.z * f.sigma;
             let rate_mean = f.mean.max(0.0) * GIB_BYTES;
-            let rate_lo = (f.mean - spread).max(0.0) * GIB_BYTES;
-            let rate_hi = (f.mean + spread).max(0.0) * GIB_BYTES;
+            let (rate_lo, rate_hi) = if f.calibrated {
+                let spread = self.z * f.sigma * GIB_BYTES;
+                (rate_mean - spread, rate_mean + spread)
+            } else {
+                let lo = self.raw_rate_bytes_per_s.min(rate_mean);
+                (lo, 2.0 * rate_mean - lo)
+            };
+            let rate_hi = if self.saturated {
+                f64::INFINITY
+            } else {
+                rate_hi
+            };
+            let expected_round_s = round_s(mean);
+            offset_s += expected_round_s;
             mean = next(rate_mean, mean);
-            lo = next(rate_lo, lo);
-            hi = next(rate_hi, hi);
+            lo = next(rate_lo.max(0.0), lo);
+            hi = next(rate_hi.max(0.0), hi);
+            let projection_spread = self.z * projection_sd * ((h + 1) as f64).sqrt() * mean;
             *point = ForecastPoint {
                 pending_bytes: mean,
-                pending_lo_bytes: lo,
-                pending_hi_bytes: hi,
+                pending_lo_bytes: lo.min(mean - projection_spread).max(0.0),
+                pending_hi_bytes: hi.max(mean + projection_spread).min(ram),
+                offset_ms: offset_s * 1000.0,
+                dirty_rate_bytes_per_s: (mean - carry).max(0.0) / expected_round_s,
             };
             if h == 0 {
                 forecast.model = f.model;
@@ -167,6 +243,37 @@ impl PredictiveRule {
         }
         forecast.len = horizon;
         forecast
+    }
+
+    /// The expected cost of the cheapest plan "continue, then stop at
+    /// forecast round h", ms, and whether that plan's expected downtime
+    /// meets the limit. A plan whose stop turns out above `allowed_ms`
+    /// costs `stop_cost_ms` plus the wait.
+    fn best_wait(
+        &self,
+        forecast: &Forecast,
+        obs: &RoundObservation,
+        objective: &Objective,
+        allowed_ms: f64,
+        stop_cost_ms: f64,
+    ) -> (f64, bool) {
+        let ms_per_byte = 1000.0 / obs.bandwidth_bytes_per_s;
+        let mut best = (f64::INFINITY, false);
+        for p in forecast.points() {
+            let mean_ms = p.pending_bytes * ms_per_byte;
+            let sd_ms = (p.pending_hi_bytes - p.pending_lo_bytes) * ms_per_byte / (2.0 * self.z);
+            let expected = objective.expected_cost_ms(
+                obs.elapsed_ms as f64 + p.offset_ms,
+                mean_ms,
+                sd_ms,
+                allowed_ms,
+                stop_cost_ms + p.offset_ms,
+            );
+            if expected < best.0 {
+                best = (expected, mean_ms <= objective.downtime_limit_ms);
+            }
+        }
+        best
     }
 
     fn safety_cap_reached(obs: &RoundObservation, cfg: &PolicyConfig) -> bool {
@@ -205,12 +312,15 @@ impl RoundRule for PredictiveRule {
         self.learn(obs);
         self.previous = Some(*obs);
         let forecast = self.project(obs, cfg.forecast.horizon_rounds);
+        self.forecast_pending_bytes = forecast.next().map(|p| p.pending_bytes);
         let limit_ms = cfg.downtime_limit_ms;
         let decision = |action, reason| Decision {
             action,
             reason,
             downtime_limit_ms: limit_ms,
             forecast,
+            stop_cost_ms: f64::NAN,
+            wait_cost_ms: f64::NAN,
         };
 
         if qemu_rule_holds(obs, limit_ms) {
@@ -223,33 +333,43 @@ impl RoundRule for PredictiveRule {
             return decision(Action::Continue, Reason::Warmup);
         }
 
+        let objective = Objective::from_config(cfg);
         let pending = obs.pending_bytes as f64;
-        let threshold = obs.threshold_bytes(limit_ms);
-        let max_bytes =
-            obs.threshold_bytes(cfg.max_downtime_ms * (1.0 - cfg.downtime_headroom_fraction));
+        let downtime_ms = obs.implied_downtime_ms();
+        let allowed_ms = cfg.max_downtime_ms * (1.0 - cfg.downtime_headroom_fraction);
         let points = forecast.points();
         let min_of =
             |get: fn(&ForecastPoint) -> f64| points.iter().map(get).fold(f64::INFINITY, f64::min);
-        let min_mean = min_of(|p| p.pending_bytes);
-        let min_lo = min_of(|p| p.pending_lo_bytes);
 
-        if pending <= max_bytes {
+        if downtime_ms <= allowed_ms {
             self.no_convergence_streak = 0;
-            if min_mean < threshold {
-                return decision(Action::Continue, Reason::Converging);
+            let stop_cost_ms =
+                objective.unbounded_cost_ms(obs.elapsed_ms as f64 + downtime_ms, downtime_ms);
+            let (wait_cost_ms, within_limit) =
+                self.best_wait(&forecast, obs, &objective, allowed_ms, stop_cost_ms);
+            let weighed = |action, reason| Decision {
+                stop_cost_ms,
+                wait_cost_ms,
+                ..decision(action, reason)
+            };
+            if wait_cost_ms < stop_cost_ms {
+                let reason = if within_limit {
+                    Reason::Converging
+                } else {
+                    Reason::TroughAhead
+                };
+                return weighed(Action::Continue, reason);
             }
-            if min_mean < pending * (1.0 - cfg.min_gain_fraction) {
-                return decision(Action::Continue, Reason::TroughAhead);
-            }
-            let reason = if forecast.period_rounds > 0 && pending <= min_mean {
+            let reason = if forecast.period_rounds > 0 && pending <= min_of(|p| p.pending_bytes) {
                 Reason::TroughNow
             } else {
                 Reason::ConvergencePoint
             };
-            return decision(Action::StopAndCopy, reason);
+            return weighed(Action::StopAndCopy, reason);
         }
 
-        if min_lo <= max_bytes {
+        let max_bytes = obs.threshold_bytes(allowed_ms);
+        if min_of(|p| p.pending_lo_bytes) <= max_bytes {
             self.no_convergence_streak = 0;
             return decision(Action::Continue, Reason::Converging);
         }
@@ -264,7 +384,7 @@ impl RoundRule for PredictiveRule {
                 self.no_convergence_streak = 0;
                 decision(Action::Escalate, Reason::NoConvergenceForecast)
             }
-            NonConvergenceAction::StopBestEffort if pending <= min_mean => {
+            NonConvergenceAction::StopBestEffort if pending <= min_of(|p| p.pending_bytes) => {
                 decision(Action::StopAndCopy, Reason::NoConvergenceForecast)
             }
             NonConvergenceAction::StopBestEffort | NonConvergenceAction::KeepGoing => {
@@ -278,8 +398,13 @@ impl RoundRule for PredictiveRule {
         self.change.reset();
         self.period.reset();
         self.previous = None;
+        self.forecast_pending_bytes = None;
+        self.pending_rel_sq_error = 0.0;
+        self.pending_scored = 0;
         self.dirtied_history.clear();
         self.carry_bytes = 0.0;
+        self.raw_rate_bytes_per_s = 0.0;
+        self.saturated = false;
         self.rate_samples = 0;
         self.no_convergence_streak = 0;
     }

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use kairos_policy_core::sim::workload::{Pattern, PhaseKind, Workload};
+use kairos_eval::sim::workload::{Pattern, PhaseKind, Workload};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Zipf};

@@ -3,7 +3,7 @@
 //! rule fires only if the guest stops writing; cancelled at a time cap),
 //! what stopping at each
 //! round would have cost, and the best stop in hindsight
-//! (`kairos_policy_core::oracle`) under the downtime limit and under the
+//! (`kairos_eval::oracle`) under the downtime limit and under the
 //! maximum downtime. Every run's regret is measured against it.
 //!
 //! QEMU 10 syncs when what is left falls below bandwidth × downtime-limit,
@@ -13,32 +13,17 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use kairos_policy_core::oracle::oracle_choice;
-use kairos_policy_core::replay::stop_cost;
-use kairos_policy_core::trace::{read_trace_file, TraceRow};
+use anyhow::{bail, Result};
+use kairos_eval::oracle::{lowest_downtime_ms, oracle_choice, OracleChoice, StopCost};
+use kairos_eval::replay::stop_cost;
+use kairos_eval::trace::{read_trace_file, TraceRow};
+use kairos_policy_core::cost::Objective;
 use kairos_policy_core::{build_policy, PolicyConfig, PolicyKind};
 use serde::{Deserialize, Serialize};
 
-/// Where the oracle stops under one downtime bound.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct OracleStop {
-    /// The downtime bound it had to meet, ms.
-    pub bound_ms: f64,
-    /// The round it stops at.
-    pub round: u64,
-    /// Its total migration time, ms.
-    pub total_time_ms: f64,
-    /// Its downtime, ms.
-    pub downtime_ms: f64,
-    /// True when that downtime meets the bound (else it is within 10 % of
-    /// the lowest reachable).
-    pub meets_bound: bool,
-}
-
-/// The oracle of one workload: the best stop in hindsight under QEMU's
-/// downtime limit (what `qemu` and `auto-converge` must meet) and under the
-/// maximum downtime (what the library's policies may use).
+/// The oracle of one workload: what stopping at each round of its
+/// never-stop migration would have cost, from which the best stop in
+/// hindsight under any objective follows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LiveOracle {
     /// Workload name.
@@ -49,44 +34,36 @@ pub struct LiveOracle {
     pub trace_rounds: u64,
     /// How long that migration ran, s.
     pub trace_s: f64,
-    /// The best stop with downtime within the downtime limit.
-    pub at_limit: OracleStop,
-    /// The best stop with downtime within the maximum downtime.
-    pub at_max: OracleStop,
+    /// What stopping at each round (after the first) would have cost.
+    pub stops: Vec<StopCost>,
     /// The lowest downtime any round of the trace reaches, ms.
     pub lowest_downtime_ms: f64,
 }
 
+impl LiveOracle {
+    /// The best stop in hindsight under `objective` (None when no round's
+    /// downtime is allowed).
+    pub fn choice(&self, objective: &Objective) -> Option<OracleChoice> {
+        oracle_choice(&self.stops, objective)
+    }
+}
+
 /// The oracle of `workload` from its never-stop trace.
-pub fn oracle_from_trace(
-    workload: &str,
-    trace: &Path,
-    downtime_limit_ms: f64,
-    max_downtime_ms: f64,
-) -> Result<LiveOracle> {
+pub fn oracle_from_trace(workload: &str, trace: &Path) -> Result<LiveOracle> {
     let rows = read_trace_file(trace)?;
-    let costs: Vec<_> = rows.iter().map(stop_cost).collect();
-    let stop = |bound_ms: f64| -> Result<OracleStop> {
-        let choice = oracle_choice(&costs, bound_ms)
-            .filter(|c| c.stop.downtime_ms.is_finite())
-            .with_context(|| {
-                format!(
-                    "{}: no round of the never-stop trace can be stopped at",
-                    trace.display()
-                )
-            })?;
-        Ok(OracleStop {
-            bound_ms,
-            round: choice.stop.round,
-            total_time_ms: choice.stop.total_time_ms,
-            downtime_ms: choice.stop.downtime_ms,
-            meets_bound: choice.meets_limit,
-        })
-    };
-    let lowest = costs
+    // Round 1 is the sync at the start: all of RAM is pending.
+    let stops: Vec<StopCost> = rows
         .iter()
-        .map(|c| c.downtime_ms)
-        .fold(f64::INFINITY, f64::min);
+        .skip(1)
+        .map(stop_cost)
+        .filter(|c| c.downtime_ms.is_finite())
+        .collect();
+    if stops.is_empty() {
+        bail!(
+            "{}: no round of the never-stop trace can be stopped at",
+            trace.display()
+        );
+    }
     Ok(LiveOracle {
         workload: workload.to_string(),
         trace: trace.to_path_buf(),
@@ -94,9 +71,8 @@ pub fn oracle_from_trace(
         trace_s: rows
             .last()
             .map_or(0.0, |r| r.observation.elapsed_ms as f64 / 1000.0),
-        at_limit: stop(downtime_limit_ms)?,
-        at_max: stop(max_downtime_ms.max(downtime_limit_ms))?,
-        lowest_downtime_ms: lowest,
+        lowest_downtime_ms: lowest_downtime_ms(&stops),
+        stops,
     })
 }
 
@@ -171,7 +147,7 @@ mod tests {
     }
 
     #[test]
-    fn oracle_stops_at_the_first_round_meeting_the_limit() {
+    fn the_oracle_is_the_cheapest_round_at_any_weight() {
         // 100 MB/s: 50 MB pending is 500 ms, 20 MB is 200 ms.
         let f = write_trace(&[
             (1, 0, 1_000_000_000, 0),
@@ -179,14 +155,22 @@ mod tests {
             (3, 11_000, 20_000_000, 100_000_000),
             (4, 12_000, 10_000_000, 100_000_000),
         ]);
-        let o = oracle_from_trace("w", f.path(), 300.0, 1000.0).unwrap();
-        assert_eq!(o.at_limit.round, 3);
-        assert!(o.at_limit.meets_bound);
-        assert!((o.at_limit.downtime_ms - 200.0).abs() < 1e-9);
-        assert!((o.at_limit.total_time_ms - 11_200.0).abs() < 1e-9);
-        // Within 1000 ms, round 2 (500 ms) already does.
-        assert_eq!(o.at_max.round, 2);
-        assert!((o.at_max.total_time_ms - 10_500.0).abs() < 1e-9);
+        let o = oracle_from_trace("w", f.path()).unwrap();
+        let objective = |w| Objective {
+            downtime_limit_ms: 300.0,
+            max_downtime_ms: 1000.0,
+            downtime_weight: w,
+        };
+        // λ = ∞: the first round meeting the limit (round 3: 11.2 s).
+        let at_limit = o.choice(&objective(f64::INFINITY)).unwrap();
+        assert_eq!(at_limit.stop.round, 3);
+        assert!((at_limit.stop.total_time_ms - 11_200.0).abs() < 1e-9);
+        // λ = 0: the first within the maximum (round 2, 500 ms).
+        let at_max = o.choice(&objective(0.0)).unwrap();
+        assert_eq!(at_max.stop.round, 2);
+        assert!((at_max.cost_ms - 10_500.0).abs() < 1e-9);
+        // λ = 10: round 2 costs 10.5 + 2 s, round 3 11.2 s.
+        assert_eq!(o.choice(&objective(10.0)).unwrap().stop.round, 3);
         assert!((o.lowest_downtime_ms - 100.0).abs() < 1e-9);
         assert_eq!(o.trace_rounds, 4);
     }
@@ -194,6 +178,6 @@ mod tests {
     #[test]
     fn a_trace_without_bandwidth_has_no_oracle() {
         let f = write_trace(&[(1, 0, 1_000_000_000, 0)]);
-        assert!(oracle_from_trace("w", f.path(), 300.0, 1000.0).is_err());
+        assert!(oracle_from_trace("w", f.path()).is_err());
     }
 }

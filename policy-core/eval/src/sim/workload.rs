@@ -77,6 +77,11 @@ pub struct Workload {
     /// Loop the phases until stopped; otherwise idle after the last one.
     #[serde(default)]
     pub repeat: bool,
+    /// Seconds into the program at which the migration starts, unless the
+    /// command says otherwise (`--warmup-s`): a migration that begins
+    /// mid-program, as migrations of long-running guests do.
+    #[serde(default)]
+    pub migrate_at_s: f64,
     /// The phases, in order.
     #[serde(rename = "phase")]
     pub phases: Vec<Phase>,
@@ -151,6 +156,12 @@ impl Workload {
                     RESERVED_MIB * 2,
                     MAX_RAM_MIB
                 ),
+            ));
+        }
+        if !(self.migrate_at_s.is_finite() && self.migrate_at_s >= 0.0) {
+            return Err(invalid(
+                "migrate_at_s".into(),
+                format!("{} must be >= 0", self.migrate_at_s),
             ));
         }
         if self.phases.is_empty() {

@@ -67,6 +67,9 @@ pub struct Guest {
     wss_base_page: u64,
     rng: ChaCha8Rng,
     phase_index: usize,
+    /// Phases entered so far (counting repeats): changes when the program
+    /// moves to another phase.
+    phases_entered: u64,
     phase_end_s: f64,
     /// Past the last phase of a non-repeating workload: idle for ever.
     finished: bool,
@@ -88,6 +91,7 @@ impl Guest {
             wss_base_page: RESERVED_MIB * PAGES_PER_MIB,
             rng: ChaCha8Rng::seed_from_u64(seed),
             phase_index: 0,
+            phases_entered: 0,
             phase_end_s: 0.0,
             finished: false,
             zipf: None,
@@ -117,6 +121,7 @@ impl Guest {
 
     fn enter_phase(&mut self, index: usize, start_s: f64) {
         self.phase_index = index;
+        self.phases_entered += 1;
         let phase = &self.workload.phases[index];
         self.phase_end_s = start_s + phase.seconds;
         self.next_write_s = start_s;
@@ -205,6 +210,13 @@ impl Guest {
             self.account(until_s);
         }
         writes
+    }
+
+    /// Phases entered so far, counting repeats (and the idle end of a
+    /// finished program as one more): equal at two times when no phase
+    /// boundary lies between them.
+    pub fn phase_serial(&self) -> u64 {
+        self.phases_entered + u64::from(self.finished)
     }
 
     /// Set the fraction of guest time taken away by throttling, [0, 0.99].

@@ -2,10 +2,11 @@
 //! Stopping at round i costs downtime pending_i / bandwidth_i and total time
 //! time_i + that downtime.
 
-use crate::decision::{Action, Reason};
 use crate::oracle::StopCost;
-use crate::policies::ConvergencePolicy;
+use crate::sim::acted_on;
 use crate::trace::TraceRow;
+use kairos_policy_core::decision::{Action, Reason};
+use kairos_policy_core::policies::ConvergencePolicy;
 
 /// How a replayed migration ended.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,7 +20,7 @@ pub struct ReplayRun {
     /// Reason of the last decision.
     pub reason: Reason,
     /// Bytes sent, including the final copy when it stopped.
-    pub sent_bytes: u64,
+    pub transferred_bytes: u64,
     /// Escalations asked for (a trace cannot act on them: they count as
     /// continue).
     pub escalations: u32,
@@ -49,7 +50,7 @@ pub fn replay(rows: &[TraceRow], policy: &mut dyn ConvergencePolicy) -> ReplayRu
         stop: None,
         aborted: false,
         reason: Reason::Warmup,
-        sent_bytes: 0,
+        transferred_bytes: 0,
         escalations: 0,
         last_time_ms: 0.0,
     };
@@ -57,12 +58,12 @@ pub fn replay(rows: &[TraceRow], policy: &mut dyn ConvergencePolicy) -> ReplayRu
         let decision = policy.observe(&row.observation);
         run.rounds += 1;
         run.reason = decision.reason;
-        run.sent_bytes = row.observation.sent_bytes;
+        run.transferred_bytes = row.observation.sent_bytes;
         run.last_time_ms = row.observation.elapsed_ms as f64;
-        match decision.action {
+        match acted_on(&decision, &row.observation) {
             Action::StopAndCopy => {
                 run.stop = Some(stop_cost(row));
-                run.sent_bytes = row
+                run.transferred_bytes = row
                     .observation
                     .sent_bytes
                     .saturating_add(row.observation.pending_bytes);
@@ -73,7 +74,7 @@ pub fn replay(rows: &[TraceRow], policy: &mut dyn ConvergencePolicy) -> ReplayRu
                 break;
             }
             Action::Escalate => run.escalations += 1,
-            Action::Continue => {}
+            Action::Continue | Action::Fallback => {}
         }
     }
     run

@@ -14,11 +14,12 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::decision::{Action, Decision, Reason};
-use crate::observation::RoundObservation;
 use crate::oracle::StopCost;
-use crate::policies::ConvergencePolicy;
+use crate::summary::MigrationStatus;
 use guest::{DirtySet, Guest, PAGES_PER_MIB};
+use kairos_policy_core::decision::{Action, Decision, Reason};
+use kairos_policy_core::observation::RoundObservation;
+use kairos_policy_core::policies::{qemu_rule_holds, ConvergencePolicy};
 use workload::Workload;
 
 /// Page size of the simulated guest, bytes.
@@ -63,18 +64,6 @@ impl Default for SimConfig {
     }
 }
 
-/// How a simulated migration ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// Stop-and-copy happened.
-    Converged,
-    /// The policy aborted the migration.
-    Aborted,
-    /// The time cap was reached.
-    TimedOut,
-}
-
 /// One round of a simulated migration.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct SimRound {
@@ -84,6 +73,10 @@ pub struct SimRound {
     pub decision: Decision,
     /// What stopping here would have cost.
     pub stop_cost: StopCost,
+    /// The guest program's phase serial at this sync
+    /// ([`guest::Guest::phase_serial`]): rounds with the same serial as the
+    /// sync before them lie within one phase.
+    pub phase_serial: u64,
 }
 
 /// The result of one simulated migration.
@@ -91,8 +84,8 @@ pub struct SimRound {
 pub struct SimRun {
     /// Every round.
     pub rounds: Vec<SimRound>,
-    /// How it ended.
-    pub outcome: Outcome,
+    /// How it ended: completed, aborted or timed-out.
+    pub status: MigrationStatus,
     /// Reason of the last decision.
     pub reason: Reason,
     /// Total migration time, ms (to the end of stop-and-copy, or to the
@@ -100,12 +93,23 @@ pub struct SimRun {
     pub total_time_ms: f64,
     /// Downtime, ms, when it converged.
     pub downtime_ms: Option<f64>,
-    /// Bytes sent.
-    pub sent_bytes: u64,
+    /// Bytes sent in all (QEMU's `ram.transferred`).
+    pub transferred_bytes: u64,
     /// Times the policy escalated (each one throttles the guest more).
     pub escalations: u32,
     /// Guest work lost to throttling during the migration, %.
-    pub app_throughput_loss_pct: f64,
+    pub app_loss_pct: f64,
+}
+
+/// What the migration does with a decision: its action, except that a
+/// fallback (the policy could not judge the round) is QEMU's own rule at
+/// the decision's limit.
+pub fn acted_on(decision: &Decision, obs: &RoundObservation) -> Action {
+    match decision.action {
+        Action::Fallback if qemu_rule_holds(obs, decision.downtime_limit_ms) => Action::StopAndCopy,
+        Action::Fallback => Action::Continue,
+        action => action,
+    }
 }
 
 /// Per-round bandwidth with seeded noise: the same for every policy.
@@ -174,15 +178,21 @@ pub fn simulate(
             observation,
             decision,
             stop_cost,
+            phase_serial: guest.phase_serial(),
         });
-        let ending = match decision.action {
+        let ending = match acted_on(&decision, &observation) {
             Action::StopAndCopy => Some((
-                Outcome::Converged,
+                MigrationStatus::Completed,
                 stop_cost.total_time_ms,
                 Some(downtime_ms),
                 sent_bytes + pending_wire_bytes,
             )),
-            Action::Abort => Some((Outcome::Aborted, elapsed_s * 1000.0, None, sent_bytes)),
+            Action::Abort => Some((
+                MigrationStatus::Aborted,
+                elapsed_s * 1000.0,
+                None,
+                sent_bytes,
+            )),
             Action::Escalate => {
                 escalations += 1;
                 let throttle = THROTTLE_INITIAL + THROTTLE_INCREMENT * f64::from(throttle_steps);
@@ -190,23 +200,28 @@ pub fn simulate(
                 guest.set_throttle(throttle);
                 None
             }
-            Action::Continue => None,
+            Action::Continue | Action::Fallback => None,
         };
         let out_of_time = stop_early_when_downtime_ms.is_some_and(|limit| downtime_ms <= limit)
             || elapsed_s >= cfg.time_cap_s;
         let ending = ending.or_else(|| {
-            out_of_time.then_some((Outcome::TimedOut, elapsed_s * 1000.0, None, sent_bytes))
+            out_of_time.then_some((
+                MigrationStatus::TimedOut,
+                elapsed_s * 1000.0,
+                None,
+                sent_bytes,
+            ))
         });
-        if let Some((outcome, total_time_ms, downtime_ms, sent_bytes)) = ending {
+        if let Some((status, total_time_ms, downtime_ms, sent_bytes)) = ending {
             return SimRun {
                 rounds,
-                outcome,
+                status,
                 reason: decision.reason,
                 total_time_ms,
                 downtime_ms,
-                sent_bytes,
+                transferred_bytes: sent_bytes,
                 escalations,
-                app_throughput_loss_pct: guest.throughput_loss_pct(),
+                app_loss_pct: guest.throughput_loss_pct(),
             };
         }
         // Send this round's pending pages while the guest keeps writing.
@@ -229,8 +244,8 @@ pub fn simulate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::PolicyConfig;
-    use crate::policies::{build_policy, PolicyKind};
+    use kairos_policy_core::policies::{build_policy, PolicyKind};
+    use kairos_policy_core::PolicyConfig;
     use std::path::Path;
 
     fn workload(text: &str) -> Workload {
@@ -255,7 +270,7 @@ mod tests {
         };
         let mut policy = build_policy(PolicyKind::Qemu, &PolicyConfig::default()).unwrap();
         let run = simulate(&w, policy.as_mut(), &cfg, None);
-        assert_eq!(run.outcome, Outcome::Converged);
+        assert_eq!(run.status, MigrationStatus::Completed);
         assert_eq!(run.rounds.len(), 2);
         let round1_s = (96.0 * 1048576.0 + 160.0 * 256.0 * 16.0) / 100e6 + SYNC_COST_S;
         let expected_pages = (round1_s * 4.0 * 256.0).ceil() as u64;
@@ -276,7 +291,7 @@ mod tests {
         };
         let mut policy = build_policy(PolicyKind::Qemu, &PolicyConfig::default()).unwrap();
         let run = simulate(&w, policy.as_mut(), &cfg, None);
-        assert_eq!(run.outcome, Outcome::TimedOut);
+        assert_eq!(run.status, MigrationStatus::TimedOut);
         assert!(run.rounds.len() > 5);
     }
 
@@ -291,7 +306,7 @@ mod tests {
         let mut policy = build_policy(PolicyKind::Predictive, &PolicyConfig::default()).unwrap();
         let run = simulate(&w, policy.as_mut(), &cfg, None);
         assert!(run.escalations > 0);
-        assert!(run.app_throughput_loss_pct > 0.0);
-        assert_eq!(run.outcome, Outcome::Converged, "{:?}", run.reason);
+        assert!(run.app_loss_pct > 0.0);
+        assert_eq!(run.status, MigrationStatus::Completed, "{:?}", run.reason);
     }
 }

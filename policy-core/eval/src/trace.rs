@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::observation::RoundObservation;
+use kairos_policy_core::observation::RoundObservation;
 
 /// The required columns, in order. Extra columns may follow.
 pub const TRACE_COLUMNS: [&str; 8] = [

@@ -1,0 +1,315 @@
+//! What a comparison runs: the library's policies and the baselines a
+//! reviewer demands next to them — QEMU's rule at any static
+//! `downtime-limit` (`qemu@1000`), and auto-converge. One table of names
+//! for `sim`, `replay`, `run` and `compare`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use kairos_policy_core::input_guard::{fallback_decision, InputGuard};
+use kairos_policy_core::names::UnknownName;
+use kairos_policy_core::policies::{build_policy, qemu_rule_holds, ConvergencePolicy};
+use kairos_policy_core::RoundObservation;
+use kairos_policy_core::{Action, ConfigError, Decision, PolicyConfig, PolicyKind, Reason};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Largest static downtime limit `qemu@MS` accepts: QEMU's own maximum
+/// `downtime-limit` (2000 s).
+pub const MAX_STATIC_LIMIT_MS: u64 = 2_000_000;
+
+/// auto-converge's trigger: dirtied bytes above this share of the bytes
+/// sent in a period (QEMU's `throttle-trigger-threshold` default, 50 %).
+const AUTO_CONVERGE_TRIGGER: f64 = 0.5;
+/// auto-converge's periods: QEMU checks once a second (ms).
+const AUTO_CONVERGE_PERIOD_MS: u64 = 1000;
+/// Periods in a row above the trigger before QEMU throttles more.
+const AUTO_CONVERGE_PERIODS: u32 = 2;
+
+/// One thing a comparison can run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PolicySpec {
+    /// A policy of the library, with the comparison's configuration.
+    Library(PolicyKind),
+    /// QEMU's rule with a static `downtime-limit` of its own, ms (what a
+    /// user who "just raises downtime-limit" gets).
+    QemuAt(u64),
+    /// QEMU's rule at the limit with the auto-converge capability: the guest
+    /// is throttled 20 %, then 10 % more, whenever its dirty rate stays
+    /// above half the transfer rate for two one-second periods.
+    AutoConverge,
+}
+
+/// A policy name that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum SpecError {
+    /// Not a known name.
+    #[error("unknown policy '{0}' (known: {known}, qemu@MS)", known = PolicySpec::NAMES.join(", "))]
+    Unknown(String),
+    /// `qemu@MS` with a bad number.
+    #[error("'{0}': the limit after qemu@ must be an integer in [1, {MAX_STATIC_LIMIT_MS}] ms")]
+    BadLimit(String),
+}
+
+impl PolicySpec {
+    /// The names a comparison accepts (besides `qemu@MS`), in comparison
+    /// order.
+    pub const NAMES: [&'static str; 8] = [
+        "qemu",
+        "auto-converge",
+        "xen",
+        "nova",
+        "kubevirt-stall",
+        "kubevirt-ramp",
+        "predictive",
+        "observe",
+    ];
+
+    /// The library policy behind it, if any (auto-converge and `qemu@MS`
+    /// run QEMU's rule).
+    pub fn library_kind(self) -> PolicyKind {
+        match self {
+            PolicySpec::Library(kind) => kind,
+            PolicySpec::QemuAt(_) | PolicySpec::AutoConverge => PolicyKind::Qemu,
+        }
+    }
+
+    /// The configuration it runs with, from the comparison's: `qemu@MS`
+    /// replaces the downtime limit (and raises the maximum to it if needed).
+    pub fn config(self, cfg: &PolicyConfig) -> PolicyConfig {
+        match self {
+            PolicySpec::QemuAt(limit_ms) => PolicyConfig {
+                downtime_limit_ms: limit_ms as f64,
+                max_downtime_ms: cfg.max_downtime_ms.max(limit_ms as f64),
+                ..*cfg
+            },
+            _ => *cfg,
+        }
+    }
+
+    /// Build it for the simulator or replay.
+    pub fn build(self, cfg: &PolicyConfig) -> Result<Box<dyn ConvergencePolicy>, ConfigError> {
+        let own = self.config(cfg);
+        match self {
+            PolicySpec::AutoConverge => {
+                own.validate()?;
+                Ok(Box::new(AutoConverge::new(own.downtime_limit_ms)))
+            }
+            _ => build_policy(self.library_kind(), &own),
+        }
+    }
+}
+
+impl fmt::Display for PolicySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicySpec::Library(kind) => f.write_str(kind.name()),
+            PolicySpec::QemuAt(limit_ms) => write!(f, "qemu@{limit_ms}"),
+            PolicySpec::AutoConverge => f.write_str("auto-converge"),
+        }
+    }
+}
+
+impl FromStr for PolicySpec {
+    type Err = SpecError;
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        if let Some(limit) = name.strip_prefix("qemu@") {
+            return limit
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (1..=MAX_STATIC_LIMIT_MS).contains(ms))
+                .map(PolicySpec::QemuAt)
+                .ok_or_else(|| SpecError::BadLimit(name.to_string()));
+        }
+        if name == "auto-converge" {
+            return Ok(PolicySpec::AutoConverge);
+        }
+        PolicyKind::from_name(name)
+            .map(PolicySpec::Library)
+            .map_err(|_: UnknownName| SpecError::Unknown(name.to_string()))
+    }
+}
+
+impl Serialize for PolicySpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PolicySpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parse a comma-separated list of policy names (`all`: the library's
+/// compared policies, auto-converge, and QEMU's rule at the limit and at
+/// `max_downtime_ms`).
+pub fn parse_list(list: &str, max_downtime_ms: f64) -> Result<Vec<PolicySpec>, SpecError> {
+    if list.trim() == "all" {
+        let mut all = vec![
+            PolicySpec::Library(PolicyKind::Qemu),
+            PolicySpec::QemuAt(max_downtime_ms.round().max(1.0) as u64),
+            PolicySpec::AutoConverge,
+        ];
+        all.extend(
+            PolicyKind::COMPARED
+                .iter()
+                .filter(|k| **k != PolicyKind::Qemu)
+                .map(|&k| PolicySpec::Library(k)),
+        );
+        return Ok(all);
+    }
+    let specs = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    if specs.is_empty() {
+        return Err(SpecError::Unknown(list.to_string()));
+    }
+    Ok(specs)
+}
+
+/// QEMU's rule with auto-converge, for the simulator: answers
+/// stop-and-copy when QEMU's rule holds, and escalate (the simulator's
+/// throttle step: 20 %, then +10 %) when auto-converge would throttle more.
+#[derive(Debug, Clone)]
+pub struct AutoConverge {
+    limit_ms: f64,
+    guard: InputGuard,
+    period_start: Option<RoundObservation>,
+    period_dirtied_bytes: f64,
+    high_periods: u32,
+}
+
+impl AutoConverge {
+    /// QEMU's rule at `limit_ms` with auto-converge.
+    pub fn new(limit_ms: f64) -> Self {
+        Self {
+            limit_ms,
+            guard: InputGuard::default(),
+            period_start: None,
+            period_dirtied_bytes: 0.0,
+            high_periods: 0,
+        }
+    }
+
+    /// QEMU's `migration_trigger_throttle()`, checked at the end of every
+    /// one-second period: true when it throttles more.
+    fn throttles(&mut self, obs: &RoundObservation) -> bool {
+        let Some(start) = self.period_start else {
+            self.period_start = Some(*obs);
+            return false;
+        };
+        self.period_dirtied_bytes += obs.dirtied_pages as f64 * obs.page_size_bytes as f64;
+        if obs.elapsed_ms < start.elapsed_ms + AUTO_CONVERGE_PERIOD_MS {
+            return false;
+        }
+        let sent_bytes = obs.sent_bytes.saturating_sub(start.sent_bytes) as f64;
+        let high = self.period_dirtied_bytes > sent_bytes * AUTO_CONVERGE_TRIGGER;
+        self.period_start = Some(*obs);
+        self.period_dirtied_bytes = 0.0;
+        if high {
+            self.high_periods += 1;
+            if self.high_periods >= AUTO_CONVERGE_PERIODS {
+                self.high_periods = 0;
+                return true;
+            }
+        }
+        false
+    }
+}
+
+impl ConvergencePolicy for AutoConverge {
+    fn kind(&self) -> PolicyKind {
+        PolicyKind::Qemu
+    }
+
+    fn observe(&mut self, obs: &RoundObservation) -> Decision {
+        if self.guard.check(obs).is_err() {
+            return fallback_decision(obs, self.limit_ms);
+        }
+        if qemu_rule_holds(obs, self.limit_ms) {
+            return Decision::new(Action::StopAndCopy, Reason::BelowThreshold, self.limit_ms);
+        }
+        let action = if self.throttles(obs) {
+            Action::Escalate
+        } else {
+            Action::Continue
+        };
+        Decision::new(action, Reason::AboveThreshold, self.limit_ms)
+    }
+
+    fn reset(&mut self) {
+        *self = Self::new(self.limit_ms);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_bad_ones_are_named() {
+        for name in PolicySpec::NAMES.iter().copied().chain(["qemu@1000"]) {
+            let spec: PolicySpec = name.parse().unwrap();
+            assert_eq!(spec.to_string(), name);
+        }
+        let err = "qemu@0".parse::<PolicySpec>().unwrap_err().to_string();
+        assert!(err.contains("qemu@0") && err.contains("integer"), "{err}");
+        let err = "fast".parse::<PolicySpec>().unwrap_err().to_string();
+        assert!(
+            err.contains("unknown policy 'fast'") && err.contains("qemu@MS"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn all_holds_the_static_settings_at_the_limit_and_the_maximum() {
+        let all = parse_list("all", 1000.0).unwrap();
+        assert!(all.contains(&PolicySpec::Library(PolicyKind::Qemu)));
+        assert!(all.contains(&PolicySpec::QemuAt(1000)));
+        assert!(all.contains(&PolicySpec::AutoConverge));
+        assert!(all.contains(&PolicySpec::Library(PolicyKind::Predictive)));
+    }
+
+    #[test]
+    fn qemu_at_replaces_the_limit() {
+        let cfg = PolicyConfig::default();
+        let own = PolicySpec::QemuAt(1500).config(&cfg);
+        assert_eq!(own.downtime_limit_ms, 1500.0);
+        assert_eq!(own.max_downtime_ms, 1500.0);
+        own.validate().unwrap();
+    }
+
+    #[test]
+    fn auto_converge_throttles_after_two_hot_periods() {
+        let mut ac = AutoConverge::new(300.0);
+        let obs = |round: u64, elapsed_ms: u64| RoundObservation {
+            round,
+            elapsed_ms,
+            dirtied_pages: 25_000, // ~100 MB per round: above half of 50 MB sent
+            pending_bytes: 100_000_000,
+            sent_bytes: round * 50_000_000,
+            bandwidth_bytes_per_s: 50e6,
+            page_size_bytes: 4096,
+            ram_bytes: 1 << 30,
+        };
+        let actions: Vec<Action> = (1..=5)
+            .map(|r| ac.observe(&obs(r, r * 1000)).action)
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                Action::Continue,
+                Action::Continue,
+                Action::Escalate,
+                Action::Continue,
+                Action::Escalate
+            ]
+        );
+    }
+}
