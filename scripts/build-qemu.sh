@@ -143,10 +143,12 @@ if [ "$(cat "$src_dir/.kairos-series" 2>/dev/null)" != "$series_id" ]; then
 fi
 
 # --- 4. libkairos ---------------------------------------------------------
+# QEMU's meson finds the library through its pkg-config file.
 configure_extra=()
 if [ "$variant" = kairos ]; then
     bash scripts/build-libkairos.sh >&2
-    configure_extra=(--enable-kairos "--kairos-prefix=$root/build")
+    export PKG_CONFIG_PATH=$root/build/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+    configure_extra=(--enable-kairos)
 fi
 
 # --- 5. configure and build ---------------------------------------------

@@ -9,15 +9,15 @@
 //! busy share and used memory (the guest's view, from its console), and the
 //! workload's throughput.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use serde::Serialize;
 use serde_json::json;
 
-use crate::cmd_run::{workload_name, LiveArgs};
+use crate::cmd_run::{workload_name, Accel, Link, LiveArgs};
 use crate::live::guest_log::{guest_stats, load_samples};
 use crate::live::interrupt;
 use crate::live::qemu::QemuProcess;
@@ -37,10 +37,9 @@ pub struct ProfileArgs {
     /// How long to profile after the load started, seconds.
     #[arg(long, default_value_t = 60)]
     pub duration_s: u64,
-    /// calc-dirty-rate mode: page-sampling, or dirty-bitmap (exact, but
-    /// needs KVM: under TCG it reads 0).
-    #[arg(long, default_value = "page-sampling")]
-    pub mode: String,
+    /// calc-dirty-rate mode.
+    #[arg(long, value_enum, default_value_t = DirtyRateMode::PageSampling)]
+    pub mode: DirtyRateMode,
     /// Where profile.csv, profile.png and the logs go
     /// (default build/profile/WORKLOAD).
     #[arg(long)]
@@ -48,16 +47,35 @@ pub struct ProfileArgs {
     /// Guest RAM, MiB.
     #[arg(long, default_value_t = 1024)]
     pub ram_mib: u64,
-    /// Accelerator: tcg (default; /dev/kvm is hidden) or kvm.
-    #[arg(long, default_value = "tcg")]
-    pub accel: String,
+    /// Accelerator.
+    #[arg(long, value_enum, default_value_t = Accel::Tcg)]
+    pub accel: Accel,
     /// Where the QEMU binaries and guest are (the repository root).
     #[arg(long, default_value = ".")]
     pub root: PathBuf,
 }
 
-/// One second of the profile.
-#[derive(Debug, Clone, Copy)]
+/// How QEMU measures the dirty rate (`calc-dirty-rate`'s mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DirtyRateMode {
+    /// Hash a sample of pages per GiB and count those that changed.
+    PageSampling,
+    /// Count the pages of KVM's dirty log: exact, but needs KVM (under TCG
+    /// it reads 0).
+    DirtyBitmap,
+}
+
+impl DirtyRateMode {
+    fn qmp_name(self) -> &'static str {
+        match self {
+            DirtyRateMode::PageSampling => "page-sampling",
+            DirtyRateMode::DirtyBitmap => "dirty-bitmap",
+        }
+    }
+}
+
+/// One second of the profile (a row of profile.csv).
+#[derive(Debug, Clone, Copy, Serialize)]
 struct ProfileRow {
     t_s: f64,
     dirty_rate_mib_per_s: Option<f64>,
@@ -68,33 +86,15 @@ struct ProfileRow {
     ops_per_s: Option<f64>,
 }
 
-const CSV_HEADER: &str =
-    "t_s,dirty_rate_mib_per_s,qemu_cpu_pct,qemu_rss_mib,guest_cpu_busy_pct,guest_mem_used_mib,ops_per_s";
-
 fn cell(v: Option<f64>) -> String {
     v.map_or(String::new(), |x| format!("{x:.1}"))
 }
 
-impl ProfileRow {
-    fn csv(&self) -> String {
-        format!(
-            "{:.1},{},{},{},{},{},{}",
-            self.t_s,
-            cell(self.dirty_rate_mib_per_s),
-            cell(self.qemu_cpu_pct),
-            cell(self.qemu_rss_mib),
-            cell(self.guest_cpu_busy_pct),
-            cell(self.guest_mem_used_mib),
-            cell(self.ops_per_s)
-        )
-    }
-}
-
 /// Measure the dirty rate over one second; None if QEMU gives no figure.
-fn dirty_rate_one_second(qmp: &mut Qmp, mode: &str) -> Result<Option<f64>> {
+fn dirty_rate_one_second(qmp: &mut Qmp, mode: DirtyRateMode) -> Result<Option<f64>> {
     qmp.execute(
         "calc-dirty-rate",
-        Some(json!({"calc-time": 1000, "calc-time-unit": "millisecond", "mode": mode})),
+        Some(json!({"calc-time": 1000, "calc-time-unit": "millisecond", "mode": mode.qmp_name()})),
     )?;
     interrupt::sleep(Duration::from_millis(1000))?;
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -116,20 +116,18 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
     if args.duration_s == 0 {
         bail!("--duration-s must be at least 1");
     }
-    if !matches!(args.mode.as_str(), "dirty-bitmap" | "page-sampling") {
-        bail!("--mode must be dirty-bitmap or page-sampling");
-    }
     let live = LiveArgs {
         bandwidth_mbit: 1000,
         downtime_limit_ms: 300,
         max_downtime_ms: 1000,
+        downtime_weight: kairos_policy_core::config::DEFAULT_DOWNTIME_WEIGHT,
         ram_mib: args.ram_mib,
         warmup_s: 0.0,
         timeout_s: 1.0,
         vanilla_qemu: false,
-        netns: false,
+        link: Link::Loopback,
         delay_ms: 0.0,
-        accel: args.accel.clone(),
+        accel: args.accel,
         root: args.root.clone(),
     };
     live.prepare()?;
@@ -146,9 +144,8 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
     qemu.wait_for_load(BOOT_TIMEOUT)?;
 
     let csv_path = out.join("profile.csv");
-    let mut csv = std::fs::File::create(&csv_path)
+    let mut csv = csv::Writer::from_path(&csv_path)
         .with_context(|| format!("creating {}", csv_path.display()))?;
-    writeln!(csv, "{CSV_HEADER}")?;
     eprintln!(
         "profiling {workload} for {} s (logs: {})",
         args.duration_s,
@@ -158,7 +155,7 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
     let mut rows = Vec::new();
     let mut last_cpu = (Instant::now(), qemu.cpu_seconds());
     while start.elapsed().as_secs() < args.duration_s {
-        let dirty = dirty_rate_one_second(&mut qmp, &args.mode)?;
+        let dirty = dirty_rate_one_second(&mut qmp, args.mode)?;
         if !qemu.is_running() {
             bail!("QEMU exited; see {}", qemu.qemu_log.display());
         }
@@ -179,7 +176,7 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
             guest_mem_used_mib: stat.map(|s| s.mem_used_mib),
             ops_per_s: load_samples(&qemu.serial_log).last().map(|s| s.ops_per_s),
         };
-        writeln!(csv, "{}", row.csv())?;
+        csv.serialize(row)?;
         csv.flush()?;
         eprint!(
             "\r[{:>3}/{} s] dirty {:>7} MiB/s  guest cpu {:>5} %  guest mem {:>6} MiB  ops/s {:>9}",

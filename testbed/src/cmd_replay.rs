@@ -18,6 +18,10 @@ pub struct ReplayArgs {
     pub trace: PathBuf,
     #[command(flatten)]
     pub policy: PolicyArgs,
+    /// Print every round of every replay (what the policy saw, said and
+    /// forecast, and the costs it weighed) to standard error.
+    #[arg(long)]
+    pub explain: bool,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -51,6 +55,19 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
             || file.display().to_string(),
             |s| s.to_string_lossy().into_owned(),
         );
+        if args.explain {
+            for &spec in &specs {
+                let mut policy = spec.build(&cfg)?;
+                let decisions: Vec<_> = rows
+                    .iter()
+                    .map(|r| policy.observe(&r.observation))
+                    .collect();
+                table::print_explain(
+                    &format!("{name} / {spec}"),
+                    rows.iter().map(|r| &r.observation).zip(decisions.iter()),
+                );
+            }
+        }
         report.add(replay_trace(&name, &rows, &specs, &cfg)?)?;
     }
     report.finish();

@@ -7,53 +7,87 @@ use clap::Args;
 use kairos_eval::sim::workload::Workload;
 
 use crate::live::kvm::hide_dev_kvm;
-use crate::live::policy::LivePolicy;
 use crate::live::qemu::GuestSpec;
 use crate::live::run::{run_migration, LiveResult, RunConfig};
+use crate::live::spec::LiveSpec;
+use kairos_policy_core::PolicyConfig;
+
+/// The accelerator guests run with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Accel {
+    /// Software emulation; /dev/kvm is hidden so QEMU's probes fall back.
+    Tcg,
+    /// Hardware virtualization.
+    Kvm,
+}
+
+impl Accel {
+    fn name(self) -> &'static str {
+        match self {
+            Accel::Tcg => "tcg",
+            Accel::Kvm => "kvm",
+        }
+    }
+}
+
+/// The link between source and destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Link {
+    /// Two network namespaces joined by a veth pair shaped with tc to the
+    /// bandwidth: the stop-and-copy is bounded by the link, as on a real
+    /// network.
+    Netns,
+    /// Loopback: QEMU lifts its rate limit for the stop-and-copy, so
+    /// downtimes look far smaller than on any real link.
+    Loopback,
+}
 
 /// Options shared by `kairos run` and `kairos compare`.
 #[derive(Debug, Args, Clone)]
 pub struct LiveArgs {
     /// Link bandwidth (QEMU's max-bandwidth), Mbit/s.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_name = "MBIT")]
     pub bandwidth_mbit: u64,
-    /// QEMU's downtime-limit, ms.
-    #[arg(long, default_value_t = 300)]
+    /// QEMU's downtime-limit (L), ms.
+    #[arg(long, default_value_t = 300, value_name = "MS")]
     pub downtime_limit_ms: u64,
-    /// Hard maximum downtime for the convergence policies, ms.
-    #[arg(long, default_value_t = 1000)]
+    /// Hard maximum downtime (M), ms: x-convergence-max-downtime.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub max_downtime_ms: u64,
+    /// Downtime weight λ for `predictive` and the costs: seconds of
+    /// migration one second of downtime beyond the limit is worth.
+    #[arg(long, default_value_t = kairos_policy_core::config::DEFAULT_DOWNTIME_WEIGHT, value_name = "λ")]
+    pub downtime_weight: f64,
     /// Guest RAM, MiB.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
     pub ram_mib: u64,
     /// Seconds the workload runs before the migration starts.
-    #[arg(long, default_value_t = 8.0)]
+    #[arg(long, default_value_t = 8.0, value_name = "S")]
     pub warmup_s: f64,
     /// Cancel a migration still running after this long, seconds.
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, default_value_t = 120.0, value_name = "S")]
     pub timeout_s: f64,
-    /// Use the unpatched QEMU (build/bin-vanilla); only qemu,
+    /// Use the unpatched QEMU (build/bin-vanilla); only qemu, qemu@MS,
     /// auto-converge and postcopy-after then work.
     #[arg(long)]
     pub vanilla_qemu: bool,
-    /// Run source and destination in two network namespaces joined by a
-    /// veth pair shaped with tc to the bandwidth (instead of loopback), so
-    /// the stop-and-copy phase is bounded by the link too.
-    #[arg(long)]
-    pub netns: bool,
-    /// One-way delay of the --netns link, ms (needs tc netem).
-    #[arg(long, default_value_t = 0.0)]
+    /// The link between the two QEMUs.
+    #[arg(long, value_enum, default_value_t = Link::Netns)]
+    pub link: Link,
+    /// One-way delay of the netns link, ms (needs tc netem).
+    #[arg(long, default_value_t = 0.0, value_name = "MS")]
     pub delay_ms: f64,
-    /// Accelerator: tcg (default; /dev/kvm is hidden) or kvm.
-    #[arg(long, default_value = "tcg")]
-    pub accel: String,
+    /// Accelerator.
+    #[arg(long, value_enum, default_value_t = Accel::Tcg)]
+    pub accel: Accel,
     /// Where the QEMU binaries, guest and logs are (the repository root).
     #[arg(long, default_value = ".")]
     pub root: PathBuf,
 }
 
 impl LiveArgs {
-    /// Check the flags and prepare the process (hide /dev/kvm for TCG).
+    /// Check the flags and prepare the process (signals; hide /dev/kvm for
+    /// TCG).
     pub fn prepare(&self) -> Result<()> {
         if self.bandwidth_mbit == 0 {
             bail!("--bandwidth-mbit must be > 0");
@@ -61,20 +95,34 @@ impl LiveArgs {
         if self.ram_mib < 256 {
             bail!("--ram-mib must be at least 256");
         }
-        let warmup_ok = self.warmup_s.is_finite() && self.warmup_s >= 0.0;
-        let timeout_ok = self.timeout_s.is_finite() && self.timeout_s > 0.0;
-        if !(warmup_ok && timeout_ok) {
-            bail!("--warmup-s must be >= 0 and --timeout-s > 0");
+        if !(self.warmup_s.is_finite() && self.warmup_s >= 0.0) {
+            bail!("--warmup-s must be >= 0");
+        }
+        if !(self.timeout_s.is_finite() && self.timeout_s > 0.0) {
+            bail!("--timeout-s must be > 0");
         }
         if !(self.delay_ms.is_finite() && self.delay_ms >= 0.0) {
             bail!("--delay-ms must be >= 0");
         }
-        crate::live::interrupt::install();
-        match self.accel.as_str() {
-            "tcg" => hide_dev_kvm(),
-            "kvm" => Ok(()),
-            other => bail!("--accel must be tcg or kvm, got '{other}'"),
+        self.policy_config()?;
+        crate::live::interrupt::install()?;
+        match self.accel {
+            Accel::Tcg => hide_dev_kvm(),
+            Accel::Kvm => Ok(()),
         }
+    }
+
+    /// The objective and configuration the flags state (checked).
+    pub fn policy_config(&self) -> Result<PolicyConfig> {
+        let cfg = PolicyConfig {
+            downtime_limit_ms: self.downtime_limit_ms as f64,
+            max_downtime_ms: self.max_downtime_ms as f64,
+            downtime_weight: self.downtime_weight,
+            ..PolicyConfig::default()
+        };
+        cfg.validate()
+            .context("--downtime-limit-ms, --max-downtime-ms, --downtime-weight")?;
+        Ok(cfg)
     }
 
     /// The guest spec for a workload.
@@ -114,22 +162,14 @@ impl LiveArgs {
             initrd,
             workload: workload.to_string(),
             ram_mib: self.ram_mib,
-            accel: self.accel.clone(),
+            accel: self.accel.name().to_string(),
         })
     }
 
     /// The run configuration of one migration.
-    pub fn config(
-        &self,
-        workload: &str,
-        policy: LivePolicy,
-        work_dir: PathBuf,
-    ) -> Result<RunConfig> {
-        if self.vanilla_qemu && matches!(policy, LivePolicy::Library(_)) {
-            bail!(
-                "policy '{}' needs the patched QEMU (drop --vanilla-qemu)",
-                policy.name()
-            );
+    pub fn config(&self, workload: &str, policy: LiveSpec, work_dir: PathBuf) -> Result<RunConfig> {
+        if self.vanilla_qemu && policy.needs_patched_qemu() {
+            bail!("policy '{policy}' needs the patched QEMU (drop --vanilla-qemu)");
         }
         Ok(RunConfig {
             spec: self.guest(workload)?,
@@ -137,13 +177,26 @@ impl LiveArgs {
             bandwidth_bytes_per_s: self.bandwidth_mbit * 1_000_000 / 8,
             downtime_limit_ms: self.downtime_limit_ms,
             max_downtime_ms: self.max_downtime_ms,
+            downtime_weight: self.downtime_weight,
             warmup_s: self.warmup_s,
             timeout_s: self.timeout_s,
             work_dir,
             patched_qemu: !self.vanilla_qemu,
-            netns_delay_ms: self.netns.then_some(self.delay_ms),
+            netns_delay_ms: (self.link == Link::Netns).then_some(self.delay_ms),
+            label: format!("{workload} / {policy}"),
         })
     }
+}
+
+/// Parse a live policy name when the command line is read (a bad one is
+/// a usage error naming the known ones).
+pub fn live_spec(text: &str) -> std::result::Result<LiveSpec, String> {
+    text.parse::<LiveSpec>().map_err(|e| {
+        format!(
+            "{e}\n  live policies: {}, qemu@MS, predictive@w=N",
+            LiveSpec::NAMES.join(", ")
+        )
+    })
 }
 
 /// Benchmarks the guest runs besides the workload programs: memcached with
@@ -195,10 +248,12 @@ pub struct RunArgs {
     /// sysbench-memory, redis (redis-benchmark SETs), fio (random writes).
     #[arg(long)]
     pub workload: String,
-    /// Policy: qemu, auto-converge, postcopy-after, xen, nova,
-    /// kubevirt-stall, kubevirt-ramp or predictive.
-    #[arg(long)]
-    pub policy: String,
+    /// Policy: qemu, qemu@MS (QEMU's rule at a static downtime-limit),
+    /// auto-converge, postcopy-after, predictive, predictive@w=N,
+    /// kubevirt-ramp, kubevirt-stall, nova (run by the test-bed as a
+    /// management layer), observe.
+    #[arg(long, value_parser = live_spec)]
+    pub policy: LiveSpec,
     /// Migrations to run.
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
@@ -215,31 +270,31 @@ pub struct RunArgs {
 /// Print results as a table.
 pub fn print_live_table(rows: &[LiveResult]) {
     println!(
-        "{:<16} {:<15} {:<10} {:>8} {:>9} {:>9} {:>7} {:>9} {:>8}  reason",
+        "{:<16} {:<16} {:<16} {:>8} {:>11} {:>9} {:>7} {:>15} {:>10}  reason",
         "workload",
         "policy",
         "status",
         "total_s",
-        "down_ms",
+        "downtime_ms",
         "pause_ms",
         "rounds",
-        "sent_MiB",
-        "loss_%"
+        "transferred_MiB",
+        "app_loss_%"
     );
     let f = |v: Option<f64>, scale: f64, d: usize| {
         v.map_or("-".to_string(), |x| format!("{:.*}", d, x / scale))
     };
     for r in rows {
         println!(
-            "{:<16} {:<15} {:<10} {:>8} {:>9} {:>9} {:>7} {:>9} {:>8}  {}",
+            "{:<16} {:<16} {:<16} {:>8} {:>11} {:>9} {:>7} {:>15} {:>10}  {}",
             r.workload,
             r.policy,
-            r.status,
+            r.status.name(),
             f(r.total_time_ms, 1000.0, 1),
             f(r.downtime_ms, 1.0, 0),
             f(r.guest_pause_ms, 1.0, 0),
             r.rounds.map_or("-".into(), |x| x.to_string()),
-            f(r.sent_bytes.map(|b| b as f64), 1048576.0, 0),
+            f(r.transferred_bytes.map(|b| b as f64), 1048576.0, 0),
             f(r.app_loss_pct, 1.0, 1),
             r.reason.as_deref().unwrap_or("-")
         );
@@ -248,7 +303,7 @@ pub fn print_live_table(rows: &[LiveResult]) {
 
 /// Run `kairos run`.
 pub fn run(args: &RunArgs) -> Result<()> {
-    let policy = LivePolicy::from_name(&args.policy)?;
+    let policy = args.policy;
     let workload = workload_name(&args.workload, &args.live.root)?;
     if args.repeat == 0 {
         bail!("--repeat must be at least 1");
@@ -259,18 +314,14 @@ pub fn run(args: &RunArgs) -> Result<()> {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis();
-        let work = args
-            .out
-            .join(format!("{workload}-{}-{stamp}", policy.name()));
+        let work = args.out.join(format!("{workload}-{policy}-{stamp}"));
         eprintln!(
-            "[{i}/{}] {workload} / {} (logs: {})",
+            "[{i}/{}] {workload} / {policy} (logs: {})",
             args.repeat,
-            policy.name(),
             work.display()
         );
         let cfg = args.live.config(&workload, policy, work)?;
-        let result =
-            run_migration(&cfg).with_context(|| format!("{workload} / {}", policy.name()))?;
+        let result = run_migration(&cfg).with_context(|| format!("{workload} / {policy}"))?;
         if args.json {
             println!("{}", serde_json::to_string(&result)?);
         }

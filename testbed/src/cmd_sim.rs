@@ -142,49 +142,13 @@ fn explain(
     for &spec in specs {
         let mut policy = spec.build(cfg)?;
         let run = simulate(workload, policy.as_mut(), sim_cfg, None);
-        eprintln!("== {} / {}", workload.name, spec);
-        eprintln!("round  time_s  pending_MiB  rate_MiB/s  next_MiB[lo..hi]      stop_cost_s  wait_cost_s  model           action         reason");
-        for r in &run.rounds {
-            let o = &r.observation;
-            let d = &r.decision;
-            let next = d.forecast.next().map_or_else(
-                || "-".to_string(),
-                |p| {
-                    format!(
-                        "{:.1}[{:.1}..{:.1}]",
-                        p.pending_bytes / MIB,
-                        p.pending_lo_bytes / MIB,
-                        p.pending_hi_bytes / MIB
-                    )
-                },
-            );
-            let seconds = |ms: f64| {
-                if ms.is_nan() {
-                    "-".to_string()
-                } else {
-                    format!("{:.2}", ms / 1000.0)
-                }
-            };
-            eprintln!(
-                "{:>5}  {:>6.2}  {:>11.1}  {:>10.1}  {:<20}  {:>11}  {:>11}  {:<14}  {:<13}  {}",
-                o.round,
-                o.elapsed_ms as f64 / 1000.0,
-                o.pending_bytes as f64 / MIB,
-                d.forecast.dirty_rate_bytes_per_s / MIB,
-                next,
-                seconds(d.stop_cost_ms),
-                seconds(d.wait_cost_ms),
-                d.forecast.model.name(),
-                d.action.name(),
-                d.reason.name()
-            );
-        }
+        table::print_explain(
+            &format!("{} / {spec}", workload.name),
+            run.rounds.iter().map(|r| (&r.observation, &r.decision)),
+        );
     }
     Ok(())
 }
-
-/// Bytes in a MiB: tables and plots use MiB throughout.
-const MIB: f64 = 1048576.0;
 
 /// `--forecast-quality`'s line for one workload.
 #[derive(Debug, Serialize)]

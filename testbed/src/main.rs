@@ -2,20 +2,31 @@
 //! Kairos convergence policies, and profile guests.
 
 mod cli_policy;
-mod cmd_compare;
 mod cmd_profile;
 mod cmd_replay;
 mod cmd_run;
 mod cmd_sim;
+mod compare;
 mod live;
 mod plot;
 mod table;
 
 use clap::{Parser, Subcommand};
 
+/// Exit status when a run failed (a migration could not be carried out,
+/// a file could not be read …).
+const EXIT_FAILED: u8 = 1;
+/// Exit status when Ctrl-C or SIGTERM stopped the command.
+const EXIT_INTERRUPTED: u8 = 130;
+
 /// Live VM migration that knows when to stop.
 #[derive(Debug, Parser)]
-#[command(name = "kairos", version, about)]
+#[command(
+    name = "kairos",
+    version,
+    about,
+    after_help = "Exit status: 0 done; 1 a run failed; 2 bad usage; 130 interrupted (Ctrl-C)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,14 +35,24 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Simulate pre-copy migrations of workload programs under policies.
+    #[command(after_help = "Examples:
+  kairos sim --workload testbed/workloads/hot-wss.toml --policy qemu,qemu@1000,predictive
+  kairos sim --suite testbed/workloads --downtime-weight 30 --forecast-quality --json")]
     Sim(cmd_sim::SimArgs),
     /// Replay recorded per-round traces through policies.
+    #[command(after_help = "Example:
+  kairos replay --trace build/compare/runs/hot-wss__qemu__1/trace.csv --policy all")]
     Replay(cmd_replay::ReplayArgs),
     /// Migrate the Kairos guest between two real QEMU processes.
+    #[command(after_help = "Examples:
+  kairos run --workload phase-change --policy predictive
+  kairos run --workload redis --policy qemu@1000 --repeat 3 --json")]
     Run(cmd_run::RunArgs),
     /// Run a matrix of real migrations (workloads × policies × repeats).
-    Compare(cmd_compare::CompareArgs),
+    Compare(compare::CompareArgs),
     /// Profile the guest without migration: CPU, memory, dirty rate.
+    #[command(after_help = "Example:
+  kairos profile --workload phase-change --duration-s 60")]
     Profile(cmd_profile::ProfileArgs),
 }
 
@@ -41,14 +62,18 @@ fn main() -> std::process::ExitCode {
         Command::Sim(args) => cmd_sim::run(&args),
         Command::Replay(args) => cmd_replay::run(&args),
         Command::Run(args) => cmd_run::run(&args),
-        Command::Compare(args) => cmd_compare::run(&args),
+        Command::Compare(args) => compare::run(&args),
         Command::Profile(args) => cmd_profile::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("kairos: error: {err:#}");
-            std::process::ExitCode::FAILURE
+            if live::interrupt::is_interruption(&err) {
+                std::process::ExitCode::from(EXIT_INTERRUPTED)
+            } else {
+                std::process::ExitCode::from(EXIT_FAILED)
+            }
         }
     }
 }

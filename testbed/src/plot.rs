@@ -90,50 +90,6 @@ pub fn plot_series(path: &Path, title: &str, y_label: &str, series: &[Series]) -
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// One bar per label, its value written above it.
-pub fn plot_bars(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)]) -> Result<()> {
-    ensure_font()?;
-    if bars.is_empty() {
-        bail!("{}: nothing to plot", path.display());
-    }
-    let y_max = bars.iter().map(|b| b.1).fold(1.0, f64::max) * 1.15;
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 24))
-        .margin(12)
-        .x_label_area_size(10)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..bars.len() as f64, 0.0..y_max)
-        .map_err(|e| anyhow!("{e}"))?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(0)
-        .y_desc(y_label)
-        .draw()
-        .map_err(|e| anyhow!("{e}"))?;
-    for (i, (label, value)) in bars.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        let x = i as f64;
-        chart
-            .draw_series(std::iter::once(Rectangle::new(
-                [(x + 0.15, 0.0), (x + 0.85, *value)],
-                color.filled(),
-            )))
-            .map_err(|e| anyhow!("{e}"))?;
-        chart
-            .draw_series(std::iter::once(Text::new(
-                format!("{label}: {value:.1}"),
-                (x + 0.2, value + y_max * 0.02),
-                ("sans-serif", 18),
-            )))
-            .map_err(|e| anyhow!("{e}"))?;
-    }
-    root.present()
-        .with_context(|| format!("writing {}", path.display()))
-}
-
 /// Panels stacked vertically, sharing the time axis: one line per panel,
 /// each with its own y label (the profile of a guest).
 pub fn plot_panels(path: &Path, title: &str, panels: &[(&str, Vec<(f64, f64)>)]) -> Result<()> {
@@ -249,15 +205,15 @@ pub fn plot_forecast(
     // Pending, with the band and the stops.
     let y_max = rows
         .iter()
-        .map(|r| r.pending_mb)
-        .chain(rows.iter().filter_map(|r| r.forecast_mb.map(|f| f.2)))
+        .map(|r| r.pending_mib)
+        .chain(rows.iter().filter_map(|r| r.forecast_mib.map(|f| f.2)))
         .chain(marks.iter().map(|m| m.1 .1))
         .fold(1.0, f64::max)
         * 1.1;
-    let mut chart = time_chart(&top, x_max, y_max, "pending after sync, MB")?;
+    let mut chart = time_chart(&top, x_max, y_max, "pending after sync, MiB")?;
     let band: Vec<(f64, f64, f64)> = rows
         .iter()
-        .filter_map(|r| r.forecast_mb.map(|f| (r.t_s, f.1, f.2.min(y_max))))
+        .filter_map(|r| r.forecast_mib.map(|f| (r.t_s, f.1, f.2.min(y_max))))
         .collect();
     if band.len() >= 2 {
         let polygon: Vec<(f64, f64)> = band
@@ -278,7 +234,7 @@ pub fn plot_forecast(
     }
     chart
         .draw_series(LineSeries::new(
-            rows.iter().map(|r| (r.t_s, r.pending_mb)),
+            rows.iter().map(|r| (r.t_s, r.pending_mib)),
             BLACK.stroke_width(2),
         ))
         .map_err(|e| anyhow!("{e}"))?
@@ -301,14 +257,14 @@ pub fn plot_forecast(
     // Dirty rate and its forecast.
     let d_max = rows
         .iter()
-        .map(|r| r.dirty_mb_per_s)
-        .chain(rows.iter().filter_map(|r| r.forecast_dirty_mb_per_s))
+        .map(|r| r.dirty_mib_per_s)
+        .chain(rows.iter().filter_map(|r| r.forecast_dirty_mib_per_s))
         .fold(1.0, f64::max)
         * 1.1;
-    let mut chart = time_chart(&bottom, x_max, d_max, "dirty rate, MB/s")?;
+    let mut chart = time_chart(&bottom, x_max, d_max, "dirty rate, MiB/s")?;
     chart
         .draw_series(LineSeries::new(
-            rows.iter().map(|r| (r.t_s, r.dirty_mb_per_s)),
+            rows.iter().map(|r| (r.t_s, r.dirty_mib_per_s)),
             BLACK.stroke_width(2),
         ))
         .map_err(|e| anyhow!("{e}"))?
@@ -317,7 +273,7 @@ pub fn plot_forecast(
     chart
         .draw_series(LineSeries::new(
             rows.iter()
-                .filter_map(|r| r.forecast_dirty_mb_per_s.map(|f| (r.t_s, f))),
+                .filter_map(|r| r.forecast_dirty_mib_per_s.map(|f| (r.t_s, f))),
             BLUE.stroke_width(2),
         ))
         .map_err(|e| anyhow!("{e}"))?

@@ -1,6 +1,10 @@
 //! Output of comparison results: a readable table or JSON lines.
 
 use kairos_eval::summary::RunSummary;
+use kairos_policy_core::{Decision, RoundObservation};
+
+/// Bytes in a MiB: tables and plots use MiB throughout.
+const MIB: f64 = 1048576.0;
 
 /// Collects a command's results: JSON lines are printed as they come (so a
 /// long run shows progress), the table once at the end.
@@ -104,5 +108,48 @@ pub fn print_table(rows: &[RunSummary]) {
     line(header.to_vec());
     for row in &body {
         line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// Print every round of a run to standard error: what the policy saw,
+/// what it forecast, the costs it weighed, and what it said.
+pub fn print_explain<'a>(
+    label: &str,
+    rounds: impl Iterator<Item = (&'a RoundObservation, &'a Decision)>,
+) {
+    eprintln!("== {label}");
+    eprintln!("round  time_s  pending_MiB  rate_MiB/s  next_MiB[lo..hi]      stop_cost_s  wait_cost_s  model           action         reason");
+    let seconds = |ms: f64| {
+        if ms.is_nan() {
+            "-".to_string()
+        } else {
+            format!("{:.2}", ms / 1000.0)
+        }
+    };
+    for (o, d) in rounds {
+        let next = d.forecast.next().map_or_else(
+            || "-".to_string(),
+            |p| {
+                format!(
+                    "{:.1}[{:.1}..{:.1}]",
+                    p.pending_bytes / MIB,
+                    p.pending_lo_bytes / MIB,
+                    p.pending_hi_bytes / MIB
+                )
+            },
+        );
+        eprintln!(
+            "{:>5}  {:>6.2}  {:>11.1}  {:>10.1}  {:<20}  {:>11}  {:>11}  {:<14}  {:<13}  {}",
+            o.round,
+            o.elapsed_ms as f64 / 1000.0,
+            o.pending_bytes as f64 / MIB,
+            d.forecast.dirty_rate_bytes_per_s / MIB,
+            next,
+            seconds(d.stop_cost_ms),
+            seconds(d.wait_cost_ms),
+            d.forecast.model.name(),
+            d.action.name(),
+            d.reason.name()
+        );
     }
 }

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use kairos_policy_core::config::MAX_DOWNTIME_WEIGHT;
 use kairos_policy_core::input_guard::{fallback_decision, InputGuard};
 use kairos_policy_core::names::UnknownName;
 use kairos_policy_core::policies::{build_policy, qemu_rule_holds, ConvergencePolicy};
@@ -38,17 +39,25 @@ pub enum PolicySpec {
     /// is throttled 20 %, then 10 % more, whenever its dirty rate stays
     /// above half the transfer rate for two one-second periods.
     AutoConverge,
+    /// `predictive` with a downtime weight of its own (`predictive@w=30`),
+    /// so one comparison can hold several trade-offs.
+    PredictiveWeighted(f64),
 }
 
 /// A policy name that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum SpecError {
     /// Not a known name.
-    #[error("unknown policy '{0}' (known: {known}, qemu@MS)", known = PolicySpec::NAMES.join(", "))]
+    #[error("unknown policy '{0}' (known: {known}, qemu@MS, predictive@w=N)", known = PolicySpec::NAMES.join(", "))]
     Unknown(String),
     /// `qemu@MS` with a bad number.
     #[error("'{0}': the limit after qemu@ must be an integer in [1, {MAX_STATIC_LIMIT_MS}] ms")]
     BadLimit(String),
+    /// `predictive@w=N` with a bad weight.
+    #[error(
+        "'{0}': the weight after predictive@w= must be a number in [0, {MAX_DOWNTIME_WEIGHT}]"
+    )]
+    BadWeight(String),
 }
 
 impl PolicySpec {
@@ -71,6 +80,7 @@ impl PolicySpec {
         match self {
             PolicySpec::Library(kind) => kind,
             PolicySpec::QemuAt(_) | PolicySpec::AutoConverge => PolicyKind::Qemu,
+            PolicySpec::PredictiveWeighted(_) => PolicyKind::Predictive,
         }
     }
 
@@ -81,6 +91,10 @@ impl PolicySpec {
             PolicySpec::QemuAt(limit_ms) => PolicyConfig {
                 downtime_limit_ms: limit_ms as f64,
                 max_downtime_ms: cfg.max_downtime_ms.max(limit_ms as f64),
+                ..*cfg
+            },
+            PolicySpec::PredictiveWeighted(weight) => PolicyConfig {
+                downtime_weight: weight,
                 ..*cfg
             },
             _ => *cfg,
@@ -106,6 +120,7 @@ impl fmt::Display for PolicySpec {
             PolicySpec::Library(kind) => f.write_str(kind.name()),
             PolicySpec::QemuAt(limit_ms) => write!(f, "qemu@{limit_ms}"),
             PolicySpec::AutoConverge => f.write_str("auto-converge"),
+            PolicySpec::PredictiveWeighted(weight) => write!(f, "predictive@w={weight}"),
         }
     }
 }
@@ -120,6 +135,14 @@ impl FromStr for PolicySpec {
                 .filter(|ms| (1..=MAX_STATIC_LIMIT_MS).contains(ms))
                 .map(PolicySpec::QemuAt)
                 .ok_or_else(|| SpecError::BadLimit(name.to_string()));
+        }
+        if let Some(weight) = name.strip_prefix("predictive@w=") {
+            return weight
+                .parse::<f64>()
+                .ok()
+                .filter(|w| (0.0..=MAX_DOWNTIME_WEIGHT).contains(w))
+                .map(PolicySpec::PredictiveWeighted)
+                .ok_or_else(|| SpecError::BadWeight(name.to_string()));
         }
         if name == "auto-converge" {
             return Ok(PolicySpec::AutoConverge);
@@ -254,12 +277,23 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_bad_ones_are_named() {
-        for name in PolicySpec::NAMES.iter().copied().chain(["qemu@1000"]) {
+        for name in PolicySpec::NAMES.iter().copied().chain([
+            "qemu@1000",
+            "predictive@w=30",
+            "predictive@w=2.5",
+        ]) {
             let spec: PolicySpec = name.parse().unwrap();
             assert_eq!(spec.to_string(), name);
         }
         let err = "qemu@0".parse::<PolicySpec>().unwrap_err().to_string();
         assert!(err.contains("qemu@0") && err.contains("integer"), "{err}");
+        let err = "predictive@w=-1"
+            .parse::<PolicySpec>()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("predictive@w=-1"), "{err}");
+        let own = PolicySpec::PredictiveWeighted(30.0).config(&PolicyConfig::default());
+        assert_eq!(own.downtime_weight, 30.0);
         let err = "fast".parse::<PolicySpec>().unwrap_err().to_string();
         assert!(
             err.contains("unknown policy 'fast'") && err.contains("qemu@MS"),

@@ -52,6 +52,9 @@ const WWS_WINDOW_ROUNDS: usize = 16;
 /// saturated guest is forecast to dirty exactly what it did. Rounds that
 /// reach it are saturated: their touch rate is only a lower bound.
 const MAX_SATURATION: f64 = 0.95;
+/// Largest |ln(actual / projected)| round length the bias correction
+/// takes from one round (a factor of e either way).
+const MAX_LOG_BIAS: f64 = 1.0;
 /// Floor added to the dirty rate (GiB/s) before taking its log for the
 /// change detector, so idle phases don't send it to −∞.
 const LOG_RATE_FLOOR_GIB_S: f64 = 1e-4;
@@ -75,6 +78,13 @@ pub struct PredictiveRule {
     pending_rel_sq_error: f64,
     /// One-step pending forecasts scored so far.
     pending_scored: u32,
+    /// The length, ms, the projection gave the round now under way.
+    forecast_round_ms: Option<f64>,
+    /// Exponentially weighted mean of ln(actual / projected round length):
+    /// QEMU's rounds include syncs, rate-limit waits and the remainder it
+    /// sends before syncing, which pending/bandwidth does not see; the
+    /// projection's round lengths are scaled by its exponential.
+    round_log_bias: f64,
     /// Bytes dirtied per round, recent rounds; their maximum is the WWS.
     dirtied_history: Ring<WWS_WINDOW_ROUNDS>,
     /// Pending bytes at the last sync that were not newly dirtied: what the
@@ -107,6 +117,8 @@ impl PredictiveRule {
             forecast_pending_bytes: None,
             pending_rel_sq_error: 0.0,
             pending_scored: 0,
+            forecast_round_ms: None,
+            round_log_bias: 0.0,
             dirtied_history: Ring::default(),
             carry_bytes: 0.0,
             raw_rate_bytes_per_s: 0.0,
@@ -140,8 +152,25 @@ impl PredictiveRule {
         self.pending_scored = self.pending_scored.saturating_add(1);
     }
 
+    /// Score the projected length of the round that just ended.
+    fn score_round_length(&mut self, obs: &RoundObservation) {
+        let (Some(projected_ms), Some(previous)) = (self.forecast_round_ms.take(), self.previous)
+        else {
+            return;
+        };
+        let actual_ms = obs.elapsed_ms.saturating_sub(previous.elapsed_ms) as f64;
+        if projected_ms > 0.0 && actual_ms > 0.0 {
+            let log_ratio = (actual_ms / projected_ms)
+                .ln()
+                .clamp(-MAX_LOG_BIAS, MAX_LOG_BIAS);
+            let decay = self.forecast_cfg.error_decay;
+            self.round_log_bias = decay * log_ratio + (1.0 - decay) * self.round_log_bias;
+        }
+    }
+
     fn learn(&mut self, obs: &RoundObservation) {
         self.score_pending(obs);
+        self.score_round_length(obs);
         let Some(previous) = self.previous else {
             return;
         };
@@ -150,13 +179,19 @@ impl PredictiveRule {
             return;
         }
         let dirtied_bytes = obs.dirtied_pages as f64 * obs.page_size_bytes as f64;
-        self.dirtied_history.push(dirtied_bytes);
-        self.carry_bytes = (obs.pending_bytes as f64 - dirtied_bytes).max(0.0);
+        let carry = (obs.pending_bytes as f64 - dirtied_bytes).max(0.0);
+        self.carry_bytes = carry;
+        // What the last round left unsent is still dirty, and in the
+        // working set — except after the bulk round, whose remainder is
+        // whatever memory it had not reached yet.
+        let carry_in_wws = if self.rate_samples == 0 { 0.0 } else { carry };
+        self.dirtied_history.push(carry_in_wws + dirtied_bytes);
         let dt_s = dt_ms as f64 / 1000.0;
         let wws = self.wws_bytes();
         self.raw_rate_bytes_per_s = dirtied_bytes / dt_s;
-        self.saturated = wws > 0.0 && dirtied_bytes / wws >= MAX_SATURATION * (1.0 - 1e-9);
-        let rate_gib_s = touch_rate(dirtied_bytes, dt_s, wws) / GIB_BYTES;
+        let clean = (wws - carry_in_wws).max(dirtied_bytes);
+        self.saturated = clean > 0.0 && dirtied_bytes / clean >= MAX_SATURATION * (1.0 - 1e-9);
+        let rate_gib_s = touch_rate(dirtied_bytes, dt_s, wws, carry_in_wws) / GIB_BYTES;
         if !rate_gib_s.is_finite() {
             return;
         }
@@ -198,11 +233,14 @@ impl PredictiveRule {
         let wws = self.wws_bytes().clamp(obs.page_size_bytes as f64, ram);
         let pending = obs.pending_bytes as f64;
         let carry = self.carry_bytes.min(pending);
-        // A round sends all but the carry, while the guest dirties pages.
-        let round_s =
-            |pending_now: f64| ((pending_now - carry).max(0.0) / bandwidth).max(MIN_ROUND_S);
+        // A round sends all but the carry, while the guest dirties pages;
+        // its length as QEMU's rounds have turned out to last.
+        let stretch = self.round_log_bias.exp();
+        let round_s = |pending_now: f64| {
+            ((pending_now - carry).max(0.0) / bandwidth * stretch).max(MIN_ROUND_S)
+        };
         let next = |rate: f64, pending_now: f64| {
-            (carry + dirtied_in(rate, round_s(pending_now), wws)).min(ram)
+            (carry + dirtied_in(rate, round_s(pending_now), wws, carry)).min(ram)
         };
         let (mut mean, mut lo, mut hi) = (pending, pending, pending);
         let mut offset_s = 0.0;
@@ -283,25 +321,28 @@ impl PredictiveRule {
     }
 }
 
-/// Unique bytes dirtied in `duration_s` by uniform page touches at
-/// `touch_rate` bytes/s over a working set of `wws` bytes:
-/// W·(1 − e^(−rate·T/W)). Short rounds see nearly every touch as a new page;
-/// long rounds saturate at the working set.
-pub fn dirtied_in(touch_rate: f64, duration_s: f64, wws: f64) -> f64 {
+/// Bytes newly found dirty after `duration_s` of uniform page touches at
+/// `touch_rate` bytes/s over a working set of `wws` bytes of which `carry`
+/// bytes are still dirty (unsent) and so cannot be found newly dirty:
+/// (W − C)·(1 − e^(−rate·T/W)). Short rounds see nearly every touch as a
+/// new page; long rounds saturate at what of the working set is clean.
+pub fn dirtied_in(touch_rate: f64, duration_s: f64, wws: f64, carry: f64) -> f64 {
     if wws <= 0.0 {
         return 0.0;
     }
-    wws * (1.0 - (-touch_rate * duration_s / wws).exp())
+    (wws - carry).max(0.0) * (1.0 - (-touch_rate * duration_s / wws).exp())
 }
 
-/// Inverse of [`dirtied_in`]: the touch rate that dirties `dirtied` unique
-/// bytes in `duration_s` over a working set of `wws` bytes. Unlike
-/// dirtied/duration it does not depend on how long the round was.
-pub fn touch_rate(dirtied: f64, duration_s: f64, wws: f64) -> f64 {
-    if wws <= 0.0 || duration_s <= 0.0 {
+/// Inverse of [`dirtied_in`]: the touch rate that newly dirties `dirtied`
+/// bytes in `duration_s` over a working set of `wws` bytes with `carry`
+/// still dirty. Unlike dirtied/duration it does not depend on how long the
+/// round was.
+pub fn touch_rate(dirtied: f64, duration_s: f64, wws: f64, carry: f64) -> f64 {
+    let clean = (wws - carry).max(dirtied);
+    if wws <= 0.0 || duration_s <= 0.0 || clean <= 0.0 {
         return 0.0;
     }
-    let fraction = (dirtied / wws).clamp(0.0, MAX_SATURATION);
+    let fraction = (dirtied / clean).clamp(0.0, MAX_SATURATION);
     -(wws / duration_s) * (1.0 - fraction).ln()
 }
 
@@ -313,6 +354,7 @@ impl RoundRule for PredictiveRule {
         self.previous = Some(*obs);
         let forecast = self.project(obs, cfg.forecast.horizon_rounds);
         self.forecast_pending_bytes = forecast.next().map(|p| p.pending_bytes);
+        self.forecast_round_ms = forecast.next().map(|p| p.offset_ms);
         let limit_ms = cfg.downtime_limit_ms;
         let decision = |action, reason| Decision {
             action,
@@ -401,6 +443,8 @@ impl RoundRule for PredictiveRule {
         self.forecast_pending_bytes = None;
         self.pending_rel_sq_error = 0.0;
         self.pending_scored = 0;
+        self.forecast_round_ms = None;
+        self.round_log_bias = 0.0;
         self.dirtied_history.clear();
         self.carry_bytes = 0.0;
         self.raw_rate_bytes_per_s = 0.0;
@@ -449,11 +493,14 @@ mod tests {
     #[test]
     fn touch_rate_inverts_dirtied_in() {
         let wws = 200e6;
-        for rate in [1e6, 5e7, 2e8] {
-            for t in [0.01, 0.5, 2.0] {
-                let d = dirtied_in(rate, t, wws);
-                if d / wws < MAX_SATURATION {
-                    assert!((touch_rate(d, t, wws) - rate).abs() / rate < 1e-9);
+        for carry in [0.0, 50e6] {
+            for rate in [1e6, 5e7, 2e8] {
+                for t in [0.01, 0.5, 2.0] {
+                    let d = dirtied_in(rate, t, wws, carry);
+                    if d / (wws - carry) < MAX_SATURATION {
+                        let back = touch_rate(d, t, wws, carry);
+                        assert!((back - rate).abs() / rate < 1e-9, "{carry} {rate} {t}");
+                    }
                 }
             }
         }

@@ -1,34 +1,47 @@
 //! Ctrl-C and SIGTERM end a live run cleanly: the run loop notices, returns
-//! an error, and every QEMU and namespace is removed as it unwinds.
+//! an [`Interrupted`] error, and every QEMU and namespace is removed as it
+//! unwinds; `kairos` then exits with 130.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
+use thiserror::Error;
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The run was interrupted by a signal.
+#[derive(Debug, Error)]
+#[error("interrupted: stopping every QEMU and removing the namespaces")]
+pub struct Interrupted;
 
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+fn flag() -> &'static Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)))
 }
 
-/// Route SIGINT and SIGTERM to the flag.
-pub fn install() {
-    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: the handler only stores to an atomic, which is
-    // async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-    }
-}
-
-/// An error once a signal arrived.
-pub fn check() -> Result<()> {
-    if INTERRUPTED.load(Ordering::SeqCst) {
-        bail!("interrupted: stopping every QEMU and removing the namespaces");
+/// Route SIGINT and SIGTERM to the flag (once; later calls do nothing).
+pub fn install() -> Result<()> {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    if INSTALLED.get().is_none() {
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(signal, Arc::clone(flag()))?;
+        }
+        let _ = INSTALLED.set(());
     }
     Ok(())
+}
+
+/// An [`Interrupted`] error once a signal arrived.
+pub fn check() -> Result<()> {
+    if flag().load(Ordering::SeqCst) {
+        return Err(Interrupted.into());
+    }
+    Ok(())
+}
+
+/// True when `err` (or what caused it) is an interruption.
+pub fn is_interruption(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| cause.is::<Interrupted>())
 }
 
 /// Sleep, waking early (with an error) on a signal.

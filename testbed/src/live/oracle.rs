@@ -1,14 +1,13 @@
-//! The live oracle: from one long migration that never stops (the library's
-//! `never-stop` policy with QEMU's downtime-limit at 1 ms, so QEMU's own
-//! rule fires only if the guest stops writing; cancelled at a time cap),
-//! what stopping at each
-//! round would have cost, and the best stop in hindsight
-//! (`kairos_eval::oracle`) under the downtime limit and under the
-//! maximum downtime. Every run's regret is measured against it.
+//! The live oracle: from one long migration that never stops (QEMU's rule
+//! at a 1 ms downtime-limit, so it fires only if the guest stops writing,
+//! with every sync recorded by the `observe` policy; cancelled at a time
+//! cap), what stopping at each round would have cost; the best stop in
+//! hindsight under any objective follows (`kairos_eval::oracle`). Every
+//! run's regret is measured against it.
 //!
 //! QEMU 10 syncs when what is left falls below bandwidth × downtime-limit,
 //! here once a round has (nearly) drained; a stop's downtime is the
-//! pending bytes over the bandwidth QEMU measured in that round (device
+//! pending bytes over the bandwidth QEMU expected at that sync (device
 //! state and the final handshake are not in it).
 
 use std::path::{Path, PathBuf};
@@ -20,6 +19,9 @@ use kairos_eval::trace::{read_trace_file, TraceRow};
 use kairos_policy_core::cost::Objective;
 use kairos_policy_core::{build_policy, PolicyConfig, PolicyKind};
 use serde::{Deserialize, Serialize};
+
+/// Bytes in a MiB.
+const MIB: f64 = 1048576.0;
 
 /// The oracle of one workload: what stopping at each round of its
 /// never-stop migration would have cost, from which the best stop in
@@ -82,15 +84,15 @@ pub fn oracle_from_trace(workload: &str, trace: &Path) -> Result<LiveOracle> {
 pub struct ForecastRow {
     /// Time of the sync, s.
     pub t_s: f64,
-    /// Pending bytes after the sync, MB.
-    pub pending_mb: f64,
-    /// Forecast pending (expected, low, high), MB; None before the model
+    /// Pending bytes after the sync, MiB.
+    pub pending_mib: f64,
+    /// Forecast pending (expected, low, high), MiB; None before the model
     /// was ready.
-    pub forecast_mb: Option<(f64, f64, f64)>,
-    /// Dirty rate seen in the round, MB/s.
-    pub dirty_mb_per_s: f64,
-    /// Forecast dirty rate, MB/s.
-    pub forecast_dirty_mb_per_s: Option<f64>,
+    pub forecast_mib: Option<(f64, f64, f64)>,
+    /// Dirty rate seen in the round, MiB/s.
+    pub dirty_mib_per_s: f64,
+    /// Forecast dirty rate, MiB/s.
+    pub forecast_dirty_mib_per_s: Option<f64>,
 }
 
 /// Feed every round of `rows` to a fresh `predictive` policy (its stop
@@ -103,28 +105,28 @@ pub fn forecast_along(rows: &[TraceRow], cfg: &PolicyConfig) -> Result<Vec<Forec
         let o = &row.observation;
         let t_s = o.elapsed_ms as f64 / 1000.0;
         let dt_s = previous.map_or(t_s, |p| t_s - p.0);
-        let dirty_mb_per_s = if dt_s > 0.0 {
-            o.dirtied_pages as f64 * o.page_size_bytes as f64 / dt_s / 1e6
+        let dirty_mib_per_s = if dt_s > 0.0 {
+            o.dirtied_pages as f64 * o.page_size_bytes as f64 / dt_s / MIB
         } else {
             0.0
         };
         let forecast = previous.map(|p| p.1);
         out.push(ForecastRow {
             t_s,
-            pending_mb: o.pending_bytes as f64 / 1e6,
-            forecast_mb: forecast.and_then(|f| {
+            pending_mib: o.pending_bytes as f64 / MIB,
+            forecast_mib: forecast.and_then(|f| {
                 f.next().map(|p| {
                     (
-                        p.pending_bytes / 1e6,
-                        p.pending_lo_bytes / 1e6,
-                        p.pending_hi_bytes / 1e6,
+                        p.pending_bytes / MIB,
+                        p.pending_lo_bytes / MIB,
+                        p.pending_hi_bytes / MIB,
                     )
                 })
             }),
-            dirty_mb_per_s,
-            forecast_dirty_mb_per_s: forecast
+            dirty_mib_per_s,
+            forecast_dirty_mib_per_s: forecast
                 .filter(|f| f.len > 0)
-                .map(|f| f.dirty_rate_bytes_per_s / 1e6),
+                .map(|f| f.dirty_rate_bytes_per_s / MIB),
         });
         let decision = policy.observe(o);
         previous = Some((t_s, decision.forecast));

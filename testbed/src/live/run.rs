@@ -1,23 +1,29 @@
 //! One live migration: boot the guest on a source QEMU, start a
-//! destination, let the workload warm up, migrate, measure.
+//! destination, let the workload warm up, migrate under a policy, follow
+//! every sync, measure.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use kairos_eval::summary::MigrationStatus;
+use kairos_policy_core::PolicyConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::controller::Controller;
 use super::guest_log::{load_samples, throughput_loss_pct, LoadSample};
 use super::interrupt;
 use super::netns::{NetnsLink, DST_ADDR};
-use super::policy::{LivePolicy, POSTCOPY_AFTER_ROUNDS};
 use super::qemu::{GuestSpec, QemuProcess};
 use super::qmp::Qmp;
+use super::rounds::RoundFeed;
+use super::spec::{LiveSpec, POSTCOPY_AFTER_ROUNDS};
+use super::status::StatusLine;
 
 /// How long a guest may take to boot and start its load generator.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
-/// How often query-migrate is polled.
+/// How often QEMU is polled while the migration runs.
 const POLL: Duration = Duration::from_millis(200);
 /// How long the guest is watched on the destination afterwards.
 const AFTER: Duration = Duration::from_secs(4);
@@ -28,13 +34,16 @@ pub struct RunConfig {
     /// The guest both sides boot.
     pub spec: GuestSpec,
     /// The policy.
-    pub policy: LivePolicy,
+    pub policy: LiveSpec,
     /// `max-bandwidth`, bytes/s.
     pub bandwidth_bytes_per_s: u64,
-    /// `downtime-limit`, ms.
+    /// The comparison's `downtime-limit`, ms (`qemu@MS` and the oracle's
+    /// recorder use their own).
     pub downtime_limit_ms: u64,
     /// `x-convergence-max-downtime`, ms.
     pub max_downtime_ms: u64,
+    /// The comparison's downtime weight (`predictive@w=N` uses its own).
+    pub downtime_weight: f64,
     /// Seconds the workload runs before the migration starts.
     pub warmup_s: f64,
     /// A migration still running after this long is cancelled.
@@ -46,35 +55,54 @@ pub struct RunConfig {
     /// Run source and destination in two namespaces joined by a veth pair
     /// shaped to the bandwidth, with this one-way delay (ms); None: loopback.
     pub netns_delay_ms: Option<f64>,
+    /// A label for progress lines.
+    pub label: String,
 }
 
-/// What one live migration measured.
+impl RunConfig {
+    /// The library configuration a management-layer controller runs with.
+    fn controller_config(&self) -> PolicyConfig {
+        PolicyConfig {
+            downtime_limit_ms: self.downtime_limit_ms as f64,
+            max_downtime_ms: self.max_downtime_ms.max(self.downtime_limit_ms) as f64,
+            downtime_weight: self.downtime_weight,
+            ..PolicyConfig::default()
+        }
+    }
+}
+
+/// What one live migration measured, in the vocabulary every `kairos`
+/// command uses (docs/results-format.md maps it to QEMU's and virsh's).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LiveResult {
     /// Workload name.
     pub workload: String,
     /// Policy name.
     pub policy: String,
-    /// completed, failed, cancelled or timed-out.
-    pub status: String,
-    /// True when the migration completed.
-    pub converged: bool,
-    /// QEMU's total time, ms.
+    /// How it ended.
+    pub status: MigrationStatus,
+    /// QEMU's total time, ms (`total-time`).
     pub total_time_ms: Option<f64>,
-    /// QEMU's downtime, ms.
+    /// QEMU's downtime, ms (`downtime`).
     pub downtime_ms: Option<f64>,
-    /// Longest stall the guest's load generator saw around the switch-over, ms.
-    pub guest_pause_ms: Option<f64>,
-    /// QEMU's setup time, ms.
+    /// QEMU's setup time, ms (`setup-time`).
     pub setup_time_ms: Option<f64>,
-    /// Bytes transferred.
-    pub sent_bytes: Option<u64>,
-    /// Dirty-bitmap sync rounds.
+    /// Bytes sent (`ram.transferred`).
+    pub transferred_bytes: Option<u64>,
+    /// Dirty-bitmap syncs (`ram.dirty-sync-count`).
     pub rounds: Option<u64>,
-    /// The convergence policy's last action and reason (patched QEMU).
-    pub decision: Option<String>,
+    /// The convergence policy's last action (patched QEMU).
+    pub action: Option<String>,
     /// Why.
     pub reason: Option<String>,
+    /// QEMU's downtime-limit at the start, ms.
+    pub downtime_limit_ms: u64,
+    /// The maximum downtime, ms.
+    pub max_downtime_ms: u64,
+    /// The downtime weight `predictive` ran with.
+    pub downtime_weight: f64,
+    /// Longest stall the guest's load generator saw around the switch-over, ms.
+    pub guest_pause_ms: Option<f64>,
     /// Guest operations per second before the migration.
     pub ops_before: Option<f64>,
     /// … while it ran (on the source).
@@ -89,13 +117,21 @@ pub struct LiveResult {
     pub app_loss_pct: Option<f64>,
     /// CPU time the source QEMU used during the migration, s.
     pub source_cpu_s: Option<f64>,
-    /// The per-round trace (patched QEMU with a policy).
+    /// The per-round trace (patched QEMU).
     pub trace: Option<PathBuf>,
+    /// Syncs QEMU recorded but the test-bed read too late to see.
+    pub rounds_dropped: u64,
     /// Logs, sockets and trace.
     pub work_dir: PathBuf,
     /// loopback, or netns (a shaped veth pair between two namespaces).
-    #[serde(default)]
     pub link: String,
+}
+
+impl LiveResult {
+    /// True when it completed with the guest's memory intact.
+    pub fn completed(&self) -> bool {
+        self.status == MigrationStatus::Completed
+    }
 }
 
 fn free_port() -> Result<u16> {
@@ -112,8 +148,31 @@ fn number(v: &Value, key: &str) -> Option<f64> {
     v.get(key).and_then(Value::as_f64)
 }
 
+/// Set the migration parameters and capabilities of `cfg`'s policy.
+fn configure(cfg: &RunConfig, qs: &mut Qmp, qd: &mut Qmp) -> Result<()> {
+    if let Some(caps) = cfg.policy.capabilities_arg() {
+        qs.execute("migrate-set-capabilities", Some(caps.clone()))?;
+        qd.execute("migrate-set-capabilities", Some(caps))?;
+    }
+    let mut params = json!({
+        "max-bandwidth": cfg.bandwidth_bytes_per_s,
+        "downtime-limit": cfg.policy.downtime_limit_ms(cfg.downtime_limit_ms),
+    });
+    if let Some(policy) = cfg.policy.qemu_policy(cfg.patched_qemu) {
+        params["x-convergence-policy"] = json!(policy);
+        params["x-convergence-max-downtime"] = json!(cfg.max_downtime_ms);
+        params["x-convergence-downtime-weight"] =
+            json!(cfg.policy.downtime_weight(cfg.downtime_weight).round() as u64);
+    }
+    qs.execute("migrate-set-parameters", Some(params))?;
+    Ok(())
+}
+
 /// Run one migration.
 pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
+    if cfg.policy.needs_patched_qemu() && !cfg.patched_qemu {
+        bail!("policy '{}' needs the patched QEMU", cfg.policy);
+    }
     std::fs::create_dir_all(&cfg.work_dir)
         .with_context(|| format!("creating {}", cfg.work_dir.display()))?;
     // Declared first, dropped last: the QEMUs go before their namespaces.
@@ -143,23 +202,15 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
     src.wait_for_load(BOOT_TIMEOUT)
         .context("the source guest")?;
     interrupt::sleep(Duration::from_secs_f64(cfg.warmup_s))?;
-
-    if let Some(caps) = cfg.policy.capabilities_arg() {
-        qs.execute("migrate-set-capabilities", Some(caps.clone()))?;
-        qd.execute("migrate-set-capabilities", Some(caps))?;
-    }
-    let mut params = json!({
-        "max-bandwidth": cfg.bandwidth_bytes_per_s,
-        "downtime-limit": cfg.downtime_limit_ms,
-    });
-    let trace = cfg.work_dir.join("trace.csv");
-    let policy_name = cfg.policy.convergence_policy(cfg.patched_qemu);
-    if policy_name != "off" {
-        params["x-convergence-policy"] = json!(policy_name);
-        params["x-convergence-max-downtime"] = json!(cfg.max_downtime_ms);
-        params["x-convergence-trace"] = json!(trace.display().to_string());
-    }
-    qs.execute("migrate-set-parameters", Some(params))?;
+    configure(cfg, &mut qs, &mut qd)?;
+    let mut controller = match cfg.policy {
+        LiveSpec::Controller(kind) => Some(Controller::new(
+            kind,
+            &cfg.controller_config(),
+            cfg.downtime_limit_ms,
+        )?),
+        _ => None,
+    };
 
     let before: Vec<LoadSample> = load_samples(&src.serial_log);
     let guest_t_start = before.last().map_or(0.0, |s| s.t_s);
@@ -167,15 +218,32 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
     let started = Instant::now();
     qs.execute("migrate", Some(json!({ "uri": uri })))?;
 
+    let mut feed = RoundFeed::default();
+    let mut status_line = StatusLine::new(cfg.label.clone());
     let mut postcopy_started = false;
     let mut timed_out = false;
     let info = loop {
         let info = qs.execute("query-migrate", None)?;
         let status = info["status"].as_str().unwrap_or("").to_string();
-        if matches!(status.as_str(), "completed" | "failed" | "cancelled") {
+        let new = if cfg.patched_qemu {
+            feed.poll(&mut qs)?
+        } else {
+            0
+        };
+        if let Some(c) = controller.as_mut() {
+            let start = feed.rounds.len() - new;
+            c.feed(&feed.rounds[start..], &mut qs)?;
+        }
+        let n = feed.rounds.len();
+        status_line.update(
+            &status,
+            feed.rounds.last(),
+            n.checked_sub(2).map(|i| &feed.rounds[i]),
+        );
+        if MigrationStatus::from_qemu(&status).is_some() {
             break info;
         }
-        if cfg.policy == LivePolicy::PostcopyAfter && !postcopy_started {
+        if cfg.policy == LiveSpec::PostcopyAfter && !postcopy_started {
             let rounds = info["ram"]["dirty-sync-count"].as_u64().unwrap_or(0);
             if rounds >= POSTCOPY_AFTER_ROUNDS {
                 qs.execute("migrate-start-postcopy", None)?;
@@ -197,10 +265,14 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
             return Err(e);
         }
     };
+    status_line.finish();
     let cpu_end = src.cpu_seconds();
-    let status = info["status"].as_str().unwrap_or("unknown").to_string();
-    let converged = status == "completed";
-    if converged {
+    if cfg.patched_qemu {
+        feed.poll(&mut qs)?;
+    }
+    let qemu_status = info["status"].as_str().unwrap_or("unknown");
+    let completed = qemu_status == "completed";
+    if completed {
         interrupt::sleep(AFTER)?;
     }
 
@@ -229,48 +301,55 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         .map(|s| s.verify_errors)
         .max()
         .unwrap_or(0);
-    let ops_before = mean(&window_before);
-    let ops_during = mean(&during);
-    // Only the library's own policies decide; the recorder's "never-stop"
-    // says nothing about QEMU's mechanisms.
-    let library = info
-        .get("convergence")
-        .filter(|_| matches!(cfg.policy, LivePolicy::Library(_)));
     let dst_running =
-        converged && dst.is_running() && qd.execute("query-status", None)?["status"] == "running";
-    if converged && !dst_running {
+        completed && dst.is_running() && qd.execute("query-status", None)?["status"] == "running";
+    if completed && !dst_running {
         bail!(
             "the migration completed but the destination is not running; see {}",
             dst.qemu_log.display()
         );
     }
+    let status = if verify_errors > 0 {
+        MigrationStatus::MemoryCorrupted
+    } else if controller.as_ref().is_some_and(Controller::cancelled) {
+        MigrationStatus::Aborted
+    } else if timed_out {
+        MigrationStatus::TimedOut
+    } else {
+        MigrationStatus::from_qemu(qemu_status).unwrap_or(MigrationStatus::Failed)
+    };
+    let trace = cfg.work_dir.join("trace.csv");
+    let trace = if feed.rounds.is_empty() {
+        None
+    } else {
+        feed.write_trace(&trace)?;
+        Some(trace)
+    };
+    // Only Kairos inside QEMU decides; the recorder's "observing" says
+    // nothing about QEMU's own mechanisms or a controller's decisions.
+    let decided = feed
+        .rounds
+        .last()
+        .filter(|_| matches!(cfg.policy, LiveSpec::Predictive(_)));
     Ok(LiveResult {
         workload: cfg.spec.workload.clone(),
-        policy: cfg.policy.name().to_string(),
-        status: if verify_errors > 0 {
-            "memory-corrupted".to_string()
-        } else if timed_out {
-            "timed-out".to_string()
-        } else {
-            status
-        },
-        converged: converged && verify_errors == 0,
-        verify_errors,
+        policy: cfg.policy.to_string(),
+        status,
         total_time_ms: number(&info, "total-time"),
         downtime_ms: number(&info, "downtime"),
-        guest_pause_ms: pause,
         setup_time_ms: number(&info, "setup-time"),
-        sent_bytes: info["ram"]["transferred"].as_u64(),
+        transferred_bytes: info["ram"]["transferred"].as_u64(),
         rounds: info["ram"]["dirty-sync-count"].as_u64(),
-        decision: library
-            .and_then(|c| c["action"].as_str())
-            .map(str::to_string),
-        reason: library
-            .and_then(|c| c["reason"].as_str())
-            .map(str::to_string),
-        ops_before,
-        ops_during,
+        action: decided.map(|r| r.action.clone()),
+        reason: decided.map(|r| r.reason.clone()),
+        downtime_limit_ms: cfg.policy.downtime_limit_ms(cfg.downtime_limit_ms),
+        max_downtime_ms: cfg.max_downtime_ms,
+        downtime_weight: cfg.policy.downtime_weight(cfg.downtime_weight),
+        guest_pause_ms: pause,
+        ops_before: mean(&window_before),
+        ops_during: mean(&during),
         ops_after: mean(&after),
+        verify_errors,
         app_loss_pct: throughput_loss_pct(
             &during,
             &before
@@ -284,12 +363,9 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
             (Some(a), Some(b)) => Some(b - a),
             _ => None,
         },
-        trace: trace.exists().then_some(trace),
+        trace,
+        rounds_dropped: feed.dropped,
         work_dir: cfg.work_dir.clone(),
-        link: if link.is_some() {
-            "netns".to_string()
-        } else {
-            "loopback".to_string()
-        },
+        link: if link.is_some() { "netns" } else { "loopback" }.to_string(),
     })
 }
