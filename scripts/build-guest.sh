@@ -28,7 +28,7 @@ ensure_packages build-guest cpio gzip busybox-static libc6-dev libevent-2.1-7 li
     libssl3 sysbench redis-tools fio
 
 # --- kernel ------------------------------------------------------------------
-if [ ! -f "$out/vmlinuz" ]; then
+if [ ! -f "$out/vmlinuz" ] || [ ! -d "$dl/kernel/lib/modules" ]; then
     flavour=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
     if [ -z "$flavour" ]; then
         apt-get update -qq
@@ -88,6 +88,17 @@ add_dynamic /usr/bin/redis-benchmark redis-benchmark
 add_dynamic /usr/bin/redis-check-rdb redis-check-rdb
 ln -s redis-check-rdb "$stage/bin/redis-server"
 cp testbed/workloads/*.toml "$stage/workloads/"
+# The kernel's fw_cfg driver (a module in Debian's cloud kernel): kairos run
+# hands the guest the workload program it was given through QEMU's fw_cfg,
+# so a program from anywhere runs without rebuilding this image.
+fw_cfg_ko=$(find "$dl/kernel/lib/modules" -name 'qemu_fw_cfg.ko*' | head -1)
+[ -n "$fw_cfg_ko" ] || { echo "build-guest: no qemu_fw_cfg module in $dl/kernel" >&2; exit 1; }
+mkdir -p "$stage/lib/modules"
+case "$fw_cfg_ko" in
+    *.xz) xz -dc "$fw_cfg_ko" >"$stage/lib/modules/qemu_fw_cfg.ko" ;;
+    *.zst) zstd -qdc "$fw_cfg_ko" >"$stage/lib/modules/qemu_fw_cfg.ko" ;;
+    *) cp "$fw_cfg_ko" "$stage/lib/modules/qemu_fw_cfg.ko" ;;
+esac
 cat >"$stage/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
@@ -99,6 +110,13 @@ for arg in $(cat /proc/cmdline); do
     case "$arg" in kairos.workload=*) workload=${arg#kairos.workload=} ;; esac
 done
 ip link set lo up
+# A workload program handed over through fw_cfg replaces the built-in one.
+insmod /lib/modules/qemu_fw_cfg.ko 2>/dev/null
+program=/sys/firmware/qemu_fw_cfg/by_name/opt/kairos/workload.toml/raw
+if [ -f "$program" ]; then
+    cp "$program" "/workloads/$workload.toml"
+    echo "kairos-guest: workload program from fw_cfg"
+fi
 echo "kairos-guest: up, workload $workload"
 # The guest's own CPU and memory use, once a second (for kairos profile).
 guest_stats() {

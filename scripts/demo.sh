@@ -4,11 +4,12 @@
 # real comparison: the Kairos guest under a phase-changing workload, a hot
 # working set and redis (redis-server + redis-benchmark), migrated between
 # two QEMU processes in two network namespaces joined by a link shaped to
-# 1 Gbit/s, with QEMU's own rule, auto-converge and Kairos's `predictive`
-# policy, each workload's oracle from a never-stop migration. About 8
-# minutes once built. Prints the table and where the plots, raw runs, logs
-# and per-round traces are. The full comparison with repeats is
-# scripts/results.sh (docs/results.md).
+# 1 Gbit/s, under QEMU's rule at the downtime limit and at the maximum,
+# auto-converge, KubeVirt's downtime ramp and stall detector, and Kairos's
+# `predictive`, each workload's oracle from a never-stop migration, costs at
+# the downtime weights 3, 10 and 30. Prints the tables and where the plots,
+# raw runs, logs and per-round traces are. The full comparison with repeats
+# is scripts/results.sh (docs/results.md).
 #
 # Extra arguments go to `kairos compare` (e.g. --repeat 3).
 set -euo pipefail
@@ -20,13 +21,13 @@ bash scripts/build-guest.sh
 echo "== building kairos (release)" >&2
 cargo build --release -q -p kairos-testbed
 out=build/demo
-# A fresh comparison every time (kairos compare would keep earlier cells).
+# A fresh comparison every time (kairos compare would keep earlier runs).
 rm -rf "$out"
-echo "== kairos compare: phase-change, hot-wss, redis x qemu, auto-converge, predictive" >&2
+echo "== kairos compare: phase-change, hot-wss, redis x qemu, qemu@1000, auto-converge, kubevirt-ramp, kubevirt-stall, predictive" >&2
 target/release/kairos compare --suite phase-change,hot-wss,redis \
-    --policies qemu,auto-converge,predictive --repeat 1 --timeout-s 60 \
-    --oracle-s 45 --netns --out "$out" "$@"
+    --policies qemu,qemu@max,auto-converge,kubevirt-ramp,kubevirt-stall,predictive \
+    --downtime-weights 3,10,30 --repeat 1 --timeout-s 75 --oracle-s 45 --out "$out" "$@"
 echo "plots:" >&2
 ls "$out"/plots/*.png >&2
-echo "table: $out/summary.md; raw runs and logs: $out/runs/" >&2
-echo "per-round traces: $out/runs/*/trace.csv (replay: target/release/kairos replay --trace FILE)" >&2
+echo "tables: $out/summary.md; cells: $out/summary.csv; every run: $out/runs.csv; raw runs and logs: $out/runs/" >&2
+echo "per-round traces: $out/runs/*/trace.csv (replay: target/release/kairos replay --trace FILE --explain)" >&2

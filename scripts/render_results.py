@@ -1,275 +1,203 @@
 #!/usr/bin/env python3
-"""Render docs/results.md from a `kairos compare` output directory (raw
-per-run JSON and per-workload oracle JSON). Every number in the page comes
-from those files; the goal checks are computed here, not written by hand."""
+"""Render a results page from `kairos compare` output directories.
+
+Every number comes from what `kairos compare` wrote: summary.csv (the cells:
+medians, costs, oracle costs, regret, dominance — computed once, by kairos),
+runs.csv (every run), quality.json (forecast quality) and runs/*__oracle.json.
+This script only lays them out and checks the goals on them.
+
+  render_results.py --title "Measured results" --command "bash scripts/results.sh" \\
+      --section build/results "Main comparison" \\
+      --section build/results-4g "A 4 GiB guest" \\
+      --plots docs/results --out docs/results.md
+"""
+import argparse
+import csv
 import datetime
 import json
 import os
 import platform
-import statistics
-import sys
+import subprocess
+from collections import defaultdict
 
-out_dir, workloads_arg, policies_arg, repeat, commit = sys.argv[1:6]
-others_dir, other_workloads, other_policies = (sys.argv[6:9] + [None, None, None])[:3]
-WORKLOADS = workloads_arg.split(",")
-POLICIES = policies_arg.split(",")
-PHASE_CHANGING = [w for w in WORKLOADS if w in ("phase-change", "periodic", "write-then-cpu",
-                                                "bursty", "ramping", "idle-then-burst")]
-MAX_DOWNTIME_MS = 1000.0
+# The issue's goals, as kairos's stats compute dominance.
+MAX_REGRET = 1.1
 
-def load(directory):
-    found, oracle_of = [], {}
-    for name in sorted(os.listdir(os.path.join(directory, "runs"))):
-        if not name.endswith(".json"):
-            continue
-        data = json.load(open(os.path.join(directory, "runs", name)))
+
+def num(text):
+    return float(text) if text not in ("", None) else None
+
+
+def fmt(v, scale=1.0, digits=1):
+    return "-" if v is None else f"{v / scale:.{digits}f}"
+
+
+def load_section(directory):
+    cells = list(csv.DictReader(open(os.path.join(directory, "summary.csv"))))
+    runs = list(csv.DictReader(open(os.path.join(directory, "runs.csv"))))
+    quality_path = os.path.join(directory, "quality.json")
+    quality = json.load(open(quality_path)) if os.path.exists(quality_path) else []
+    oracles = {}
+    runs_dir = os.path.join(directory, "runs")
+    for name in sorted(os.listdir(runs_dir)):
         if name.endswith("__oracle.json"):
-            oracle_of[data["workload"]] = data
-        else:
-            found.append(data)
-    return found, oracle_of
+            o = json.load(open(os.path.join(runs_dir, name)))
+            oracles[o["workload"]] = o
+    return cells, runs, quality, oracles
 
 
-runs, oracles = load(out_dir)
-other_runs = load(others_dir)[0] if others_dir and os.path.isdir(os.path.join(others_dir, "runs")) else []
+def is_kairos(policy):
+    return policy.startswith("predictive")
 
 
-def cell(w, p, among=None):
-    return [r for r in (runs if among is None else among) if r["workload"] == w and r["policy"] == p]
+def weight_of(policy):
+    if policy.startswith("predictive@w="):
+        return float(policy.split("=", 1)[1])
+    return None
 
 
-def med(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
+def cell_table(w, cells_at_weight):
+    lines = ["| workload | policy | completed | total s (median [min–max]) | downtime ms (median / max) "
+             "| guest pause ms | transferred MiB | app loss % | cost s | × oracle | dominated by |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in cells_at_weight:
+        total = "-"
+        if c["total_time_ms"]:
+            total = (f"{num(c['total_time_ms']) / 1000:.1f} "
+                     f"[{num(c['total_time_min_ms']) / 1000:.1f}–{num(c['total_time_max_ms']) / 1000:.1f}]")
+        over = f" ({c['over_max']} over max)" if c["over_max"] not in ("", "0") else ""
+        lines.append(
+            f"| {c['workload']} | {c['policy']} | {c['completed']}/{c['runs']} | {total} "
+            f"| {fmt(num(c['downtime_ms']), 1, 0)} / {fmt(num(c['downtime_max_ms']), 1, 0)}{over} "
+            f"| {fmt(num(c['guest_pause_ms']), 1, 0)} | {fmt(num(c['transferred_bytes']), 1048576, 0)} "
+            f"| {fmt(num(c['app_loss_pct']))} | {fmt(num(c['cost_ms']), 1000, 2)} "
+            f"| {fmt(num(c['regret']), 1, 2)} | {c['dominated_by'] or '-'} |")
+    return lines
 
 
-def spread(values, scale=1.0, digits=1):
-    values = [v / scale for v in values if v is not None]
-    if not values:
-        return "-"
-    m = statistics.median(values)
-    return f"{m:.{digits}f} [{min(values):.{digits}f}–{max(values):.{digits}f}]"
-
-
-def fmt(v, digits=1):
-    return "-" if v is None else f"{v:.{digits}f}"
-
-
-def conv_time(w, p):
-    return med([r["total_time_ms"] for r in cell(w, p) if r["converged"]])
-
-
-out = []
-w = out.append
-w("# Live migrations: measured results")
-w("")
-w("Generated by `bash scripts/results.sh` (do not edit by hand; the raw runs are in")
-w("`build/results/runs`, one JSON file per migration, with each run's QEMU logs,")
-w("guest console and per-round trace).")
-w("")
-w(f"- Rendered on {datetime.date.today().isoformat()} at commit `{commit}`, {os.cpu_count()} cores "
-  f"({platform.machine()}), guests under TCG (`/dev/kvm` hidden).")
-w(f"- Workloads: {', '.join(WORKLOADS)}. Policies: {', '.join(POLICIES)}. "
-  f"{repeat} migrations per cell.")
-w("- Link: source and destination QEMU in two network namespaces joined by a veth pair")
-w("  shaped to 1 Gbit/s with tc (token bucket); QEMU max-bandwidth 125 MB/s;")
-w("  downtime-limit 300 ms; the library's maximum downtime 1000 ms; 1 GiB guest, 1 vCPU;")
-w("  8 s of load before each migration; a migration still running after 60 s is cancelled")
-w("  and counted as not converged.")
-w("- Oracle: per workload, one 60 s migration that never stops (the library's `never-stop`")
-w("  policy, QEMU's downtime-limit at 1 ms), cancelled at the cap; from its trace, the")
-w("  earliest round whose downtime (pending / measured bandwidth) is within the bound —")
-w("  300 ms (`≤ limit`) or 1000 ms (`≤ max`) — or, if none is, the earliest within 10 %")
-w("  of the lowest reachable. `× oracle` = the cell's median total time / the oracle's;")
-w("  regret = that difference against the `≤ max` oracle.")
-w("- App loss: the workload's operations per second during the migration against the same")
-w("  workload phases without migration (before it on the source, after it on the")
-w("  destination), in %. Guest pause: the longest stall the load generator saw.")
-w("")
-
-w("## Table")
-w("")
-w("Medians with [min–max] over the converged runs.")
-w("")
-w("| workload | policy | converged | total s | downtime ms | guest pause ms | sent MiB | app loss % | × oracle ≤ limit | × oracle ≤ max | regret s |")
-w("|---|---|---|---|---|---|---|---|---|---|---|")
-for wl in WORKLOADS:
-    o = oracles.get(wl)
-    if o:
-        for key, label in (("at_limit", "≤ limit"), ("at_max", "≤ max")):
-            s = o[key]
-            over = "" if s["meets_bound"] else " (lowest reachable)"
-            w(f"| {wl} | *oracle {label}* | round {s['round']} | {s['total_time_ms'] / 1000:.1f} | "
-              f"{s['downtime_ms']:.0f}{over} | | | | | | |")
-    for p in POLICIES:
-        c = cell(wl, p)
-        conv = [r for r in c if r["converged"]]
-        t = med([r["total_time_ms"] for r in conv])
-        xl = xm = reg = "-"
-        if o and t is not None:
-            xl = f"{t / o['at_limit']['total_time_ms']:.2f}"
-            xm = f"{t / o['at_max']['total_time_ms']:.2f}"
-            reg = f"{(t - o['at_max']['total_time_ms']) / 1000:.1f}"
-        w(f"| {wl} | {p} | {len(conv)}/{len(c)} | "
-          f"{spread([r['total_time_ms'] for r in conv], 1000.0)} | "
-          f"{spread([r['downtime_ms'] for r in conv], 1.0, 0)} | "
-          f"{spread([r['guest_pause_ms'] for r in conv], 1.0, 0)} | "
-          f"{spread([r['sent_bytes'] for r in conv], 1048576.0, 0)} | "
-          f"{spread([r['app_loss_pct'] for r in conv])} | {xl} | {xm} | {reg} |")
-w("")
-statuses = {}
-for r in runs:
-    if not r["converged"]:
-        statuses.setdefault((r["workload"], r["policy"]), []).append(r["status"])
-if statuses:
-    w("Runs that did not converge: " + "; ".join(
-        f"{wl}/{p}: {', '.join(sorted(set(s)))} ×{len(s)}" for (wl, p), s in sorted(statuses.items())) + ".")
-    w("")
-
-if other_runs:
-    w("### The other policies, one run each")
-    w("")
-    w("`postcopy-after` switches to post-copy after 5 sync rounds (as operators configure")
-    w("libvirt/Nova); `xen`, `nova`, `kubevirt-stall` and `kubevirt-ramp` are the library's")
-    w("emulations of those systems' stop rules (docs/design.md) deciding inside the patched")
-    w("QEMU. Same link and settings; regret against the oracle above.")
-    w("")
-    w("| workload | policy | status | total s | downtime ms | guest pause ms | sent MiB | app loss % | reason | × oracle ≤ max |")
-    w("|---|---|---|---|---|---|---|---|---|---|")
-    for wl in other_workloads.split(","):
-        for p in other_policies.split(","):
-            for r in cell(wl, p, other_runs):
-                o = oracles.get(wl)
-                x = "-"
-                if o and r["converged"] and r["total_time_ms"]:
-                    x = f"{r['total_time_ms'] / o['at_max']['total_time_ms']:.2f}"
-                total = fmt(r["total_time_ms"] / 1000 if r["total_time_ms"] else None)
-                w(f"| {wl} | {p} | {r['status']} | {total} | {fmt(r['downtime_ms'], 0)} | "
-                  f"{fmt(r['guest_pause_ms'], 0)} | {fmt(r['sent_bytes'] / 1048576 if r['sent_bytes'] else None, 0)} | "
-                  f"{fmt(r['app_loss_pct'])} | {r.get('reason') or '-'} | {x} |")
-    w("")
-
-w("## Goals, as ratios measured in the same run")
-w("")
-w("| goal | workload | measured | met |")
-w("|---|---|---|---|")
-misses = []
-
-
-def goal(name, wl, text, ok):
-    w(f"| {name} | {wl} | {text} | {'yes' if ok else '**no**'} |")
-    if not ok:
-        misses.append(f"{name} on {wl} ({text})")
-
-
-if "predictive" in POLICIES:
-    for wl in PHASE_CHANGING:
-        c = cell(wl, "predictive")
-        conv = [r for r in c if r["converged"]]
-        worst = max([r["downtime_ms"] or 0 for r in conv], default=None)
-        goal("predictive converges in every run, downtime ≤ max", wl,
-             f"{len(conv)}/{len(c)} converged, worst downtime {fmt(worst, 0)} ms",
-             len(c) > 0 and len(conv) == len(c) and worst is not None and worst <= MAX_DOWNTIME_MS)
-    for wl in WORKLOADS:
-        q, p = conv_time(wl, "qemu"), conv_time(wl, "predictive")
-        if "qemu" in POLICIES and q is not None and p is not None:
-            o = oracles.get(wl)
-            at_oracle = ""
-            if o and q <= 1.05 * o["at_max"]["total_time_ms"]:
-                at_oracle = f" (qemu is already at the oracle: {q / o['at_max']['total_time_ms']:.2f}×)"
-            goal("predictive total ≤ 0.6 × qemu (where qemu converges)", wl,
-                 f"{p / 1000:.1f} s / {q / 1000:.1f} s = {p / q:.2f}{at_oracle}", p <= 0.6 * q)
-        elif "qemu" in POLICIES and q is None and p is not None:
-            w(f"| predictive total ≤ 0.6 × qemu | {wl} | qemu never converged; predictive {p / 1000:.1f} s | n/a |")
-    for wl in WORKLOADS:
-        o, p = oracles.get(wl), conv_time(wl, "predictive")
-        if o and p is not None:
-            ratio = p / o["at_max"]["total_time_ms"]
-            goal("predictive total ≤ 1.2 × oracle (≤ max)", wl,
-                 f"{p / 1000:.1f} s / {o['at_max']['total_time_ms'] / 1000:.1f} s = {ratio:.2f} "
-                 f"(oracle stops at round {o['at_max']['round']})", ratio <= 1.2)
-    if "auto-converge" in POLICIES:
-        for wl in WORKLOADS:
-            a = med([r["app_loss_pct"] for r in cell(wl, "auto-converge")])
-            p = med([r["app_loss_pct"] for r in cell(wl, "predictive")])
-            if a is None or p is None:
-                continue
-            if a <= 0:
-                w(f"| app loss ≤ ½ auto-converge's | {wl} | auto-converge lost {a:.1f} %, predictive {p:.1f} % | n/a |")
-                continue
-            goal("app loss ≤ ½ auto-converge's", wl,
-                 f"predictive {p:.1f} % vs auto-converge {a:.1f} %", p <= a / 2)
-w("")
-if misses:
-    w("Missed: " + "; ".join(misses) + ".")
-else:
-    w("Every goal measured here was met.")
-w("")
-
-w("## Where predictive loses")
-w("")
-lost = []
-for wl in WORKLOADS:
-    p = conv_time(wl, "predictive")
-    for other in POLICIES:
-        if other == "predictive":
+def goal_checks(cells):
+    """For each weight and workload: the Kairos cell run at that weight
+    against every baseline (not another Kairos cell)."""
+    out = []
+    by = defaultdict(list)
+    for c in cells:
+        by[(float(c["downtime_weight"]), c["workload"])].append(c)
+    for (weight, workload), group in sorted(by.items()):
+        mine = [c for c in group if weight_of(c["policy"]) in (weight, None) and is_kairos(c["policy"])]
+        mine = [c for c in mine if weight_of(c["policy"]) == weight] or mine
+        if not mine:
             continue
-        t = conv_time(wl, other)
-        if t is not None and (p is None or t < 0.98 * p):
-            lost.append(f"- {wl}: `{other}` finished faster ({t / 1000:.1f} s vs "
-                        f"{'never' if p is None else f'{p / 1000:.1f} s'}).")
-    pd = med([r["downtime_ms"] for r in cell(wl, "predictive") if r["converged"]])
-    qd = med([r["downtime_ms"] for r in cell(wl, "qemu") if r["converged"]])
-    if pd is not None and qd is not None and pd > 1.1 * qd:
-        lost.append(f"- {wl}: its downtime is longer than `qemu`'s ({pd:.0f} ms vs {qd:.0f} ms): "
-                    "it spends the headroom up to the maximum downtime to stop earlier.")
-w("\n".join(lost) if lost else "Nowhere in this run.")
-w("")
+        k = mine[0]
+        baselines = [c for c in group if not is_kairos(c["policy"])]
+        cost = num(k["cost_ms"])
+        cheaper = [b["policy"] for b in baselines
+                   if num(b["cost_ms"]) is not None and (cost is None or num(b["cost_ms"]) < cost)]
+        dominated = [p for p in k["dominated_by"].split() if not is_kairos(p)]
+        regret = num(k["regret"])
+        out.append({
+            "weight": weight, "workload": workload, "policy": k["policy"],
+            "completed": f"{k['completed']}/{k['runs']}",
+            "not_dominated": not dominated, "dominated_by": dominated,
+            "cheapest": not cheaper, "cheaper": cheaper,
+            "regret": regret, "regret_ok": regret is not None and regret <= MAX_REGRET,
+        })
+    return out
 
-w("## Reading")
-w("")
-w("- Where `qemu` converges late because the workload has a heavy phase that later")
-w("  lightens (phase-change) or never converges (hot-wss), `predictive` stops at the plateau")
-w("  after a few rounds, inside its maximum downtime: several times faster, a fraction of")
-w("  the bytes, at the price of a longer (but bounded) downtime. `auto-converge` gets there")
-w("  by throttling the guest, which shows as second-long stalls of the load generator.")
-w("- Where `qemu` already stops at the oracle (light or quickly converging workloads:")
-w("  periodic, YCSB, redis), `predictive` stops at the same round (QEMU's rule is applied")
-w("  first), so the 0.6× goal cannot be met there by any policy; it is listed as missed.")
-w("- Where no stop within the maximum exists before a phase change (write-then-cpu's")
-w("  write phase), `predictive` waits for it like `qemu`, and the oracle agrees.")
-w("- `predictive` needs two rate samples before it decides, so when the best stop in")
-w("  hindsight is the first sync after the bulk copy (round 2), it stops one or two rounds")
-w("  later: that is the 1.2× oracle miss on phase-change and hot-wss (about 1 s).")
-w("- App loss is noisy for `kairos-load` (paced: it catches up after a stall, and a second")
-w("  that straddles two phases is compared with one of them); the closed-loop benchmarks")
-w("  (redis, YCSB) and CPU phases show throttling as lost throughput.")
-w("")
-w("## Plots")
-w("")
-w("Per workload: the never-stop migration's pending bytes after each sync with `predictive`'s")
-w("one-round-ahead forecast band, its dirty rate and forecast, and where each policy")
-w("(first run) and the oracle stopped; pending bytes per policy; median total time.")
-w("")
-for wl in WORKLOADS:
-    w(f"### {wl}")
+
+def render_section(title, directory, w):
+    cells, runs, quality, oracles = load_section(directory)
+    weights = sorted({c["downtime_weight"] for c in cells}, key=float)
+    workloads = list(dict.fromkeys(c["workload"] for c in cells))
+    w(f"## {title}")
     w("")
-    for kind in ("forecast", "pending", "total-time"):
-        path = os.path.join(out_dir, "plots", f"{wl}-{kind}.png")
-        if os.path.exists(path):
-            w(f"![{wl} {kind}](results/{wl}-{kind}.png)")
-            w("")
+    w(f"Raw runs, per-round traces and logs: `{directory}/runs/`; cells: `{directory}/summary.csv`.")
+    w("")
+    for weight in weights:
+        w(f"### λ = {float(weight):g}")
+        w("")
+        for workload in workloads:
+            o = oracles.get(workload)
+            at = [c for c in cells if c["downtime_weight"] == weight and c["workload"] == workload]
+            lines = cell_table(workload, at)
+            if o is not None and at and at[0]["oracle_cost_ms"]:
+                lines.insert(2, f"| {workload} | *oracle* ({o['trace_s']:.0f} s never-stop run, "
+                                f"{o['trace_rounds']} syncs) | | | | | | | "
+                                f"{fmt(num(at[0]['oracle_cost_ms']), 1000, 2)} | 1.00 | |")
+            elif o is not None:
+                lines.insert(2, f"| {workload} | *oracle*: no stop of the never-stop run fits the "
+                                f"maximum (lowest {o['lowest_downtime_ms']:.0f} ms) | | | | | | | | | |")
+            for line in lines if workload == workloads[0] else lines[2:]:
+                w(line)
+        w("")
+    checks = goal_checks(cells)
+    if checks:
+        w("### Goal checks (computed from the cells above)")
+        w("")
+        w("Per weight and workload, the `predictive` cell run at that weight: not dominated by any "
+          "baseline (none both > 5 % faster and > 30 ms less downtime, in medians); its median cost "
+          "no higher than any baseline's; and within 1.1× the oracle's cost.")
+        w("")
+        w("| λ | workload | policy | completed | not dominated | cost ≤ every baseline | × oracle ≤ 1.1 |")
+        w("|---|---|---|---|---|---|---|")
+        for c in checks:
+            dom = "yes" if c["not_dominated"] else "NO: " + ", ".join(c["dominated_by"])
+            cheap = "yes" if c["cheapest"] else "NO: " + ", ".join(c["cheaper"])
+            reg = ("yes" if c["regret_ok"] else "NO") + f" ({fmt(c['regret'], 1, 2)})"
+            w(f"| {c['weight']:g} | {c['workload']} | {c['policy']} | {c['completed']} | {dom} | {cheap} | {reg} |")
+        met = sum(1 for c in checks if c["not_dominated"] and c["cheapest"] and c["regret_ok"])
+        w("")
+        w(f"All three goals met in {met} of {len(checks)} (weight, workload) pairs.")
+        w("")
+    if quality:
+        w("### Forecast quality along each never-stop run (`predictive`, steady phases)")
+        w("")
+        w("| workload | scored | pending 1-step MAPE % | pending 3-step MAPE % | 80 % interval coverage % "
+          "| dirty rate 1-step MAPE % | no-convergence verdicts right |")
+        w("|---|---|---|---|---|---|---|")
+        for q in quality:
+            s = q["quality"]
+            w(f"| {q['workload']} | {s['pending_1']['count']} | {fmt(s['pending_1']['mape_pct'])} "
+              f"| {fmt(s['pending_h']['mape_pct'])} | {fmt(s['pending_1']['coverage_pct'], 1, 0)} "
+              f"| {fmt(s['dirty_rate_1']['mape_pct'])} "
+              f"| {s['no_convergence_right']}/{s['no_convergence_verdicts']} |")
+        w("")
+    return workloads
 
-w("## How to read these numbers")
-w("")
-w("- TCG, not KVM: the guest runs ~10–50× slower than on hardware, so dirty rates and")
-w("  benchmark throughputs are those of an emulated CPU; the ratios between policies are")
-w("  the result, not the absolute figures.")
-w("- QEMU's downtime figure is measured on the source; the guest cannot see it (its clock")
-w("  stops with it), so `guest pause` shows stalls while it runs, not the downtime.")
-w("- The oracle's downtimes are estimates (pending / bandwidth QEMU measured in that")
-w("  round) and leave out device state and the final handshake; QEMU's figures for real")
-w("  stops are typically a few tens of ms above such an estimate.")
-w("- The oracle's trace is one run; each policy's runs are others: a workload with random")
-w("  phases or a noisy link can put a real run slightly ahead of its oracle.")
-print("\n".join(out))
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--title", required=True)
+    ap.add_argument("--command", required=True, help="the command that regenerates the page")
+    ap.add_argument("--section", nargs=2, action="append", metavar=("DIR", "TITLE"), required=True)
+    ap.add_argument("--plots", help="directory the plots were copied to (listed per workload)")
+    ap.add_argument("--preamble", help="a Markdown file placed after the header")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    lines = []
+    w = lines.append
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    w(f"# {args.title}")
+    w("")
+    w(f"Generated by `{args.command}` (do not edit by hand) on "
+      f"{datetime.date.today().isoformat()}, commit {commit}; {os.cpu_count()} cores, "
+      f"{platform.machine()}.")
+    w("")
+    if args.preamble:
+        lines.extend(open(args.preamble).read().rstrip().splitlines())
+        w("")
+    for directory, title in args.section:
+        workloads = render_section(title, directory, w)
+        if args.plots:
+            pngs = [f for f in sorted(os.listdir(args.plots))
+                    if any(f.startswith(wl + "-") for wl in workloads)]
+            if pngs:
+                w("Plots: " + ", ".join(f"[{p}]({os.path.basename(args.plots)}/{p})" for p in pngs))
+                w("")
+    with open(args.out + ".tmp", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(args.out + ".tmp", args.out)
+
+
+if __name__ == "__main__":
+    main()

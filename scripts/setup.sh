@@ -23,7 +23,6 @@ command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
 command -v objcopy >/dev/null 2>&1 || need_apt+=(binutils)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
-[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 pkg-config --exists glib-2.0 2>/dev/null || need_apt+=(libglib2.0-dev)
 if ((${#need_apt[@]})); then
     log "installing ${need_apt[*]}"

@@ -135,7 +135,7 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| args.root.join("build/profile").join(&workload));
+        .unwrap_or_else(|| args.root.join("build/profile").join(&workload.name));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
 
     let mut qemu = QemuProcess::start(&spec, &out, "guest", None, None)?;

@@ -126,7 +126,7 @@ impl LiveArgs {
     }
 
     /// The guest spec for a workload.
-    pub fn guest(&self, workload: &str) -> Result<GuestSpec> {
+    pub fn guest(&self, workload: &WorkloadRef) -> Result<GuestSpec> {
         let bin = if self.vanilla_qemu {
             "build/bin-vanilla"
         } else {
@@ -160,14 +160,20 @@ impl LiveArgs {
             data_dirs: data.into_iter().filter(|d| d.exists()).collect(),
             kernel,
             initrd,
-            workload: workload.to_string(),
+            workload: workload.name.clone(),
+            workload_file: workload.file.clone(),
             ram_mib: self.ram_mib,
             accel: self.accel.name().to_string(),
         })
     }
 
     /// The run configuration of one migration.
-    pub fn config(&self, workload: &str, policy: LiveSpec, work_dir: PathBuf) -> Result<RunConfig> {
+    pub fn config(
+        &self,
+        workload: &WorkloadRef,
+        policy: LiveSpec,
+        work_dir: PathBuf,
+    ) -> Result<RunConfig> {
         if self.vanilla_qemu && policy.needs_patched_qemu() {
             bail!("policy '{policy}' needs the patched QEMU (drop --vanilla-qemu)");
         }
@@ -204,10 +210,32 @@ pub fn live_spec(text: &str) -> std::result::Result<LiveSpec, String> {
 /// redis-server with redis-benchmark, fio (scripts/build-guest.sh).
 pub const BENCHMARKS: [&str; 5] = ["ycsb-a", "ycsb-b", "sysbench-memory", "redis", "fio"];
 
-/// The workload name the guest knows, from a name or a catalogue file.
-pub fn workload_name(arg: &str, root: &Path) -> Result<String> {
+/// A workload as the guest runs it: its name (the key in every result)
+/// and, for a workload program, the file handed to the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadRef {
+    /// Name (a benchmark's, or the program file's stem).
+    pub name: String,
+    /// The workload program, None for a benchmark.
+    pub file: Option<PathBuf>,
+}
+
+impl std::fmt::Display for WorkloadRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// The workload `arg` names: a benchmark, a catalogue name
+/// (`testbed/workloads/NAME.toml`) or any workload program file, which the
+/// guest is handed at run time (through QEMU's fw_cfg), so it needs no
+/// rebuilt image. The file is parsed here: a bad one is reported by name.
+pub fn workload_name(arg: &str, root: &Path) -> Result<WorkloadRef> {
     if BENCHMARKS.contains(&arg) {
-        return Ok(arg.to_string());
+        return Ok(WorkloadRef {
+            name: arg.to_string(),
+            file: None,
+        });
     }
     let path = if arg.ends_with(".toml") {
         PathBuf::from(arg)
@@ -221,31 +249,30 @@ pub fn workload_name(arg: &str, root: &Path) -> Result<String> {
             BENCHMARKS.join(", ")
         );
     }
-    // Parse it here: a bad file is reported by name, not by the guest.
     Workload::from_file(&path)?;
-    let stem = path
+    let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let in_image = root.join("testbed/workloads").join(format!("{stem}.toml"));
-    if !in_image.exists() {
-        bail!(
-            "{}: the guest image carries only testbed/workloads/*.toml; copy it there and run scripts/build-guest.sh",
-            path.display()
-        );
-    }
-    if stem.is_empty() {
-        bail!("{}: no file name", path.display());
-    }
-    Ok(stem)
+        .filter(|s| !s.is_empty() && !s.contains([',', '=', ' ']))
+        .with_context(|| {
+            format!(
+                "{}: the file name (without .toml) names the workload and must not be empty or hold ',', '=' or spaces",
+                path.display()
+            )
+        })?;
+    Ok(WorkloadRef {
+        file: Some(std::fs::canonicalize(&path)?),
+        name,
+    })
 }
 
 /// Arguments of `kairos run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Workload: a name from testbed/workloads or its .toml file, or a
-    /// benchmark: ycsb-a, ycsb-b (memcached with a YCSB-style client),
-    /// sysbench-memory, redis (redis-benchmark SETs), fio (random writes).
+    /// Workload: a name from testbed/workloads, any workload program file
+    /// (.toml, handed to the guest at run time), or a benchmark: ycsb-a,
+    /// ycsb-b (memcached with a YCSB-style client), sysbench-memory, redis
+    /// (redis-benchmark SETs), fio (random writes).
     #[arg(long)]
     pub workload: String,
     /// Policy: qemu, qemu@MS (QEMU's rule at a static downtime-limit),
@@ -314,7 +341,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis();
-        let work = args.out.join(format!("{workload}-{policy}-{stamp}"));
+        // '=' would break QEMU's option parsing of the paths.
+        let work = args
+            .out
+            .join(format!("{workload}-{policy}-{stamp}").replace('=', ""));
         eprintln!(
             "[{i}/{}] {workload} / {policy} (logs: {})",
             args.repeat,
@@ -331,4 +361,29 @@ pub fn run(args: &RunArgs) -> Result<()> {
         print_live_table(&rows);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_program_from_anywhere_is_handed_to_the_guest() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mine.toml");
+        std::fs::write(
+            &file,
+            "name = 'mine'\nram_mib = 1024\n[[phase]]\nkind = 'write'\nseconds = 5\nwss_mib = 64\nrate_mib_s = 50\n",
+        )
+        .unwrap();
+        let w = workload_name(file.to_str().unwrap(), Path::new(".")).unwrap();
+        assert_eq!(w.name, "mine");
+        assert_eq!(w.file, Some(std::fs::canonicalize(&file).unwrap()));
+        let bench = workload_name("redis", Path::new(".")).unwrap();
+        assert_eq!(bench.file, None);
+        let bad = dir.path().join("a,b.toml");
+        std::fs::copy(&file, &bad).unwrap();
+        let err = workload_name(bad.to_str().unwrap(), Path::new(".")).unwrap_err();
+        assert!(format!("{err:#}").contains("must not"), "{err:#}");
+    }
 }

@@ -1,5 +1,6 @@
-//! PNG plots of comparisons (plotters, bitmap backend; text in DejaVu Sans
-//! from Debian's fonts-dejavu-core).
+//! PNG plots of comparisons (plotters, bitmap backend; text in DejaVu Sans,
+//! embedded in the binary: `testbed/assets/DejaVuSans.ttf`, its licence
+//! beside it).
 
 use std::path::Path;
 
@@ -7,22 +8,30 @@ use anyhow::{anyhow, bail, Context, Result};
 use plotters::prelude::*;
 use plotters::style::register_font;
 
-const FONT_PATH: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+/// plotters' drawing errors, as this crate's errors.
+trait Plotted<T> {
+    fn plotted(self) -> Result<T>;
+}
+
+impl<T, E: std::fmt::Display> Plotted<T> for std::result::Result<T, E> {
+    fn plotted(self) -> Result<T> {
+        self.map_err(|e| anyhow!("{e}"))
+    }
+}
+
+/// The font every plot's text is set in.
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const SIZE: (u32, u32) = (1000, 600);
 
 fn ensure_font() -> Result<()> {
-    static REGISTERED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    REGISTERED
-        .get_or_init(|| {
-            let bytes = std::fs::read(FONT_PATH)
-                .map_err(|e| format!("{FONT_PATH}: {e} (install fonts-dejavu-core)"))?;
-            // plotters keeps fonts for the whole process.
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            register_font("sans-serif", FontStyle::Normal, bytes)
-                .map_err(|_| format!("{FONT_PATH}: not a usable font"))
-        })
-        .clone()
-        .map_err(|e| anyhow!(e))
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok =
+        *REGISTERED.get_or_init(|| register_font("sans-serif", FontStyle::Normal, FONT).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow!("the embedded font is not usable"))
+    }
 }
 
 /// One line of a time-series plot.
@@ -48,20 +57,20 @@ pub fn plot_series(path: &Path, title: &str, y_label: &str, series: &[Series]) -
     let x_max = all.iter().map(|p| p.0).fold(1.0, f64::max) * 1.05;
     let y_max = all.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    root.fill(&WHITE).plotted()?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 24))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
         .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-        .map_err(|e| anyhow!("{e}"))?;
+        .plotted()?;
     chart
         .configure_mesh()
         .x_desc("time since the migration started, s")
         .y_desc(y_label)
         .draw()
-        .map_err(|e| anyhow!("{e}"))?;
+        .plotted()?;
     for (i, s) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         chart
@@ -69,7 +78,7 @@ pub fn plot_series(path: &Path, title: &str, y_label: &str, series: &[Series]) -
                 s.points.iter().copied(),
                 color.stroke_width(2),
             ))
-            .map_err(|e| anyhow!("{e}"))?
+            .plotted()?
             .label(s.label.clone())
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
@@ -77,7 +86,7 @@ pub fn plot_series(path: &Path, title: &str, y_label: &str, series: &[Series]) -
         if let Some(stop) = s.stop {
             chart
                 .draw_series(std::iter::once(Cross::new(stop, 8, color.stroke_width(3))))
-                .map_err(|e| anyhow!("{e}"))?;
+                .plotted()?;
         }
     }
     chart
@@ -85,7 +94,7 @@ pub fn plot_series(path: &Path, title: &str, y_label: &str, series: &[Series]) -
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
-        .map_err(|e| anyhow!("{e}"))?;
+        .plotted()?;
     root.present()
         .with_context(|| format!("writing {}", path.display()))
 }
@@ -103,10 +112,8 @@ pub fn plot_panels(path: &Path, title: &str, panels: &[(&str, Vec<(f64, f64)>)])
         .fold(1.0, f64::max);
     let root =
         BitMapBackend::new(path, (SIZE.0, 220 * panels.len() as u32 + 40)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
-    let root = root
-        .titled(title, ("sans-serif", 24))
-        .map_err(|e| anyhow!("{e}"))?;
+    root.fill(&WHITE).plotted()?;
+    let root = root.titled(title, ("sans-serif", 24)).plotted()?;
     for (i, (area, (label, points))) in root
         .split_evenly((panels.len(), 1))
         .iter()
@@ -119,20 +126,20 @@ pub fn plot_panels(path: &Path, title: &str, panels: &[(&str, Vec<(f64, f64)>)])
             .x_label_area_size(30)
             .y_label_area_size(70)
             .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-            .map_err(|e| anyhow!("{e}"))?;
+            .plotted()?;
         chart
             .configure_mesh()
             .x_desc("time since the load started, s")
             .y_desc(*label)
             .draw()
-            .map_err(|e| anyhow!("{e}"))?;
+            .plotted()?;
         let color = Palette99::pick(i).to_rgba();
         chart
             .draw_series(LineSeries::new(
                 points.iter().copied(),
                 color.stroke_width(2),
             ))
-            .map_err(|e| anyhow!("{e}"))?;
+            .plotted()?;
     }
     root.present()
         .with_context(|| format!("writing {}", path.display()))
@@ -156,13 +163,13 @@ fn time_chart<'a, 'b>(
         .x_label_area_size(35)
         .y_label_area_size(70)
         .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-        .map_err(|e| anyhow!("{e}"))?;
+        .plotted()?;
     chart
         .configure_mesh()
         .x_desc("time since the migration started, s")
         .y_desc(y_desc)
         .draw()
-        .map_err(|e| anyhow!("{e}"))?;
+        .plotted()?;
     Ok(chart)
 }
 
@@ -173,7 +180,7 @@ fn draw_legend<'a, 'b: 'a>(chart: &mut TimeChart<'a, 'b>) -> Result<()> {
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
-        .map_err(|e| anyhow!("{e}"))
+        .plotted()
 }
 
 /// Two panels over the time of a never-stop migration: pending MB after
@@ -196,10 +203,8 @@ pub fn plot_forecast(
         .fold(1.0, f64::max)
         * 1.03;
     let root = BitMapBackend::new(path, (SIZE.0, 800)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
-    let root = root
-        .titled(title, ("sans-serif", 22))
-        .map_err(|e| anyhow!("{e}"))?;
+    root.fill(&WHITE).plotted()?;
+    let root = root.titled(title, ("sans-serif", 22)).plotted()?;
     let (top, bottom) = root.split_vertically(440);
 
     // Pending, with the band and the stops.
@@ -226,7 +231,7 @@ pub fn plot_forecast(
                 polygon,
                 BLUE.mix(0.15).filled(),
             )))
-            .map_err(|e| anyhow!("{e}"))?
+            .plotted()?
             .label("predictive: forecast band (one round ahead)")
             .legend(|(x, y)| {
                 Rectangle::new([(x, y - 5), (x + 20, y + 5)], BLUE.mix(0.15).filled())
@@ -237,7 +242,7 @@ pub fn plot_forecast(
             rows.iter().map(|r| (r.t_s, r.pending_mib)),
             BLACK.stroke_width(2),
         ))
-        .map_err(|e| anyhow!("{e}"))?
+        .plotted()?
         .label("never-stop: pending")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
     for (i, (label, point)) in marks.iter().enumerate() {
@@ -248,7 +253,7 @@ pub fn plot_forecast(
                 9,
                 color.stroke_width(3),
             )))
-            .map_err(|e| anyhow!("{e}"))?
+            .plotted()?
             .label(format!("{label}: stop at {:.1} s", point.0))
             .legend(move |(x, y)| Cross::new((x + 10, y), 6, color.stroke_width(3)));
     }
@@ -267,7 +272,7 @@ pub fn plot_forecast(
             rows.iter().map(|r| (r.t_s, r.dirty_mib_per_s)),
             BLACK.stroke_width(2),
         ))
-        .map_err(|e| anyhow!("{e}"))?
+        .plotted()?
         .label("dirtied in the round / its length")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
     chart
@@ -276,7 +281,7 @@ pub fn plot_forecast(
                 .filter_map(|r| r.forecast_dirty_mib_per_s.map(|f| (r.t_s, f))),
             BLUE.stroke_width(2),
         ))
-        .map_err(|e| anyhow!("{e}"))?
+        .plotted()?
         .label("predictive: forecast page-touch rate")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
     draw_legend(&mut chart)?;
@@ -319,27 +324,27 @@ pub fn plot_pareto(
         bail!("{}: nothing to plot", path.display());
     }
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    root.fill(&WHITE).plotted()?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
         .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-        .map_err(|e| anyhow!("{e}"))?;
+        .plotted()?;
     chart
         .configure_mesh()
         .x_desc("downtime, ms")
         .y_desc("total migration time, s")
         .draw()
-        .map_err(|e| anyhow!("{e}"))?;
+        .plotted()?;
     if !frontier.is_empty() {
         chart
             .draw_series(LineSeries::new(
                 frontier.iter().copied(),
                 BLACK.mix(0.5).stroke_width(2),
             ))
-            .map_err(|e| anyhow!("{e}"))?
+            .plotted()?
             .label("every stop of a never-stop run (frontier)")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.5)));
     }
@@ -351,7 +356,7 @@ pub fn plot_pareto(
                 7,
                 color.filled(),
             )))
-            .map_err(|e| anyhow!("{e}"))?
+            .plotted()?
             .label(p.label.clone())
             .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
     }
@@ -362,7 +367,7 @@ pub fn plot_pareto(
                 11,
                 BLACK.filled(),
             )))
-            .map_err(|e| anyhow!("{e}"))?
+            .plotted()?
             .label(o.label.clone())
             .legend(|(x, y)| TriangleMarker::new((x + 10, y), 6, BLACK.filled()));
     }
@@ -372,7 +377,7 @@ pub fn plot_pareto(
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
-        .map_err(|e| anyhow!("{e}"))?;
+        .plotted()?;
     root.present()
         .with_context(|| format!("writing {}", path.display()))
 }

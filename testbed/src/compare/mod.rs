@@ -22,7 +22,7 @@ use kairos_eval::trace::read_trace_file;
 use kairos_policy_core::cost::Objective;
 use kairos_policy_core::PolicyConfig;
 
-use crate::cmd_run::{workload_name, LiveArgs};
+use crate::cmd_run::{workload_name, LiveArgs, WorkloadRef};
 use crate::live::interrupt;
 use crate::live::oracle::{oracle_from_trace, LiveOracle};
 use crate::live::run::{run_migration, LiveResult};
@@ -118,7 +118,7 @@ impl CompareArgs {
         Ok(specs)
     }
 
-    fn workloads(&self) -> Result<Vec<String>> {
+    fn workloads(&self) -> Result<Vec<WorkloadRef>> {
         let root = &self.live.root;
         if Path::new(&self.suite).is_dir() {
             suite_files(Path::new(&self.suite))?
@@ -201,7 +201,8 @@ fn outcome(r: &LiveResult) -> String {
 pub fn run(args: &CompareArgs) -> Result<()> {
     let weights = args.weights()?;
     let specs = args.specs(&weights)?;
-    let workloads = args.workloads()?;
+    let workload_refs = args.workloads()?;
+    let workloads: Vec<String> = workload_refs.iter().map(|w| w.name.clone()).collect();
     if args.repeat == 0 || workloads.is_empty() {
         bail!("nothing to run: give workloads and --repeat >= 1");
     }
@@ -239,7 +240,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
             }
         }
     };
-    for workload in &workloads {
+    for workload in &workload_refs {
         if with_oracle {
             let label = progress.next();
             let name = format!("{workload}__oracle");
@@ -258,7 +259,8 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         for &spec in &specs {
             for i in 1..=args.repeat {
                 let label = progress.next();
-                let name = format!("{workload}__{spec}__{i}");
+                // '=' would break QEMU's option parsing of the paths.
+                let name = format!("{workload}__{spec}__{i}").replace('=', "");
                 if let Some(r) = store.load::<LiveResult>(&name) {
                     eprintln!("{label} {name}: done before, kept");
                     results.push(r);
@@ -376,7 +378,7 @@ fn forecast_qualities(oracles: &[LiveOracle], cfg: &PolicyConfig) -> Vec<Workloa
 /// policies' runs still count.
 fn record_oracle(
     args: &CompareArgs,
-    workload: &str,
+    workload: &WorkloadRef,
     store: &Store,
     name: &str,
     label: &str,
@@ -394,7 +396,7 @@ fn record_oracle(
         eprintln!("{label} {name}: no trace came back; no oracle for {workload}");
         return Ok(None);
     };
-    match oracle_from_trace(workload, trace) {
+    match oracle_from_trace(&workload.name, trace) {
         Ok(o) => {
             store.save(name, &o)?;
             eprintln!(

@@ -18,6 +18,10 @@ pub struct GuestSpec {
     pub initrd: PathBuf,
     /// Workload name passed to the guest (`kairos.workload=`).
     pub workload: String,
+    /// The workload program handed to the guest through fw_cfg (it
+    /// replaces the image's copy, so any file runs without rebuilding the
+    /// image); None for the benchmarks.
+    pub workload_file: Option<PathBuf>,
     /// Guest RAM, MiB.
     pub ram_mib: u64,
     /// `tcg` or `kvm`.
@@ -80,6 +84,12 @@ impl QemuProcess {
         .arg(format!("unix:{},server=on,wait=off", qmp_path.display()));
         for dir in &spec.data_dirs {
             cmd.arg("-L").arg(dir);
+        }
+        if let Some(file) = &spec.workload_file {
+            cmd.arg("-fw_cfg").arg(format!(
+                "name=opt/kairos/workload.toml,file={}",
+                file.display()
+            ));
         }
         if let Some(uri) = incoming {
             cmd.args(["-incoming", uri]);

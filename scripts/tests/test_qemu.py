@@ -1,0 +1,281 @@
+"""Tests of the patched QEMU and the live test-bed, run by pytest from
+scripts/qemu-tests.sh (which builds QEMU, the guest and kairos first, and
+hides /dev/kvm: guests run with TCG here). Each check is its own assertion
+or test, so a failure names it.
+
+  - upstream's migration-test (with the convergence qtests) with the policy
+    off, and with -global migration.x-convergence-policy=predictive forced
+    on every QEMU it starts;
+  - a real guest under a phase-changing workload migrated between two
+    patched QEMUs with `predictive` (QMP and HMP, x-query-convergence, the
+    trace replayed, the guest alive with its memory intact), with QMP
+    negative tests;
+  - a small real comparison over the shaped link, with the oracle;
+  - kairos profile of two workloads.
+"""
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+from qmp import QMP, QMPError  # noqa: E402
+
+QEMU = ROOT / "build/bin/qemu-system-x86_64"
+MIGRATION_TEST = ROOT / "build/bin/migration-test"
+KAIROS = ROOT / "target/release/kairos"
+KERNEL = ROOT / "build/guest/vmlinuz"
+INITRD = ROOT / "build/guest/initrd.img"
+LOGS = ROOT / "build/test-logs"
+DATA = QEMU.resolve().parent / "qemu-bundle/usr/local/share/qemu"
+
+
+def read(path):
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def wait_for(pred, timeout_s, what):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+# --- upstream's migration-test -------------------------------------------------
+
+def predictive_wrapper():
+    """A QEMU that forces the policy on; migration-test takes the target
+    from the binary's name, so the wrapper keeps it, in its own dir."""
+    wrapper = ROOT / "build/bin/predictive/qemu-system-x86_64"
+    wrapper.parent.mkdir(parents=True, exist_ok=True)
+    wrapper.write_text(
+        f'#!/bin/sh\nexec "{QEMU}" -global migration.x-convergence-policy=predictive "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+@pytest.mark.parametrize("variant", ["policy-off", "policy-predictive"])
+def test_migration_test(variant):
+    binary = QEMU if variant == "policy-off" else predictive_wrapper()
+    LOGS.mkdir(parents=True, exist_ok=True)
+    tap = LOGS / f"migration-test-{variant}.tap"
+    env = dict(os.environ, QTEST_QEMU_BINARY=str(binary))
+    with open(tap, "w") as out:
+        rc = subprocess.run([str(MIGRATION_TEST), "-m", "quick", "--tap", "-k"],
+                            env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+    lines = tap.read_text().splitlines()
+    failed = [l for l in lines if l.startswith("not ok")]
+    passed = [l for l in lines if l.startswith("ok ")]
+    assert rc == 0 and not failed, f"{failed} (see {tap})"
+    assert any("/migration/convergence/predictive" in l for l in passed), \
+        f"the convergence qtests did not run (see {tap})"
+    print(f"{variant}: {len(passed)} ok")
+
+
+# --- a real guest migrated by the policy ---------------------------------------
+
+@pytest.fixture(scope="module")
+def smoke():
+    """Boot the guest on two QEMUs, migrate it with `predictive`; yields
+    what the checks need."""
+    work = LOGS / "smoke"
+    work.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = [str(QEMU), "-accel", "tcg", "-m", "1024", "-smp", "1", "-nographic", "-nodefaults",
+            "-kernel", str(KERNEL), "-initrd", str(INITRD),
+            "-append", "console=ttyS0 quiet kairos.workload=phase-change", "-L", str(DATA)]
+    dst_log, src_log = work / "dst-serial.log", work / "src-serial.log"
+    procs = [
+        subprocess.Popen(base + ["-serial", f"file:{dst_log}",
+                                 "-qmp", f"unix:{work}/dst.qmp,server=on,wait=off",
+                                 "-incoming", f"tcp:127.0.0.1:{port}"],
+                         stdout=open(work / "dst-qemu.log", "w"), stderr=subprocess.STDOUT),
+        subprocess.Popen(base + ["-serial", f"file:{src_log}",
+                                 "-qmp", f"unix:{work}/src.qmp,server=on,wait=off"],
+                         stdout=open(work / "src-qemu.log", "w"), stderr=subprocess.STDOUT),
+    ]
+    try:
+        qd, qs = QMP(str(work / "dst.qmp")), QMP(str(work / "src.qmp"))
+        wait_for(lambda: "kairos-load t=" in read(src_log), 60, "the guest's load generator")
+        time.sleep(6)
+        state = {"qs": qs, "qd": qd, "work": work, "src_log": src_log, "dst_log": dst_log,
+                 "port": port, "rejected": []}
+        before = qs.cmd("query-migrate-parameters")
+        for bad in ({"x-convergence-policy": "fastest"},
+                    {"x-convergence-max-downtime": 0},
+                    {"x-convergence-downtime-weight": 2_000_000},
+                    {"x-convergence-trace": "/tmp/t.csv"}):
+            try:
+                qs.cmd("migrate-set-parameters", **bad)
+                state["rejected"].append((bad, None))
+            except QMPError as e:
+                state["rejected"].append((bad, e.error.get("class")))
+        state["unchanged"] = qs.cmd("query-migrate-parameters") == before
+        try:
+            qs.cmd("x-query-convergence")
+            state["history_before"] = "answered"
+        except QMPError:
+            state["history_before"] = "error"
+        qs.cmd("migrate-set-parameters", **{
+            "max-bandwidth": 125_000_000, "downtime-limit": 300,
+            "x-convergence-policy": "predictive", "x-convergence-max-downtime": 1000,
+            "x-convergence-downtime-weight": 10})
+        state["params"] = qs.cmd("query-migrate-parameters")
+        state["hmp_params"] = qs.cmd("human-monitor-command",
+                                     **{"command-line": "info migrate_parameters"})
+        qs.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
+        start, seen_active, rounds = time.monotonic(), False, []
+        while True:
+            info = qs.cmd("query-migrate")
+            if info.get("status") == "active" and "convergence" in info:
+                seen_active = True
+            after = rounds[-1]["observed"] if rounds else 0
+            rounds += qs.cmd("x-query-convergence", after=after)["rounds"]
+            if info.get("status") in ("completed", "failed", "cancelled"):
+                break
+            if time.monotonic() - start > 180:
+                qs.cmd("migrate_cancel")
+                pytest.fail("the migration did not finish within 180 s")
+            time.sleep(0.25)
+        state.update(info=info, seen_active=seen_active, rounds=rounds,
+                     hmp_info=qs.cmd("human-monitor-command", **{"command-line": "info migrate"}),
+                     history=qs.cmd("x-query-convergence")["rounds"])
+        yield state
+        qs.close()
+        qd.close()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+def test_bad_parameters_are_rejected_and_change_nothing(smoke):
+    for bad, error_class in smoke["rejected"]:
+        assert error_class == "GenericError", f"accepted or odd error for {bad}: {error_class}"
+    assert smoke["unchanged"], "a rejected parameter changed something"
+    assert smoke["history_before"] == "error", "x-query-convergence answered before any policy ran"
+
+
+def test_parameters_show_in_qmp_and_hmp(smoke):
+    p = smoke["params"]
+    assert (p["x-convergence-policy"], p["x-convergence-max-downtime"],
+            p["x-convergence-downtime-weight"]) == ("predictive", 1000, 10)
+    assert "x-convergence-policy: predictive" in smoke["hmp_params"]
+    assert "x-convergence-downtime-weight: 10" in smoke["hmp_params"]
+
+
+def test_the_policy_switches_over(smoke):
+    info = smoke["info"]
+    assert info["status"] == "completed", info.get("error-desc")
+    conv = info["convergence"]
+    assert conv["policy"] == "predictive" and conv["rounds"] >= 2, conv
+    assert conv["action"] == "stop-and-copy", conv
+    assert conv["reason"] in ("convergence-point", "trough-now", "below-threshold"), conv
+    assert info["downtime"] <= 1000 * 1.5, f"downtime {info['downtime']} ms"
+    assert smoke["seen_active"], "no convergence member while the migration was active"
+    assert "convergence policy: predictive" in smoke["hmp_info"]
+
+
+def test_every_sync_is_read_once_and_replays(smoke, tmp_path):
+    rounds = smoke["rounds"]
+    observed = [r["observed"] for r in rounds]
+    assert observed == list(range(1, len(observed) + 1)), observed
+    assert smoke["history"][-1]["observed"] == observed[-1]
+    assert rounds[-1]["action"] == "stop-and-copy"
+    trace = tmp_path / "trace.csv"
+    with open(trace, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["round", "time_ms", "dirtied_pages", "pending_bytes", "sent_bytes",
+                    "bandwidth_bytes_per_s", "page_size", "ram_bytes"])
+        for r in rounds:
+            w.writerow([r["round"], r["time"], r["dirtied-pages"], r["pending"],
+                        r["transferred"], r["bandwidth"], r["page-size"], r["ram-size"]])
+    out = subprocess.run([str(KAIROS), "replay", "--trace", str(trace), "--policy", "predictive",
+                          "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    replayed = json.loads(out.stdout.splitlines()[0])
+    # Same observations, same library: the replay stops where QEMU did.
+    assert replayed["status"] == "completed" and replayed["rounds"] == len(rounds), replayed
+
+
+def test_the_guest_lives_on_with_its_memory_intact(smoke):
+    assert smoke["qd"].cmd("query-status")["status"] == "running"
+    then = read(smoke["dst_log"]).count("kairos-load t=")
+    time.sleep(3)
+    log = read(smoke["dst_log"])
+    assert log.count("kairos-load t=") > then, "the guest stopped reporting on the destination"
+    assert "VERIFY FAILED" not in log and "verify_errors=0" in log, \
+        "the guest found pages that do not hold what it wrote"
+
+
+# --- a small real comparison over the shaped link --------------------------------
+
+def test_a_small_comparison():
+    out = LOGS / "compare"
+    subprocess.run(["rm", "-rf", str(out)], check=True)
+    rc = subprocess.run([str(KAIROS), "compare", "--suite", "hot-wss",
+                         "--policies", "qemu,qemu@max,predictive", "--repeat", "1",
+                         "--timeout-s", "30", "--oracle-s", "20", "--warmup-s", "5",
+                         "--downtime-weights", "3,10", "--out", str(out)],
+                        stdout=subprocess.DEVNULL, cwd=ROOT).returncode
+    assert rc == 0, f"kairos compare failed (see {out})"
+    runs = {f.name.split("__")[1].removesuffix(".json"): json.loads(f.read_text())
+            for f in (out / "runs").glob("*.json")}
+    q, q_max, oracle = runs["qemu"], runs["qemu@1000"], runs["oracle"]
+    predictive = [v for k, v in runs.items() if k.startswith("predictive")]
+    assert len(predictive) == 2, runs.keys()
+    assert q["status"] == "timed-out", f"qemu should not converge on hot-wss: {q['status']}"
+    assert q_max["status"] == "completed"
+    for p in predictive:
+        assert p["status"] == "completed", p["status"]
+        assert p["link"] == "netns"
+        assert p["verify_errors"] == 0
+        assert p["downtime_ms"] <= 1000 * 1.2, p["downtime_ms"]
+        assert p["total_time_ms"] < 30000
+    assert oracle["trace_rounds"] >= 5, oracle["trace_rounds"]
+    summary = list(csv.DictReader(open(out / "summary.csv")))
+    cells = {(r["policy"], float(r["downtime_weight"])): r for r in summary}
+    for w in (3, 10):
+        cell = cells[(f"predictive@w={w}", float(w))]
+        assert float(cell["regret"]) < 2.0, cell
+    assert "*oracle* (round" in (out / "summary.md").read_text()
+    assert (out / "plots/hot-wss-pareto.png").stat().st_size > 10000
+
+
+# --- kairos profile --------------------------------------------------------------
+
+@pytest.mark.parametrize("workload", ["phase-change", "sysbench-memory"])
+def test_profile(workload):
+    out = LOGS / f"profile-{workload}"
+    subprocess.run(["rm", "-rf", str(out)], check=True)
+    rc = subprocess.run([str(KAIROS), "profile", "--workload", workload, "--duration-s", "6",
+                         "--out", str(out)], stdout=subprocess.DEVNULL, cwd=ROOT).returncode
+    assert rc == 0
+    rows = list(csv.DictReader(open(out / "profile.csv")))
+    num = lambda r, k: float(r[k]) if r[k] else None  # noqa: E731
+    assert len(rows) >= 4, f"{len(rows)} profile rows for 6 s"
+    assert all(num(r, "dirty_rate_mib_per_s") is not None for r in rows)
+    assert all((num(r, "ops_per_s") or 0) > 0 for r in rows), "no throughput reported"
+    assert all(num(r, "guest_mem_used_mib") for r in rows)
+    assert (out / "profile.png").stat().st_size > 10000
+    if workload == "phase-change":
+        # kairos-load writes changing content, which page-sampling sees.
+        assert min(num(r, "dirty_rate_mib_per_s") for r in rows) > 30
+    else:
+        # sysbench rewrites the same bytes, which page-sampling does not see.
+        assert all(num(r, "guest_cpu_busy_pct") > 90 for r in rows)
