@@ -42,8 +42,11 @@ enum KairosAction
   KAIROS_ACTION_CONTINUE = 0,
   // Pause the guest and copy what is left now.
   KAIROS_ACTION_STOP_AND_COPY = 1,
-  // Ask for help converging: throttle the guest (auto-converge) or switch
-  // to post-copy, whichever the caller has enabled.
+  // Switch to post-copy now (the escalation `predictive` chooses when no
+  // stop fits the maximum and post-copy is expected to cost the guest
+  // less than throttling; auto-converge's emulation and the operator
+  // policies' emulations use it too). A throttle is not an action: it is
+  // `Decision::throttle_pct`, in force alongside any action.
   KAIROS_ACTION_ESCALATE = 2,
   // Give up: cancel the migration, the guest keeps running on the source.
   // Only the emulations of operator policies that abort (Nova, KubeVirt)
@@ -114,6 +117,10 @@ enum KairosReason
   // The policy failed internally; from then on the caller's own rule
   // applies.
   KAIROS_REASON_INTERNAL_ERROR = 18,
+  // No stop fits the maximum at the guest's own pace: the guest is
+  // throttled by the share the forecast says makes one fit within a round
+  // or two.
+  KAIROS_REASON_THROTTLING = 19,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -163,7 +170,8 @@ enum KairosNonConvergenceAction
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
-  // Ask the caller to throttle the guest or switch to post-copy (default).
+  // Escalate as `PolicyConfig::escalation` allows (throttle, post-copy,
+  // or, with `none`, keep going) (default).
   KAIROS_NON_CONVERGENCE_ACTION_ESCALATE = 0,
   // Stop at the best point the forecast says is reachable, even though it
   // exceeds the hard maximum downtime (the user opted into that).
@@ -176,6 +184,33 @@ enum KairosNonConvergenceAction
 typedef enum KairosNonConvergenceAction KairosNonConvergenceAction;
 #else
 typedef uint32_t KairosNonConvergenceAction;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// What escalation may do once no stop is forecast to fit the maximum.
+//
+// The values are those of the C ABI (`KairosEscalation`).
+enum KairosEscalation
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Nothing: keep iterating (QEMU's rule and the safety caps remain).
+  KAIROS_ESCALATION_NONE = 0,
+  // Slow the guest's dirtying by the share the forecast says makes a stop
+  // fit within a round or two (`Decision::throttle_pct`), re-evaluated
+  // every round and released once the guest calms down.
+  KAIROS_ESCALATION_THROTTLE = 1,
+  // Switch to post-copy (`Action::Escalate`).
+  KAIROS_ESCALATION_POSTCOPY = 2,
+  // Whichever of the two is expected to cost the guest less time.
+  KAIROS_ESCALATION_AUTO = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum KairosEscalation KairosEscalation;
+#else
+typedef uint32_t KairosEscalation;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -209,6 +244,12 @@ typedef struct KairosConfig {
   // Rounds kept in the policy's history ring for kairos_policy_history()
   // (allocated once, at creation; 1..=65536).
   uint32_t history_rounds;
+  // What escalation may do once nothing fits the maximum: a
+  // KairosEscalation value (checked like non_convergence_action).
+  uint32_t escalation;
+  // The highest throttle escalation may ask for, % (1..=99; QEMU's
+  // max-cpu-throttle).
+  uint32_t max_throttle_pct;
 } KairosConfig;
 
 // One dirty-bitmap sync round.
@@ -243,6 +284,10 @@ typedef struct KairosState {
   KairosModel model;
   // Detected workload period, rounds (0 = none).
   uint32_t period_rounds;
+  // The throttle the policy wants in force from now on, % of the guest's
+  // CPU time (0: none; a lower value than before lowers it, 0 releases
+  // it).
+  uint32_t throttle_pct;
   // Downtime limit in force, ms.
   double downtime_limit_ms;
   // Pending bytes forecast for the next round (0 when none).
@@ -284,8 +329,8 @@ const char *kairos_version(void);
 uint32_t kairos_abi_version(void);
 
 // Fill `config` with the defaults (policy "predictive", limit 300 ms,
-// maximum 1000 ms, downtime weight 10, history of 1024 rounds). Does
-// nothing when `config` is NULL.
+// maximum 1000 ms, downtime weight 10, history of 1024 rounds, no
+// escalation, throttle at most 99 %). Does nothing when `config` is NULL.
 //
 // # Safety
 // `config` is NULL or points to writable memory for one KairosConfig.

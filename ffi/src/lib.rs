@@ -24,15 +24,15 @@ use std::sync::{Mutex, MutexGuard};
 
 use kairos_policy_core::input_guard::fallback_decision;
 use kairos_policy_core::{
-    build_policy, Action, ConvergencePolicy, Decision, ModelKind, NonConvergenceAction,
+    build_policy, Action, ConvergencePolicy, Decision, Escalation, ModelKind, NonConvergenceAction,
     PolicyConfig, PolicyKind, Reason, RoundObservation,
 };
 
 use history::History;
 use types::copy_c_string;
 pub use types::{
-    KairosAction, KairosConfig, KairosModel, KairosNonConvergenceAction, KairosReason,
-    KairosRecord, KairosRound, KairosState,
+    KairosAction, KairosConfig, KairosEscalation, KairosModel, KairosNonConvergenceAction,
+    KairosReason, KairosRecord, KairosRound, KairosState,
 };
 
 /// ABI version of this header; bumped on any incompatible change.
@@ -96,8 +96,8 @@ pub extern "C" fn kairos_abi_version() -> u32 {
 }
 
 /// Fill `config` with the defaults (policy "predictive", limit 300 ms,
-/// maximum 1000 ms, downtime weight 10, history of 1024 rounds). Does
-/// nothing when `config` is NULL.
+/// maximum 1000 ms, downtime weight 10, history of 1024 rounds, no
+/// escalation, throttle at most 99 %). Does nothing when `config` is NULL.
 ///
 /// # Safety
 /// `config` is NULL or points to writable memory for one KairosConfig.
@@ -118,6 +118,8 @@ pub unsafe extern "C" fn kairos_config_default(config: *mut KairosConfig) {
         horizon_rounds: d.forecast.horizon_rounds as u32,
         non_convergence_action: d.non_convergence_action.into(),
         history_rounds: KAIROS_DEFAULT_HISTORY_ROUNDS,
+        escalation: d.escalation.into(),
+        max_throttle_pct: u32::from(d.max_throttle_pct),
     };
     // SAFETY: checked non-NULL; the caller guarantees it is writable.
     unsafe { config.write(value) };
@@ -154,6 +156,17 @@ unsafe fn parse_config(config: &KairosConfig) -> Result<(PolicyKind, PolicyConfi
     let kind = PolicyKind::from_name(name).map_err(|e| e.to_string())?;
     let non_convergence_action = NonConvergenceAction::try_from(config.non_convergence_action)
         .map_err(|e| format!("non_convergence_action: {e}"))?;
+    let escalation =
+        Escalation::try_from(config.escalation).map_err(|e| format!("escalation: {e}"))?;
+    let max_throttle_pct = u8::try_from(config.max_throttle_pct)
+        .ok()
+        .filter(|p| (1..=99).contains(p))
+        .ok_or_else(|| {
+            format!(
+                "invalid max_throttle_pct: {} (must be in [1, 99])",
+                config.max_throttle_pct
+            )
+        })?;
     if !(1..=KAIROS_MAX_HISTORY_ROUNDS).contains(&config.history_rounds) {
         return Err(format!(
             "invalid history_rounds: {} (must be in [1, {KAIROS_MAX_HISTORY_ROUNDS}])",
@@ -168,6 +181,8 @@ unsafe fn parse_config(config: &KairosConfig) -> Result<(PolicyKind, PolicyConfi
         max_elapsed_ms: config.max_elapsed_ms,
         max_sent_ram_multiple: config.max_sent_ram_multiple,
         non_convergence_action,
+        escalation,
+        max_throttle_pct,
         ..PolicyConfig::default()
     };
     cfg.forecast.horizon_rounds = config.horizon_rounds as usize;

@@ -8,7 +8,7 @@ use std::os::raw::c_char;
 use kairos_policy_core::{Action, Decision, ModelKind, Reason, RoundObservation};
 
 pub use kairos_policy_core::{
-    Action as KairosAction, ModelKind as KairosModel,
+    Action as KairosAction, Escalation as KairosEscalation, ModelKind as KairosModel,
     NonConvergenceAction as KairosNonConvergenceAction, Reason as KairosReason,
 };
 
@@ -41,6 +41,12 @@ pub struct KairosConfig {
     /// Rounds kept in the policy's history ring for kairos_policy_history()
     /// (allocated once, at creation; 1..=65536).
     pub history_rounds: u32,
+    /// What escalation may do once nothing fits the maximum: a
+    /// KairosEscalation value (checked like non_convergence_action).
+    pub escalation: u32,
+    /// The highest throttle escalation may ask for, % (1..=99; QEMU's
+    /// max-cpu-throttle).
+    pub max_throttle_pct: u32,
 }
 
 /// One dirty-bitmap sync round.
@@ -94,6 +100,10 @@ pub struct KairosState {
     pub model: ModelKind,
     /// Detected workload period, rounds (0 = none).
     pub period_rounds: u32,
+    /// The throttle the policy wants in force from now on, % of the guest's
+    /// CPU time (0: none; a lower value than before lowers it, 0 releases
+    /// it).
+    pub throttle_pct: u32,
     /// Downtime limit in force, ms.
     pub downtime_limit_ms: f64,
     /// Pending bytes forecast for the next round (0 when none).
@@ -121,6 +131,7 @@ impl Default for KairosState {
             reason: Reason::None,
             model: ModelKind::None,
             period_rounds: 0,
+            throttle_pct: 0,
             downtime_limit_ms: 0.0,
             forecast_pending_bytes: 0.0,
             forecast_pending_lo_bytes: 0.0,
@@ -151,6 +162,7 @@ impl KairosState {
             reason,
             model: f.model,
             period_rounds: f.period_rounds,
+            throttle_pct: u32::from(decision.throttle_pct),
             downtime_limit_ms: decision.downtime_limit_ms,
             forecast_pending_bytes: next.pending_bytes,
             forecast_pending_lo_bytes: next.pending_lo_bytes,

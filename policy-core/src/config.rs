@@ -21,6 +21,8 @@ pub const DEFAULT_DOWNTIME_WEIGHT: f64 = 10.0;
 /// Largest downtime weight accepted; beyond it every stop above the limit
 /// is as good as forbidden (set the maximum equal to the limit for that).
 pub const MAX_DOWNTIME_WEIGHT: f64 = 1e6;
+/// Default highest throttle, % (QEMU's `max-cpu-throttle` default).
+pub const DEFAULT_MAX_THROTTLE_PCT: u8 = 99;
 
 /// What `predictive` does once it has forecast that the hard maximum downtime
 /// cannot be met.
@@ -29,7 +31,8 @@ pub const MAX_DOWNTIME_WEIGHT: f64 = 1e6;
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum NonConvergenceAction {
-    /// Ask the caller to throttle the guest or switch to post-copy (default).
+    /// Escalate as `PolicyConfig::escalation` allows (throttle, post-copy,
+    /// or, with `none`, keep going) (default).
     #[default]
     Escalate = 0,
     /// Stop at the best point the forecast says is reachable, even though it
@@ -44,6 +47,44 @@ names!(NonConvergenceAction, "non-convergence action" {
     StopBestEffort => "stop-best-effort",
     KeepGoing => "keep-going",
 });
+
+/// What escalation may do once no stop is forecast to fit the maximum.
+///
+/// The values are those of the C ABI (`KairosEscalation`).
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Escalation {
+    /// Nothing: keep iterating (QEMU's rule and the safety caps remain).
+    #[default]
+    None = 0,
+    /// Slow the guest's dirtying by the share the forecast says makes a stop
+    /// fit within a round or two (`Decision::throttle_pct`), re-evaluated
+    /// every round and released once the guest calms down.
+    Throttle = 1,
+    /// Switch to post-copy (`Action::Escalate`).
+    Postcopy = 2,
+    /// Whichever of the two is expected to cost the guest less time.
+    Auto = 3,
+}
+
+names!(Escalation, "escalation" {
+    None => "none",
+    Throttle => "throttle",
+    Postcopy => "postcopy",
+    Auto => "auto",
+});
+
+impl Escalation {
+    /// True when it may throttle.
+    pub fn may_throttle(self) -> bool {
+        matches!(self, Escalation::Throttle | Escalation::Auto)
+    }
+
+    /// True when it may switch to post-copy.
+    pub fn may_postcopy(self) -> bool {
+        matches!(self, Escalation::Postcopy | Escalation::Auto)
+    }
+}
 
 /// Settings of the online forecasters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -136,8 +177,14 @@ pub struct PolicyConfig {
     pub max_sent_ram_multiple: f64,
     /// Consecutive rounds of "no convergence forecast" before acting on it.
     pub non_convergence_confirm_rounds: u32,
-    /// What to do once non-convergence is declared.
+    /// What to do once non-convergence is declared (`escalate` uses
+    /// `escalation`).
     pub non_convergence_action: NonConvergenceAction,
+    /// What escalation may do.
+    pub escalation: Escalation,
+    /// The highest throttle escalation may ask for, % (QEMU's
+    /// `max-cpu-throttle`).
+    pub max_throttle_pct: u8,
     /// Forecaster settings.
     pub forecast: ForecastConfig,
 }
@@ -154,6 +201,8 @@ impl Default for PolicyConfig {
             max_sent_ram_multiple: 20.0,
             non_convergence_confirm_rounds: 2,
             non_convergence_action: NonConvergenceAction::Escalate,
+            escalation: Escalation::None,
+            max_throttle_pct: DEFAULT_MAX_THROTTLE_PCT,
             forecast: ForecastConfig::default(),
         }
     }
@@ -238,6 +287,12 @@ impl PolicyConfig {
             c.max_sent_ram_multiple,
             c.max_sent_ram_multiple >= 1.0,
             ">= 1",
+        )?;
+        check(
+            "max_throttle_pct",
+            f64::from(c.max_throttle_pct),
+            (1..=99).contains(&c.max_throttle_pct),
+            "in [1, 99]",
         )?;
         check(
             "non_convergence_confirm_rounds",

@@ -15,8 +15,11 @@ pub enum Action {
     Continue = 0,
     /// Pause the guest and copy what is left now.
     StopAndCopy = 1,
-    /// Ask for help converging: throttle the guest (auto-converge) or switch
-    /// to post-copy, whichever the caller has enabled.
+    /// Switch to post-copy now (the escalation `predictive` chooses when no
+    /// stop fits the maximum and post-copy is expected to cost the guest
+    /// less than throttling; auto-converge's emulation and the operator
+    /// policies' emulations use it too). A throttle is not an action: it is
+    /// `Decision::throttle_pct`, in force alongside any action.
     Escalate = 2,
     /// Give up: cancel the migration, the guest keeps running on the source.
     /// Only the emulations of operator policies that abort (Nova, KubeVirt)
@@ -86,6 +89,10 @@ pub enum Reason {
     /// The policy failed internally; from then on the caller's own rule
     /// applies.
     InternalError = 18,
+    /// No stop fits the maximum at the guest's own pace: the guest is
+    /// throttled by the share the forecast says makes one fit within a round
+    /// or two.
+    Throttling = 19,
 }
 
 names!(Reason, "reason" {
@@ -108,6 +115,7 @@ names!(Reason, "reason" {
     ProgressTimeout => "progress-timeout",
     Observing => "observing",
     InternalError => "internal-error",
+    Throttling => "throttling",
 });
 
 /// Which forecasting model produced a forecast.
@@ -212,6 +220,11 @@ pub struct Decision {
     /// horizon, ms (NaN when not weighed; +∞ when no later stop is expected
     /// to be allowed).
     pub wait_cost_ms: f64,
+    /// The throttle the policy wants in force from now on, % of the guest's
+    /// CPU time taken away (0: none; lowering or releasing is a decision
+    /// too). QEMU applies it with `cpu_throttle_set()` (or a dirty-rate
+    /// limit); the simulator slows its guest by it.
+    pub throttle_pct: u8,
 }
 
 impl Decision {
@@ -224,6 +237,7 @@ impl Decision {
             forecast: Forecast::default(),
             stop_cost_ms: f64::NAN,
             wait_cost_ms: f64::NAN,
+            throttle_pct: 0,
         }
     }
 

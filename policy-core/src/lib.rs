@@ -26,7 +26,7 @@ pub mod period;
 pub mod phase;
 pub mod policies;
 
-pub use config::{ConfigError, ForecastConfig, NonConvergenceAction, PolicyConfig};
+pub use config::{ConfigError, Escalation, ForecastConfig, NonConvergenceAction, PolicyConfig};
 pub use decision::{
     Action, Decision, Forecast, ForecastPoint, ModelKind, Reason, MAX_HORIZON_ROUNDS,
 };

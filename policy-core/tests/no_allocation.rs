@@ -5,7 +5,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use kairos_policy_core::policies::{build_policy, PolicyKind};
-use kairos_policy_core::{PolicyConfig, RoundObservation};
+use kairos_policy_core::{Escalation, PolicyConfig, RoundObservation};
 
 struct CountingAllocator;
 
@@ -68,10 +68,17 @@ fn observation(round: u64) -> RoundObservation {
 
 #[test]
 fn observe_does_not_allocate() {
+    for escalation in [Escalation::None, Escalation::Auto] {
+        observe_does_not_allocate_with(escalation);
+    }
+}
+
+fn observe_does_not_allocate_with(escalation: Escalation) {
     let cfg = PolicyConfig {
         max_rounds: u64::MAX,
         max_elapsed_ms: u64::MAX,
         max_sent_ram_multiple: 1e12,
+        escalation,
         ..PolicyConfig::default()
     };
     for &kind in PolicyKind::ALL {

@@ -10,7 +10,7 @@ use kairos_eval::baseline::{parse_list, PolicySpec};
 use kairos_policy_core::config::{
     DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_DOWNTIME_WEIGHT, DEFAULT_MAX_DOWNTIME_MS,
 };
-use kairos_policy_core::{NonConvergenceAction, PolicyConfig};
+use kairos_policy_core::{Escalation, NonConvergenceAction, PolicyConfig};
 
 /// A parser for a closed set of the policy core: its names are the
 /// possible values `--help` lists, and anything else is a usage error.
@@ -62,6 +62,15 @@ pub struct PolicyArgs {
         value_parser = names_parser(NonConvergenceAction::ALL, NonConvergenceAction::name),
     )]
     pub on_non_convergence: NonConvergenceAction,
+    /// What escalation may do once nothing fits the maximum: throttle the
+    /// guest by the share the forecast sizes, switch to post-copy (not
+    /// simulated), or whichever costs the guest less.
+    #[arg(
+        long,
+        default_value = "none",
+        value_parser = names_parser(Escalation::ALL, Escalation::name),
+    )]
+    pub escalation: Escalation,
 }
 
 impl PolicyArgs {
@@ -77,6 +86,7 @@ impl PolicyArgs {
             max_downtime_ms: self.max_downtime_ms,
             downtime_weight: self.downtime_weight,
             non_convergence_action: self.on_non_convergence,
+            escalation: self.escalation,
             ..PolicyConfig::default()
         };
         cfg.validate()?;

@@ -121,6 +121,7 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
         downtime_limit_ms: 300,
         max_downtime_ms: 1000,
         downtime_weight: kairos_policy_core::config::DEFAULT_DOWNTIME_WEIGHT,
+        escalation: kairos_policy_core::Escalation::None,
         ram_mib: args.ram_mib,
         warmup_s: 0.0,
         timeout_s: 1.0,

@@ -10,7 +10,7 @@ use crate::live::kvm::hide_dev_kvm;
 use crate::live::qemu::GuestSpec;
 use crate::live::run::{run_migration, LiveResult, RunConfig};
 use crate::live::spec::LiveSpec;
-use kairos_policy_core::PolicyConfig;
+use kairos_policy_core::{Escalation, PolicyConfig};
 
 /// The accelerator guests run with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -58,6 +58,13 @@ pub struct LiveArgs {
     /// migration one second of downtime beyond the limit is worth.
     #[arg(long, default_value_t = kairos_policy_core::config::DEFAULT_DOWNTIME_WEIGHT, value_name = "λ")]
     pub downtime_weight: f64,
+    /// What `predictive`'s escalation may do once nothing fits the
+    /// maximum (x-convergence-escalation): throttle the guest by the share
+    /// the forecast sizes, switch to post-copy (needs --policy's
+    /// capability postcopy-ram, which the test-bed sets for `auto` and
+    /// `postcopy`), or whichever costs the guest less.
+    #[arg(long, default_value = "none", value_parser = crate::cli_policy::names_parser(Escalation::ALL, Escalation::name))]
+    pub escalation: Escalation,
     /// Guest RAM, MiB.
     #[arg(long, default_value_t = 1024, value_name = "MIB")]
     pub ram_mib: u64,
@@ -118,6 +125,7 @@ impl LiveArgs {
             downtime_limit_ms: self.downtime_limit_ms as f64,
             max_downtime_ms: self.max_downtime_ms as f64,
             downtime_weight: self.downtime_weight,
+            escalation: self.escalation,
             ..PolicyConfig::default()
         };
         cfg.validate()
@@ -184,6 +192,7 @@ impl LiveArgs {
             downtime_limit_ms: self.downtime_limit_ms,
             max_downtime_ms: self.max_downtime_ms,
             downtime_weight: self.downtime_weight,
+            escalation: self.escalation,
             warmup_s: self.warmup_s,
             timeout_s: self.timeout_s,
             work_dir,

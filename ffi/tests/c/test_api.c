@@ -99,6 +99,16 @@ static void test_bad_config(void)
     CHECK(strstr(err, "history_rounds") != NULL, "message: %s", err);
 
     kairos_config_default(&cfg);
+    cfg.escalation = 9;
+    CHECK(kairos_policy_new(&cfg, err, sizeof(err)) == NULL, "bad escalation accepted");
+    CHECK(strstr(err, "escalation") != NULL, "message: %s", err);
+
+    kairos_config_default(&cfg);
+    cfg.max_throttle_pct = 100;
+    CHECK(kairos_policy_new(&cfg, err, sizeof(err)) == NULL, "throttle of 100 %% accepted");
+    CHECK(strstr(err, "max_throttle_pct") != NULL, "message: %s", err);
+
+    kairos_config_default(&cfg);
     cfg.non_convergence_action = KAIROS_NON_CONVERGENCE_ACTION_KEEP_GOING;
     KairosPolicy *keep = kairos_policy_new(&cfg, err, sizeof(err));
     CHECK(keep != NULL, "keep-going refused: %s", err);
@@ -174,6 +184,36 @@ static void test_trace_and_reset(void)
     }
     kairos_policy_reset(p);
     CHECK(run_hot(p, &reason) == first, "after reset the policy stopped elsewhere");
+    kairos_policy_free(p);
+}
+
+/* With throttle escalation and a maximum equal to the limit, nothing fits on
+ * the hot plateau: the policy asks for a throttle, then stops once its
+ * forecast (at the throttled pace) fits. */
+static void test_throttle_escalation(void)
+{
+    KairosConfig cfg;
+    char err[256] = "";
+    kairos_config_default(&cfg);
+    cfg.max_downtime_ms = cfg.downtime_limit_ms;
+    cfg.escalation = KAIROS_ESCALATION_THROTTLE;
+    KairosPolicy *p = kairos_policy_new(&cfg, err, sizeof(err));
+    CHECK(p != NULL, "%s", err);
+    uint32_t highest = 0;
+    for (uint64_t r = 1; r <= 30; r++) {
+        KairosRound round = hot_round(r);
+        kairos_policy_observe(p, &round);
+        KairosState st;
+        kairos_policy_state(p, &st);
+        if (st.throttle_pct > 0 && highest == 0) {
+            /* The throttle starts as an escalation; later rounds re-size it. */
+            CHECK(st.reason == KAIROS_REASON_THROTTLING, "reason %s", kairos_reason_name(st.reason));
+        }
+        if (st.throttle_pct > highest) {
+            highest = st.throttle_pct;
+        }
+    }
+    CHECK(highest > 0 && highest <= 99, "throttle asked for: %u %%", highest);
     kairos_policy_free(p);
 }
 
@@ -290,6 +330,7 @@ int main(void)
     test_version();
     test_bad_config();
     test_trace_and_reset();
+    test_throttle_escalation();
     test_garbage();
     test_concurrent_reader();
     printf("%d passed, %d failed\n", passed, failed);

@@ -39,6 +39,10 @@ pub enum PolicySpec {
     /// is throttled 20 %, then 10 % more, whenever its dirty rate stays
     /// above half the transfer rate for two one-second periods.
     AutoConverge,
+    /// auto-converge with `cpu-throttle-tailslow`: past the first step, the
+    /// increment is what would bring the dirty rate to the trigger, at most
+    /// 10 %.
+    AutoConvergeTailslow,
     /// `predictive` with a downtime weight of its own (`predictive@w=30`),
     /// so one comparison can hold several trade-offs.
     PredictiveWeighted(f64),
@@ -63,9 +67,10 @@ pub enum SpecError {
 impl PolicySpec {
     /// The names a comparison accepts (besides `qemu@MS`), in comparison
     /// order.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "qemu",
         "auto-converge",
+        "auto-converge-tailslow",
         "xen",
         "nova",
         "kubevirt-stall",
@@ -79,7 +84,9 @@ impl PolicySpec {
     pub fn library_kind(self) -> PolicyKind {
         match self {
             PolicySpec::Library(kind) => kind,
-            PolicySpec::QemuAt(_) | PolicySpec::AutoConverge => PolicyKind::Qemu,
+            PolicySpec::QemuAt(_) | PolicySpec::AutoConverge | PolicySpec::AutoConvergeTailslow => {
+                PolicyKind::Qemu
+            }
             PolicySpec::PredictiveWeighted(_) => PolicyKind::Predictive,
         }
     }
@@ -105,9 +112,12 @@ impl PolicySpec {
     pub fn build(self, cfg: &PolicyConfig) -> Result<Box<dyn ConvergencePolicy>, ConfigError> {
         let own = self.config(cfg);
         match self {
-            PolicySpec::AutoConverge => {
+            PolicySpec::AutoConverge | PolicySpec::AutoConvergeTailslow => {
                 own.validate()?;
-                Ok(Box::new(AutoConverge::new(own.downtime_limit_ms)))
+                Ok(Box::new(AutoConverge::new(
+                    own.downtime_limit_ms,
+                    self == PolicySpec::AutoConvergeTailslow,
+                )))
             }
             _ => build_policy(self.library_kind(), &own),
         }
@@ -120,6 +130,7 @@ impl fmt::Display for PolicySpec {
             PolicySpec::Library(kind) => f.write_str(kind.name()),
             PolicySpec::QemuAt(limit_ms) => write!(f, "qemu@{limit_ms}"),
             PolicySpec::AutoConverge => f.write_str("auto-converge"),
+            PolicySpec::AutoConvergeTailslow => f.write_str("auto-converge-tailslow"),
             PolicySpec::PredictiveWeighted(weight) => write!(f, "predictive@w={weight}"),
         }
     }
@@ -144,8 +155,10 @@ impl FromStr for PolicySpec {
                 .map(PolicySpec::PredictiveWeighted)
                 .ok_or_else(|| SpecError::BadWeight(name.to_string()));
         }
-        if name == "auto-converge" {
-            return Ok(PolicySpec::AutoConverge);
+        match name {
+            "auto-converge" => return Ok(PolicySpec::AutoConverge),
+            "auto-converge-tailslow" => return Ok(PolicySpec::AutoConvergeTailslow),
+            _ => {}
         }
         PolicyKind::from_name(name)
             .map(PolicySpec::Library)
@@ -197,52 +210,76 @@ pub fn parse_list(list: &str, max_downtime_ms: f64) -> Result<Vec<PolicySpec>, S
 }
 
 /// QEMU's rule with auto-converge, for the simulator: answers
-/// stop-and-copy when QEMU's rule holds, and escalate (the simulator's
-/// throttle step: 20 %, then +10 %) when auto-converge would throttle more.
+/// stop-and-copy when QEMU's rule holds, and throttles the guest as QEMU's
+/// `mig_throttle_guest_down()` does (`Decision::throttle_pct`).
 #[derive(Debug, Clone)]
 pub struct AutoConverge {
     limit_ms: f64,
+    tailslow: bool,
     guard: InputGuard,
     period_start: Option<RoundObservation>,
     period_dirtied_bytes: f64,
     high_periods: u32,
+    throttle_pct: u8,
 }
 
+/// QEMU's `cpu-throttle-initial` default, %.
+const THROTTLE_INITIAL_PCT: u8 = 20;
+/// QEMU's `cpu-throttle-increment` default, %.
+const THROTTLE_INCREMENT_PCT: u8 = 10;
+/// QEMU's `max-cpu-throttle` default, %.
+const THROTTLE_MAX_PCT: u8 = 99;
+
 impl AutoConverge {
-    /// QEMU's rule at `limit_ms` with auto-converge.
-    pub fn new(limit_ms: f64) -> Self {
+    /// QEMU's rule at `limit_ms` with auto-converge (and tailslow).
+    pub fn new(limit_ms: f64, tailslow: bool) -> Self {
         Self {
             limit_ms,
+            tailslow,
             guard: InputGuard::default(),
             period_start: None,
             period_dirtied_bytes: 0.0,
             high_periods: 0,
+            throttle_pct: 0,
         }
     }
 
     /// QEMU's `migration_trigger_throttle()`, checked at the end of every
-    /// one-second period: true when it throttles more.
-    fn throttles(&mut self, obs: &RoundObservation) -> bool {
+    /// one-second period, and `mig_throttle_guest_down()` when it fires.
+    fn throttle(&mut self, obs: &RoundObservation) {
         let Some(start) = self.period_start else {
             self.period_start = Some(*obs);
-            return false;
+            return;
         };
         self.period_dirtied_bytes += obs.dirtied_pages as f64 * obs.page_size_bytes as f64;
         if obs.elapsed_ms < start.elapsed_ms + AUTO_CONVERGE_PERIOD_MS {
-            return false;
+            return;
         }
         let sent_bytes = obs.sent_bytes.saturating_sub(start.sent_bytes) as f64;
-        let high = self.period_dirtied_bytes > sent_bytes * AUTO_CONVERGE_TRIGGER;
+        let threshold_bytes = sent_bytes * AUTO_CONVERGE_TRIGGER;
+        let dirty_bytes = self.period_dirtied_bytes;
         self.period_start = Some(*obs);
         self.period_dirtied_bytes = 0.0;
-        if high {
-            self.high_periods += 1;
-            if self.high_periods >= AUTO_CONVERGE_PERIODS {
-                self.high_periods = 0;
-                return true;
-            }
+        if dirty_bytes <= threshold_bytes {
+            return;
         }
-        false
+        self.high_periods += 1;
+        if self.high_periods < AUTO_CONVERGE_PERIODS {
+            return;
+        }
+        self.high_periods = 0;
+        self.throttle_pct = if self.throttle_pct == 0 {
+            THROTTLE_INITIAL_PCT
+        } else {
+            let increment = if self.tailslow {
+                let cpu_now = f64::from(100 - self.throttle_pct);
+                let cpu_ideal = cpu_now * threshold_bytes / dirty_bytes;
+                ((cpu_now - cpu_ideal) as u8).min(THROTTLE_INCREMENT_PCT)
+            } else {
+                THROTTLE_INCREMENT_PCT
+            };
+            (self.throttle_pct + increment).min(THROTTLE_MAX_PCT)
+        };
     }
 }
 
@@ -255,19 +292,20 @@ impl ConvergencePolicy for AutoConverge {
         if self.guard.check(obs).is_err() {
             return fallback_decision(obs, self.limit_ms);
         }
-        if qemu_rule_holds(obs, self.limit_ms) {
-            return Decision::new(Action::StopAndCopy, Reason::BelowThreshold, self.limit_ms);
-        }
-        let action = if self.throttles(obs) {
-            Action::Escalate
+        let (action, reason) = if qemu_rule_holds(obs, self.limit_ms) {
+            (Action::StopAndCopy, Reason::BelowThreshold)
         } else {
-            Action::Continue
+            self.throttle(obs);
+            (Action::Continue, Reason::AboveThreshold)
         };
-        Decision::new(action, Reason::AboveThreshold, self.limit_ms)
+        Decision {
+            throttle_pct: self.throttle_pct,
+            ..Decision::new(action, reason, self.limit_ms)
+        }
     }
 
     fn reset(&mut self) {
-        *self = Self::new(self.limit_ms);
+        *self = Self::new(self.limit_ms, self.tailslow);
     }
 }
 
@@ -321,7 +359,7 @@ mod tests {
 
     #[test]
     fn auto_converge_throttles_after_two_hot_periods() {
-        let mut ac = AutoConverge::new(300.0);
+        let mut ac = AutoConverge::new(300.0, false);
         let obs = |round: u64, elapsed_ms: u64| RoundObservation {
             round,
             elapsed_ms,
@@ -332,18 +370,22 @@ mod tests {
             page_size_bytes: 4096,
             ram_bytes: 1 << 30,
         };
-        let actions: Vec<Action> = (1..=5)
-            .map(|r| ac.observe(&obs(r, r * 1000)).action)
+        let throttles: Vec<u8> = (1..=5)
+            .map(|r| ac.observe(&obs(r, r * 1000)).throttle_pct)
             .collect();
-        assert_eq!(
-            actions,
-            [
-                Action::Continue,
-                Action::Continue,
-                Action::Escalate,
-                Action::Continue,
-                Action::Escalate
-            ]
-        );
+        assert_eq!(throttles, [0, 0, 20, 20, 30]);
+        // tailslow: dirtying just above the trigger (26.2 MB against 25 MB)
+        // asks for what would bring it down, 80 % × (1 − 25/26.2) = 3 %.
+        let mut slow = AutoConverge::new(300.0, true);
+        let throttles: Vec<u8> = (1..=5)
+            .map(|r| {
+                let o = RoundObservation {
+                    dirtied_pages: 6_400,
+                    ..obs(r, r * 1000)
+                };
+                slow.observe(&o).throttle_pct
+            })
+            .collect();
+        assert_eq!(throttles, [0, 0, 20, 20, 23]);
     }
 }

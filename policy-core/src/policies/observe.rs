@@ -5,7 +5,7 @@
 
 use super::predictive::PredictiveRule;
 use super::{PolicyKind, RoundRule};
-use crate::config::PolicyConfig;
+use crate::config::{Escalation, PolicyConfig};
 use crate::decision::{Action, Decision, Reason};
 use crate::observation::RoundObservation;
 
@@ -28,10 +28,16 @@ impl RoundRule for ObserveRule {
     const KIND: PolicyKind = PolicyKind::Observe;
 
     fn decide(&mut self, obs: &RoundObservation, cfg: &PolicyConfig) -> Decision {
-        let would = self.forecaster.decide(obs, cfg);
+        // It never acts, so it never throttles either.
+        let quiet = PolicyConfig {
+            escalation: Escalation::None,
+            ..*cfg
+        };
+        let would = self.forecaster.decide(obs, &quiet);
         Decision {
             action: Action::Continue,
             reason: Reason::Observing,
+            throttle_pct: 0,
             ..would
         }
     }

@@ -52,6 +52,13 @@ const WWS_WINDOW_ROUNDS: usize = 16;
 /// saturated guest is forecast to dirty exactly what it did. Rounds that
 /// reach it are saturated: their touch rate is only a lower bound.
 const MAX_SATURATION: f64 = 0.95;
+/// The highest throttle any projection assumes (QEMU caps at 99 %).
+const MAX_THROTTLE: f64 = 0.99;
+/// Rounds ahead within which a throttle must make a stop fit.
+const THROTTLE_ROUNDS: usize = 2;
+/// Steps of the bisection that sizes a throttle (to 0.01 %).
+const THROTTLE_BISECTION_STEPS: u32 = 14;
+
 /// Largest |ln(actual / projected)| round length the bias correction
 /// takes from one round (a factor of e either way).
 const MAX_LOG_BIAS: f64 = 1.0;
@@ -100,6 +107,10 @@ pub struct PredictiveRule {
     saturated: bool,
     rate_samples: u32,
     no_convergence_streak: u32,
+    /// The throttle in force since the last sync (decided then), as a
+    /// fraction of the guest's CPU time: rates observed under it are scaled
+    /// back to the guest's own pace.
+    throttle: f64,
 }
 
 impl PredictiveRule {
@@ -125,6 +136,7 @@ impl PredictiveRule {
             saturated: false,
             rate_samples: 0,
             no_convergence_streak: 0,
+            throttle: 0.0,
         }
     }
 
@@ -188,10 +200,12 @@ impl PredictiveRule {
         self.dirtied_history.push(carry_in_wws + dirtied_bytes);
         let dt_s = dt_ms as f64 / 1000.0;
         let wws = self.wws_bytes();
-        self.raw_rate_bytes_per_s = dirtied_bytes / dt_s;
+        // What the guest did under the throttle in force, at its own pace.
+        let pace = 1.0 - self.throttle.min(MAX_THROTTLE);
+        self.raw_rate_bytes_per_s = dirtied_bytes / dt_s / pace;
         let clean = (wws - carry_in_wws).max(dirtied_bytes);
         self.saturated = clean > 0.0 && dirtied_bytes / clean >= MAX_SATURATION * (1.0 - 1e-9);
-        let rate_gib_s = touch_rate(dirtied_bytes, dt_s, wws, carry_in_wws) / GIB_BYTES;
+        let rate_gib_s = touch_rate(dirtied_bytes, dt_s, wws, carry_in_wws) / pace / GIB_BYTES;
         if !rate_gib_s.is_finite() {
             return;
         }
@@ -220,7 +234,7 @@ impl PredictiveRule {
     /// error; while it has none, from what one sample allows: at least the
     /// raw rate, at most (for a saturated round, whose rate is only a lower
     /// bound) the whole working set every round.
-    fn project(&self, obs: &RoundObservation, horizon: usize) -> Forecast {
+    fn project(&self, obs: &RoundObservation, horizon: usize, throttle: f64) -> Forecast {
         let mut forecast = Forecast {
             period_rounds: self.period.period() as u32,
             ..Forecast::default()
@@ -239,8 +253,10 @@ impl PredictiveRule {
         let round_s = |pending_now: f64| {
             ((pending_now - carry).max(0.0) / bandwidth * stretch).max(MIN_ROUND_S)
         };
+        // Under a throttle the guest touches pages at that share of its pace.
+        let pace = 1.0 - throttle.clamp(0.0, MAX_THROTTLE);
         let next = |rate: f64, pending_now: f64| {
-            (carry + dirtied_in(rate, round_s(pending_now), wws, carry)).min(ram)
+            (carry + dirtied_in(rate * pace, round_s(pending_now), wws, carry)).min(ram)
         };
         let (mut mean, mut lo, mut hi) = (pending, pending, pending);
         let mut offset_s = 0.0;
@@ -346,13 +362,90 @@ pub fn touch_rate(dirtied: f64, duration_s: f64, wws: f64, carry: f64) -> f64 {
     -(wws / duration_s) * (1.0 - fraction).ln()
 }
 
+impl PredictiveRule {
+    /// The smallest throttle (fraction, at most `max`) under which the
+    /// projected pending falls to `target_bytes` within
+    /// [`THROTTLE_ROUNDS`] rounds, and when it does, ms from now; `max` and
+    /// the second round's offset when even that does not reach it.
+    fn needed_throttle(&self, obs: &RoundObservation, target_bytes: f64, max: f64) -> (f64, f64) {
+        let fits = |throttle: f64| {
+            let f = self.project(obs, THROTTLE_ROUNDS, throttle);
+            f.points()
+                .iter()
+                .find(|p| p.pending_bytes <= target_bytes)
+                .map(|p| p.offset_ms)
+        };
+        if let Some(at_ms) = fits(0.0) {
+            return (0.0, at_ms);
+        }
+        let Some(at_max_ms) = fits(max) else {
+            let last = self.project(obs, THROTTLE_ROUNDS, max);
+            return (max, last.points().last().map_or(0.0, |p| p.offset_ms));
+        };
+        let (mut lo, mut hi, mut at_ms) = (0.0, max, at_max_ms);
+        for _ in 0..THROTTLE_BISECTION_STEPS {
+            let mid = 0.5 * (lo + hi);
+            match fits(mid) {
+                Some(t) => {
+                    hi = mid;
+                    at_ms = t;
+                }
+                None => lo = mid,
+            }
+        }
+        (hi, at_ms)
+    }
+
+    /// The throttle as a whole percentage, rounded up so it is enough.
+    fn throttle_pct(&self) -> u8 {
+        (self.throttle * 100.0 - 1e-9).ceil().clamp(0.0, 99.0) as u8
+    }
+}
+
 impl RoundRule for PredictiveRule {
     const KIND: PolicyKind = PolicyKind::Predictive;
 
     fn decide(&mut self, obs: &RoundObservation, cfg: &PolicyConfig) -> Decision {
+        let mut decision = self.decide_pace(obs, cfg);
+        decision.throttle_pct = self.throttle_pct();
+        decision
+    }
+
+    fn reset(&mut self) {
+        self.ensemble = Ensemble::new(&self.forecast_cfg);
+        self.change.reset();
+        self.period.reset();
+        self.previous = None;
+        self.forecast_pending_bytes = None;
+        self.pending_rel_sq_error = 0.0;
+        self.pending_scored = 0;
+        self.forecast_round_ms = None;
+        self.round_log_bias = 0.0;
+        self.dirtied_history.clear();
+        self.carry_bytes = 0.0;
+        self.raw_rate_bytes_per_s = 0.0;
+        self.saturated = false;
+        self.rate_samples = 0;
+        self.no_convergence_streak = 0;
+        self.throttle = 0.0;
+    }
+}
+
+impl PredictiveRule {
+    /// The decision, and the throttle it leaves in force (`self.throttle`).
+    fn decide_pace(&mut self, obs: &RoundObservation, cfg: &PolicyConfig) -> Decision {
         self.learn(obs);
         self.previous = Some(*obs);
-        let forecast = self.project(obs, cfg.forecast.horizon_rounds);
+        let allowed_ms = cfg.max_downtime_ms * (1.0 - cfg.downtime_headroom_fraction);
+        let max_throttle = f64::from(cfg.max_throttle_pct) / 100.0;
+        // A throttle in force is re-sized every round: raised, kept, lowered,
+        // or released once the guest's own pace fits again.
+        if self.throttle > 0.0 && self.ensemble.ready() {
+            self.throttle = self
+                .needed_throttle(obs, obs.threshold_bytes(allowed_ms), max_throttle)
+                .0;
+        }
+        let forecast = self.project(obs, cfg.forecast.horizon_rounds, self.throttle);
         self.forecast_pending_bytes = forecast.next().map(|p| p.pending_bytes);
         self.forecast_round_ms = forecast.next().map(|p| p.offset_ms);
         let limit_ms = cfg.downtime_limit_ms;
@@ -363,6 +456,7 @@ impl RoundRule for PredictiveRule {
             forecast,
             stop_cost_ms: f64::NAN,
             wait_cost_ms: f64::NAN,
+            throttle_pct: 0,
         };
 
         if qemu_rule_holds(obs, limit_ms) {
@@ -378,7 +472,6 @@ impl RoundRule for PredictiveRule {
         let objective = Objective::from_config(cfg);
         let pending = obs.pending_bytes as f64;
         let downtime_ms = obs.implied_downtime_ms();
-        let allowed_ms = cfg.max_downtime_ms * (1.0 - cfg.downtime_headroom_fraction);
         let points = forecast.points();
         let min_of =
             |get: fn(&ForecastPoint) -> f64| points.iter().map(get).fold(f64::INFINITY, f64::min);
@@ -419,38 +512,41 @@ impl RoundRule for PredictiveRule {
         if self.no_convergence_streak < cfg.non_convergence_confirm_rounds {
             return decision(Action::Continue, Reason::NoConvergenceForecast);
         }
+        let escalation = cfg.escalation;
         match cfg.non_convergence_action {
-            NonConvergenceAction::Escalate => {
-                // Re-confirm before escalating again, so each step of
-                // throttling gets time to show its effect.
+            NonConvergenceAction::Escalate
+                if escalation.may_throttle() || escalation.may_postcopy() =>
+            {
+                // What each escalation costs the guest, in seconds of its
+                // time: a throttle takes its share of the guest's CPU until
+                // a stop fits; post-copy leaves the guest faulting on pages
+                // still at the source until the rest has arrived.
+                let (throttle, fits_in_ms) = self.needed_throttle(obs, max_bytes, max_throttle);
+                let throttle_loss_s = throttle * fits_in_ms / 1000.0;
+                let postcopy_loss_s = pending / obs.bandwidth_bytes_per_s;
+                let postcopy = escalation.may_postcopy()
+                    && (!escalation.may_throttle() || postcopy_loss_s < throttle_loss_s);
+                // Re-confirm before escalating again, so each escalation gets
+                // time to show its effect.
                 self.no_convergence_streak = 0;
-                decision(Action::Escalate, Reason::NoConvergenceForecast)
+                if postcopy {
+                    return decision(Action::Escalate, Reason::NoConvergenceForecast);
+                }
+                self.throttle = throttle;
+                Decision {
+                    forecast: self.project(obs, cfg.forecast.horizon_rounds, throttle),
+                    ..decision(Action::Continue, Reason::Throttling)
+                }
             }
             NonConvergenceAction::StopBestEffort if pending <= min_of(|p| p.pending_bytes) => {
                 decision(Action::StopAndCopy, Reason::NoConvergenceForecast)
             }
-            NonConvergenceAction::StopBestEffort | NonConvergenceAction::KeepGoing => {
+            NonConvergenceAction::Escalate
+            | NonConvergenceAction::StopBestEffort
+            | NonConvergenceAction::KeepGoing => {
                 decision(Action::Continue, Reason::NoConvergenceForecast)
             }
         }
-    }
-
-    fn reset(&mut self) {
-        self.ensemble = Ensemble::new(&self.forecast_cfg);
-        self.change.reset();
-        self.period.reset();
-        self.previous = None;
-        self.forecast_pending_bytes = None;
-        self.pending_rel_sq_error = 0.0;
-        self.pending_scored = 0;
-        self.forecast_round_ms = None;
-        self.round_log_bias = 0.0;
-        self.dirtied_history.clear();
-        self.carry_bytes = 0.0;
-        self.raw_rate_bytes_per_s = 0.0;
-        self.saturated = false;
-        self.rate_samples = 0;
-        self.no_convergence_streak = 0;
     }
 }
 

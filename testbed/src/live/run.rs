@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use kairos_eval::summary::MigrationStatus;
-use kairos_policy_core::PolicyConfig;
+use kairos_policy_core::{Escalation, PolicyConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -44,6 +44,8 @@ pub struct RunConfig {
     pub max_downtime_ms: u64,
     /// The comparison's downtime weight (`predictive@w=N` uses its own).
     pub downtime_weight: f64,
+    /// What `predictive`'s escalation may do (`x-convergence-escalation`).
+    pub escalation: Escalation,
     /// Seconds the workload runs before the migration starts.
     pub warmup_s: f64,
     /// A migration still running after this long is cancelled.
@@ -158,11 +160,17 @@ fn configure(cfg: &RunConfig, qs: &mut Qmp, qd: &mut Qmp) -> Result<()> {
         "max-bandwidth": cfg.bandwidth_bytes_per_s,
         "downtime-limit": cfg.policy.downtime_limit_ms(cfg.downtime_limit_ms),
     });
+    if cfg.policy == LiveSpec::AutoConverge(true) {
+        params["cpu-throttle-tailslow"] = json!(true);
+    }
     if let Some(policy) = cfg.policy.qemu_policy(cfg.patched_qemu) {
         params["x-convergence-policy"] = json!(policy);
         params["x-convergence-max-downtime"] = json!(cfg.max_downtime_ms);
         params["x-convergence-downtime-weight"] =
             json!(cfg.policy.downtime_weight(cfg.downtime_weight).round() as u64);
+        if matches!(cfg.policy, LiveSpec::Predictive(_)) {
+            params["x-convergence-escalation"] = json!(cfg.escalation.name());
+        }
     }
     qs.execute("migrate-set-parameters", Some(params))?;
     Ok(())

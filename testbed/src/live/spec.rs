@@ -27,8 +27,9 @@ pub enum LiveSpec {
     /// QEMU's own rule, at the comparison's downtime-limit or at a static
     /// limit of its own (`qemu@MS`).
     Qemu(Option<u64>),
-    /// QEMU's rule with the auto-converge capability.
-    AutoConverge,
+    /// QEMU's rule with the auto-converge capability (and, when true,
+    /// `cpu-throttle-tailslow`).
+    AutoConverge(bool),
     /// Post-copy after [`POSTCOPY_AFTER_ROUNDS`] rounds, as operators
     /// configure it.
     PostcopyAfter,
@@ -77,7 +78,8 @@ impl FromStr for LiveSpec {
         Ok(match name.parse::<PolicySpec>()? {
             PolicySpec::Library(PolicyKind::Qemu) => LiveSpec::Qemu(None),
             PolicySpec::QemuAt(limit_ms) => LiveSpec::Qemu(Some(limit_ms)),
-            PolicySpec::AutoConverge => LiveSpec::AutoConverge,
+            PolicySpec::AutoConverge => LiveSpec::AutoConverge(false),
+            PolicySpec::AutoConvergeTailslow => LiveSpec::AutoConverge(true),
             PolicySpec::Library(PolicyKind::Predictive) => LiveSpec::Predictive(None),
             PolicySpec::PredictiveWeighted(weight) => LiveSpec::Predictive(Some(weight)),
             PolicySpec::Library(PolicyKind::Observe) => LiveSpec::Observe,
@@ -96,7 +98,8 @@ impl fmt::Display for LiveSpec {
         match self {
             LiveSpec::Qemu(None) => f.write_str("qemu"),
             LiveSpec::Qemu(Some(limit_ms)) => write!(f, "qemu@{limit_ms}"),
-            LiveSpec::AutoConverge => f.write_str("auto-converge"),
+            LiveSpec::AutoConverge(false) => f.write_str("auto-converge"),
+            LiveSpec::AutoConverge(true) => f.write_str("auto-converge-tailslow"),
             LiveSpec::PostcopyAfter => f.write_str("postcopy-after"),
             LiveSpec::Predictive(None) => f.write_str("predictive"),
             LiveSpec::Predictive(Some(weight)) => write!(f, "predictive@w={weight}"),
@@ -109,9 +112,10 @@ impl fmt::Display for LiveSpec {
 impl LiveSpec {
     /// The names `run` and `compare` accept, besides `qemu@MS` and
     /// `predictive@w=N`.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "qemu",
         "auto-converge",
+        "auto-converge-tailslow",
         "postcopy-after",
         "predictive",
         "kubevirt-ramp",
@@ -123,7 +127,7 @@ impl LiveSpec {
     /// Capabilities to enable on both sides.
     pub fn capabilities(self) -> &'static [&'static str] {
         match self {
-            LiveSpec::AutoConverge => &["auto-converge"],
+            LiveSpec::AutoConverge(_) => &["auto-converge"],
             LiveSpec::PostcopyAfter => &["postcopy-ram"],
             _ => &[],
         }

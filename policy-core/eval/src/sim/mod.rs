@@ -32,10 +32,6 @@ pub const ZERO_PAGE_BYTES: u64 = 16;
 pub const SWITCHOVER_COST_MS: f64 = 20.0;
 /// Cost of one dirty-bitmap sync, seconds (also the shortest round).
 pub const SYNC_COST_S: f64 = 0.002;
-/// First-stage auto-converge throttle, as QEMU's `cpu-throttle-initial`.
-pub const THROTTLE_INITIAL: f64 = 0.20;
-/// Throttle increment, as QEMU's `cpu-throttle-increment`.
-pub const THROTTLE_INCREMENT: f64 = 0.10;
 
 /// How to run a simulation.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -95,7 +91,8 @@ pub struct SimRun {
     pub downtime_ms: Option<f64>,
     /// Bytes sent in all (QEMU's `ram.transferred`).
     pub transferred_bytes: u64,
-    /// Times the policy escalated (each one throttles the guest more).
+    /// Times the policy escalated: throttles started, and post-copy asked
+    /// for (not simulated: the migration goes on).
     pub escalations: u32,
     /// Guest work lost to throttling during the migration, %.
     pub app_loss_pct: f64,
@@ -152,7 +149,6 @@ pub fn simulate(
     let mut dirtied_pages = 0;
     let mut measured_bandwidth = cfg.bandwidth_bytes_per_s;
     let mut escalations = 0;
-    let mut throttle_steps = 0u32;
 
     loop {
         let elapsed_s = now_s - start_s;
@@ -180,6 +176,11 @@ pub fn simulate(
             stop_cost,
             phase_serial: guest.phase_serial(),
         });
+        // The throttle the policy wants in force from now on.
+        if decision.throttle_pct > 0 && guest.throttle() == 0.0 {
+            escalations += 1;
+        }
+        guest.set_throttle(f64::from(decision.throttle_pct) / 100.0);
         let ending = match acted_on(&decision, &observation) {
             Action::StopAndCopy => Some((
                 MigrationStatus::Completed,
@@ -193,11 +194,9 @@ pub fn simulate(
                 None,
                 sent_bytes,
             )),
+            // Post-copy is not simulated: the migration goes on.
             Action::Escalate => {
                 escalations += 1;
-                let throttle = THROTTLE_INITIAL + THROTTLE_INCREMENT * f64::from(throttle_steps);
-                throttle_steps += 1;
-                guest.set_throttle(throttle);
                 None
             }
             Action::Continue | Action::Fallback => None,
@@ -303,10 +302,23 @@ mod tests {
             time_cap_s: 120.0,
             ..SimConfig::default()
         };
-        let mut policy = build_policy(PolicyKind::Predictive, &PolicyConfig::default()).unwrap();
+        let policy_cfg = PolicyConfig {
+            escalation: kairos_policy_core::Escalation::Throttle,
+            ..PolicyConfig::default()
+        };
+        let mut policy = build_policy(PolicyKind::Predictive, &policy_cfg).unwrap();
         let run = simulate(&w, policy.as_mut(), &cfg, None);
         assert!(run.escalations > 0);
         assert!(run.app_loss_pct > 0.0);
         assert_eq!(run.status, MigrationStatus::Completed, "{:?}", run.reason);
+        assert!(run.downtime_ms.unwrap() <= policy_cfg.max_downtime_ms);
+        // Without escalation nothing fits the maximum: it only ends at the
+        // safety cap on bytes sent, with a downtime above the maximum.
+        let mut plain = build_policy(PolicyKind::Predictive, &PolicyConfig::default()).unwrap();
+        let plain_run = simulate(&w, plain.as_mut(), &cfg, None);
+        assert_eq!(plain_run.escalations, 0);
+        assert_eq!(plain_run.reason, Reason::SafetyCap);
+        assert!(plain_run.downtime_ms.unwrap() > policy_cfg.max_downtime_ms);
+        assert!(plain_run.total_time_ms > run.total_time_ms);
     }
 }
