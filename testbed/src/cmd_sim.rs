@@ -120,6 +120,7 @@ fn write_trace(
             &r.observation,
             r.decision.action.name(),
             r.decision.reason.name(),
+            r.decision.throttle_pct,
         )?;
     }
     writer.finish()?;

@@ -155,7 +155,8 @@ pub fn read_trace<R: Read>(reader: R, path: &Path) -> Result<Vec<TraceRow>, Trac
     Ok(rows)
 }
 
-/// Writes traces in the same format, with `decision,reason` extra columns.
+/// Writes traces in the same format, with `decision,reason,throttle_pct`
+/// extra columns (the throttle, %, the policy asked for at that round).
 pub struct TraceWriter<W: Write> {
     out: W,
 }
@@ -163,7 +164,11 @@ pub struct TraceWriter<W: Write> {
 impl<W: Write> TraceWriter<W> {
     /// Start a trace: writes the header.
     pub fn new(mut out: W) -> std::io::Result<Self> {
-        writeln!(out, "{},decision,reason", TRACE_COLUMNS.join(","))?;
+        writeln!(
+            out,
+            "{},decision,reason,throttle_pct",
+            TRACE_COLUMNS.join(",")
+        )?;
         Ok(Self { out })
     }
 
@@ -173,10 +178,11 @@ impl<W: Write> TraceWriter<W> {
         obs: &RoundObservation,
         decision: &str,
         reason: &str,
+        throttle_pct: u8,
     ) -> std::io::Result<()> {
         writeln!(
             self.out,
-            "{},{},{},{},{},{:.0},{},{},{},{}",
+            "{},{},{},{},{},{:.0},{},{},{},{},{}",
             obs.round,
             obs.elapsed_ms,
             obs.dirtied_pages,
@@ -186,7 +192,8 @@ impl<W: Write> TraceWriter<W> {
             obs.page_size_bytes,
             obs.ram_bytes,
             decision,
-            reason
+            reason,
+            throttle_pct
         )
     }
 
@@ -214,11 +221,11 @@ mod tests {
             ram_bytes: 1 << 30,
         };
         let mut w = TraceWriter::new(Vec::new()).unwrap();
-        w.write(&obs, "continue", "warmup").unwrap();
+        w.write(&obs, "continue", "warmup", 0).unwrap();
         let bytes = w.finish().unwrap();
         let rows = read_trace(bytes.as_slice(), Path::new("t.csv")).unwrap();
         assert_eq!(rows[0].observation, obs);
-        assert_eq!(rows[0].extra, vec!["continue", "warmup"]);
+        assert_eq!(rows[0].extra, vec!["continue", "warmup", "0"]);
     }
 
     #[test]

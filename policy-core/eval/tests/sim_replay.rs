@@ -38,6 +38,7 @@ fn replaying_the_never_stop_trace_gives_the_simulated_stop() {
                 &r.observation,
                 r.decision.action.name(),
                 r.decision.reason.name(),
+                r.decision.throttle_pct,
             )
             .unwrap();
     }

@@ -58,6 +58,30 @@ const MAX_THROTTLE: f64 = 0.99;
 const THROTTLE_ROUNDS: usize = 2;
 /// Steps of the bisection that sizes a throttle (to 0.01 %).
 const THROTTLE_BISECTION_STEPS: u32 = 14;
+/// The time slice of QEMU's CPU throttle (`CPU_THROTTLE_TIMESLICE_NS` in
+/// migration/cpu-throttle.c): at a throttle `p` every vCPU runs this long
+/// and then sleeps `p / (1 - p)` times as long, so the sleep is a guest
+/// stall the application sees like downtime.
+const THROTTLE_TIMESLICE_MS: f64 = 10.0;
+
+/// What a throttle must bring pending down to, read off which end of the
+/// projection.
+#[derive(Clone, Copy)]
+struct Target {
+    /// Pending bytes a stop fits in.
+    bytes: f64,
+    /// The projection's expected value or an end of its interval.
+    level: fn(&ForecastPoint) -> f64,
+}
+
+/// The highest throttle (fraction, whole percent) whose vCPU sleeps are no
+/// longer than `max_stall_ms`: a throttle must not stall the guest longer
+/// than the downtime the user accepts, or it is a worse pause than the
+/// stop-and-copy it avoids (99 % sleeps 990 ms at a time).
+fn stall_bounded_throttle(max_stall_ms: f64) -> f64 {
+    let stall_ms = max_stall_ms.max(0.0);
+    (100.0 * stall_ms / (stall_ms + THROTTLE_TIMESLICE_MS)).floor() / 100.0
+}
 
 /// Largest |ln(actual / projected)| round length the bias correction
 /// takes from one round (a factor of e either way).
@@ -111,6 +135,13 @@ pub struct PredictiveRule {
     /// fraction of the guest's CPU time: rates observed under it are scaled
     /// back to the guest's own pace.
     throttle: f64,
+    /// How many times its own pace the guest could dirty with all of its
+    /// CPU time (κ ≥ 1): under a throttle `p` it dirties at
+    /// min(1, κ·(1 − p)) of its pace. 1 (a guest whose writing is bound
+    /// by its CPU, cut in proportion) until a throttled round shows it cut
+    /// less: a writer that needs little CPU per page keeps its pace under
+    /// any throttle short of starving it.
+    dirty_headroom: f64,
 }
 
 impl PredictiveRule {
@@ -137,7 +168,32 @@ impl PredictiveRule {
             rate_samples: 0,
             no_convergence_streak: 0,
             throttle: 0.0,
+            dirty_headroom: 1.0,
         }
+    }
+
+    /// The share of its own pace the guest dirties at under `throttle`.
+    fn throttled_pace(&self, throttle: f64) -> f64 {
+        (self.dirty_headroom * (1.0 - throttle.clamp(0.0, MAX_THROTTLE))).min(1.0)
+    }
+
+    /// Learn [`Self::dirty_headroom`] from a round run under a throttle:
+    /// it touched pages at `observed_touch_rate`, against the pace forecast
+    /// for it; the latest throttled round decides, so a throttle that bit
+    /// harder than the last one showed is believed at once (QEMU's
+    /// throttle is far from linear in its percentage: its sleeps come in
+    /// slices as long as a round at high percentages).
+    fn learn_headroom(&mut self, observed_touch_rate: f64) {
+        if self.throttle <= 0.0 || !self.ensemble.ready() {
+            return;
+        }
+        let pace_rate = self.ensemble.forecast(1).mean * GIB_BYTES;
+        if !(pace_rate > 0.0 && observed_touch_rate.is_finite()) {
+            return;
+        }
+        let cut = (observed_touch_rate / pace_rate).min(1.0);
+        let free = 1.0 - self.throttle.min(MAX_THROTTLE);
+        self.dirty_headroom = (cut / free).max(1.0);
     }
 
     /// Regime changes detected so far.
@@ -201,11 +257,13 @@ impl PredictiveRule {
         let dt_s = dt_ms as f64 / 1000.0;
         let wws = self.wws_bytes();
         // What the guest did under the throttle in force, at its own pace.
-        let pace = 1.0 - self.throttle.min(MAX_THROTTLE);
+        let observed_touch_rate = touch_rate(dirtied_bytes, dt_s, wws, carry_in_wws);
+        self.learn_headroom(observed_touch_rate);
+        let pace = self.throttled_pace(self.throttle);
         self.raw_rate_bytes_per_s = dirtied_bytes / dt_s / pace;
         let clean = (wws - carry_in_wws).max(dirtied_bytes);
         self.saturated = clean > 0.0 && dirtied_bytes / clean >= MAX_SATURATION * (1.0 - 1e-9);
-        let rate_gib_s = touch_rate(dirtied_bytes, dt_s, wws, carry_in_wws) / pace / GIB_BYTES;
+        let rate_gib_s = observed_touch_rate / pace / GIB_BYTES;
         if !rate_gib_s.is_finite() {
             return;
         }
@@ -253,8 +311,8 @@ impl PredictiveRule {
         let round_s = |pending_now: f64| {
             ((pending_now - carry).max(0.0) / bandwidth * stretch).max(MIN_ROUND_S)
         };
-        // Under a throttle the guest touches pages at that share of its pace.
-        let pace = 1.0 - throttle.clamp(0.0, MAX_THROTTLE);
+        // Under a throttle the guest touches pages at a share of its pace.
+        let pace = self.throttled_pace(throttle);
         let next = |rate: f64, pending_now: f64| {
             (carry + dirtied_in(rate * pace, round_s(pending_now), wws, carry)).min(ram)
         };
@@ -366,26 +424,33 @@ impl PredictiveRule {
     /// The smallest throttle (fraction, at most `max`) under which the
     /// projected pending falls to `target_bytes` within
     /// [`THROTTLE_ROUNDS`] rounds, and when it does, ms from now; `max` and
-    /// the second round's offset when even that does not reach it.
-    fn needed_throttle(&self, obs: &RoundObservation, target_bytes: f64, max: f64) -> (f64, f64) {
-        let fits = |throttle: f64| {
-            let f = self.project(obs, THROTTLE_ROUNDS, throttle);
+    /// when, if only `max` gets there within `horizon` rounds; `None` when
+    /// not even `max` does — a throttle would then cost the guest its CPU
+    /// with no stop in sight.
+    fn needed_throttle(
+        &self,
+        obs: &RoundObservation,
+        target: Target,
+        max: f64,
+        horizon: usize,
+    ) -> Option<(f64, f64)> {
+        let fits = |throttle: f64, rounds: usize| {
+            let f = self.project(obs, rounds, throttle);
             f.points()
                 .iter()
-                .find(|p| p.pending_bytes <= target_bytes)
+                .find(|p| (target.level)(p) <= target.bytes)
                 .map(|p| p.offset_ms)
         };
-        if let Some(at_ms) = fits(0.0) {
-            return (0.0, at_ms);
+        if let Some(at_ms) = fits(0.0, THROTTLE_ROUNDS) {
+            return Some((0.0, at_ms));
         }
-        let Some(at_max_ms) = fits(max) else {
-            let last = self.project(obs, THROTTLE_ROUNDS, max);
-            return (max, last.points().last().map_or(0.0, |p| p.offset_ms));
+        let Some(at_max_ms) = fits(max, THROTTLE_ROUNDS) else {
+            return fits(max, horizon.max(THROTTLE_ROUNDS)).map(|at_ms| (max, at_ms));
         };
         let (mut lo, mut hi, mut at_ms) = (0.0, max, at_max_ms);
         for _ in 0..THROTTLE_BISECTION_STEPS {
             let mid = 0.5 * (lo + hi);
-            match fits(mid) {
+            match fits(mid, THROTTLE_ROUNDS) {
                 Some(t) => {
                     hi = mid;
                     at_ms = t;
@@ -393,7 +458,57 @@ impl PredictiveRule {
                 None => lo = mid,
             }
         }
-        (hi, at_ms)
+        Some((hi, at_ms))
+    }
+
+    /// [`Self::needed_throttle`] within the stall bound (`maxes[0]`) if
+    /// one there makes a stop fit, else up to the configured maximum
+    /// (`maxes[1]`): a throttle whose sleeps outlast the maximum downtime
+    /// is better than a migration that never ends, but only when nothing
+    /// gentler gets there.
+    fn sized_throttle(
+        &self,
+        obs: &RoundObservation,
+        target: Target,
+        maxes: [f64; 2],
+        horizon: usize,
+    ) -> Option<(f64, f64)> {
+        self.needed_throttle(obs, target, maxes[0], horizon)
+            .or_else(|| {
+                (maxes[1] > maxes[0])
+                    .then(|| self.needed_throttle(obs, target, maxes[1], horizon))
+                    .flatten()
+            })
+    }
+
+    /// The throttle in force, re-sized: raised (or kept) to what the
+    /// expected projection needs, lowered only as far as the pessimistic
+    /// one (the interval's upper end) allows, and released when no
+    /// throttle makes a stop fit. Lowering too far costs a round that does
+    /// not converge and a throttle again; keeping it a little long costs a
+    /// little of the guest's CPU.
+    fn resized_throttle(
+        &self,
+        obs: &RoundObservation,
+        stop_bytes: f64,
+        maxes: [f64; 2],
+        horizon: usize,
+    ) -> f64 {
+        let expected = Target {
+            bytes: stop_bytes,
+            level: |p| p.pending_bytes,
+        };
+        let Some((needed, _)) = self.sized_throttle(obs, expected, maxes, horizon) else {
+            return 0.0;
+        };
+        let pessimistic = Target {
+            bytes: stop_bytes,
+            level: |p| p.pending_hi_bytes,
+        };
+        let floor = self
+            .sized_throttle(obs, pessimistic, maxes, horizon)
+            .map_or(self.throttle, |(share, _)| share);
+        needed.max(self.throttle.min(floor))
     }
 
     /// The throttle as a whole percentage, rounded up so it is enough.
@@ -428,6 +543,7 @@ impl RoundRule for PredictiveRule {
         self.rate_samples = 0;
         self.no_convergence_streak = 0;
         self.throttle = 0.0;
+        self.dirty_headroom = 1.0;
     }
 }
 
@@ -438,12 +554,20 @@ impl PredictiveRule {
         self.previous = Some(*obs);
         let allowed_ms = cfg.max_downtime_ms * (1.0 - cfg.downtime_headroom_fraction);
         let max_throttle = f64::from(cfg.max_throttle_pct) / 100.0;
+        let throttles = [
+            max_throttle.min(stall_bounded_throttle(allowed_ms)),
+            max_throttle,
+        ];
         // A throttle in force is re-sized every round: raised, kept, lowered,
         // or released once the guest's own pace fits again.
+        let horizon = cfg.forecast.horizon_rounds;
+        // A stop comes once pending fits the maximum (with its headroom) or
+        // QEMU's own threshold, which the policy always honours: with
+        // maximum = limit that is the limit, and QEMU's rounds end with
+        // about that much still unsent.
+        let stop_bytes = obs.threshold_bytes(allowed_ms.max(cfg.downtime_limit_ms));
         if self.throttle > 0.0 && self.ensemble.ready() {
-            self.throttle = self
-                .needed_throttle(obs, obs.threshold_bytes(allowed_ms), max_throttle)
-                .0;
+            self.throttle = self.resized_throttle(obs, stop_bytes, throttles, horizon);
         }
         let forecast = self.project(obs, cfg.forecast.horizon_rounds, self.throttle);
         self.forecast_pending_bytes = forecast.next().map(|p| p.pending_bytes);
@@ -503,8 +627,7 @@ impl PredictiveRule {
             return weighed(Action::StopAndCopy, reason);
         }
 
-        let max_bytes = obs.threshold_bytes(allowed_ms);
-        if min_of(|p| p.pending_lo_bytes) <= max_bytes {
+        if min_of(|p| p.pending_lo_bytes) <= stop_bytes {
             self.no_convergence_streak = 0;
             return decision(Action::Continue, Reason::Converging);
         }
@@ -521,17 +644,32 @@ impl PredictiveRule {
                 // time: a throttle takes its share of the guest's CPU until
                 // a stop fits; post-copy leaves the guest faulting on pages
                 // still at the source until the rest has arrived.
-                let (throttle, fits_in_ms) = self.needed_throttle(obs, max_bytes, max_throttle);
-                let throttle_loss_s = throttle * fits_in_ms / 1000.0;
+                let throttle = escalation
+                    .may_throttle()
+                    .then(|| {
+                        let expected = Target {
+                            bytes: stop_bytes,
+                            level: |p| p.pending_bytes,
+                        };
+                        self.sized_throttle(obs, expected, throttles, horizon)
+                    })
+                    .flatten();
+                let throttle_loss_s = throttle.map_or(f64::INFINITY, |(share, fits_in_ms)| {
+                    share * fits_in_ms / 1000.0
+                });
                 let postcopy_loss_s = pending / obs.bandwidth_bytes_per_s;
-                let postcopy = escalation.may_postcopy()
-                    && (!escalation.may_throttle() || postcopy_loss_s < throttle_loss_s);
+                let postcopy = escalation.may_postcopy() && postcopy_loss_s < throttle_loss_s;
                 // Re-confirm before escalating again, so each escalation gets
                 // time to show its effect.
                 self.no_convergence_streak = 0;
                 if postcopy {
                     return decision(Action::Escalate, Reason::NoConvergenceForecast);
                 }
+                let Some((throttle, _)) = throttle else {
+                    // No throttle within the stall bound makes a stop fit.
+                    self.throttle = 0.0;
+                    return decision(Action::Continue, Reason::NoConvergenceForecast);
+                };
                 self.throttle = throttle;
                 Decision {
                     forecast: self.project(obs, cfg.forecast.horizon_rounds, throttle),
@@ -584,6 +722,52 @@ mod tests {
         let (round, reason) = stop.expect("predictive never stopped on the plateau");
         assert!(round <= 8, "stopped only at round {round}");
         assert_eq!(reason, Reason::ConvergencePoint);
+    }
+
+    #[test]
+    fn throttle_is_sized_within_the_stall_bound_to_fit_in_two_rounds() {
+        // Maximum = limit: the plateau never fits, so escalation throttles.
+        let cfg = PolicyConfig {
+            max_downtime_ms: 300.0,
+            escalation: crate::Escalation::Throttle,
+            ..PolicyConfig::default()
+        };
+        let mut policy = build_policy(PolicyKind::Predictive, &cfg).unwrap();
+        let throttled = (2..40u64).find_map(|r| {
+            let obs = qemu_style_round(r);
+            let d = policy.observe(&obs);
+            assert_ne!(
+                d.action,
+                Action::StopAndCopy,
+                "round {r}: nothing fits 300 ms"
+            );
+            (d.throttle_pct > 0).then_some((obs, d))
+        });
+        let (obs, d) = throttled.expect("never throttled a plateau that cannot fit");
+        let p = f64::from(d.throttle_pct) / 100.0;
+        let stall_ms = THROTTLE_TIMESLICE_MS * p / (1.0 - p);
+        assert!(stall_ms <= cfg.max_downtime_ms, "{p} sleeps {stall_ms} ms");
+        // The forecast under that throttle reaches QEMU's threshold (the
+        // limit) within two rounds.
+        let stop_bytes = obs.threshold_bytes(cfg.downtime_limit_ms);
+        let fit_at = d
+            .forecast
+            .points()
+            .iter()
+            .position(|f| f.pending_bytes <= stop_bytes);
+        assert!(
+            fit_at.is_some_and(|h| h < THROTTLE_ROUNDS),
+            "{:?}",
+            d.forecast.points()
+        );
+    }
+
+    #[test]
+    fn stall_bound_follows_qemus_time_slice() {
+        // 10 ms slices: 90 % sleeps 90 ms, 96 % 240 ms, 97 % 323 ms.
+        assert_eq!(stall_bounded_throttle(90.0), 0.9);
+        assert_eq!(stall_bounded_throttle(300.0), 0.96);
+        assert_eq!(stall_bounded_throttle(0.0), 0.0);
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct QmpRound {
     /// Cost of stopping at this sync, ms, when weighed.
     #[serde(default)]
     pub stop_cost: Option<u64>,
+    /// Throttle the policy asked for at this sync, %.
+    #[serde(default)]
+    pub throttle: u8,
 }
 
 impl QmpRound {
@@ -101,7 +104,7 @@ impl RoundFeed {
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
         let mut writer = TraceWriter::new(std::io::BufWriter::new(file))?;
         for r in &self.rounds {
-            writer.write(&r.observation(), &r.action, &r.reason)?;
+            writer.write(&r.observation(), &r.action, &r.reason, r.throttle)?;
         }
         writer
             .finish()

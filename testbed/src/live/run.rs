@@ -103,7 +103,8 @@ pub struct LiveResult {
     pub max_downtime_ms: u64,
     /// The downtime weight `predictive` ran with.
     pub downtime_weight: f64,
-    /// Longest stall the guest's load generator saw around the switch-over, ms.
+    /// Longest stall the guest's load generator saw from the start of the
+    /// migration to just after the switch-over (throttling and downtime), ms.
     pub guest_pause_ms: Option<f64>,
     /// Guest operations per second before the migration.
     pub ops_before: Option<f64>,
@@ -152,7 +153,7 @@ fn number(v: &Value, key: &str) -> Option<f64> {
 
 /// Set the migration parameters and capabilities of `cfg`'s policy.
 fn configure(cfg: &RunConfig, qs: &mut Qmp, qd: &mut Qmp) -> Result<()> {
-    if let Some(caps) = cfg.policy.capabilities_arg() {
+    if let Some(caps) = cfg.policy.capabilities_arg(cfg.escalation) {
         qs.execute("migrate-set-capabilities", Some(caps.clone()))?;
         qd.execute("migrate-set-capabilities", Some(caps))?;
     }

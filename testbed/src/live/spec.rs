@@ -14,7 +14,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use kairos_eval::baseline::{PolicySpec, SpecError};
-use kairos_policy_core::PolicyKind;
+use kairos_policy_core::{Escalation, PolicyKind};
 use serde_json::{json, Value};
 use thiserror::Error;
 
@@ -124,11 +124,17 @@ impl LiveSpec {
         "observe",
     ];
 
-    /// Capabilities to enable on both sides.
-    pub fn capabilities(self) -> &'static [&'static str] {
+    /// Capabilities to enable on both sides; `predictive` whose escalation
+    /// may switch to post-copy needs `postcopy-ram`.
+    pub fn capabilities(self, escalation: Escalation) -> &'static [&'static str] {
         match self {
             LiveSpec::AutoConverge(_) => &["auto-converge"],
             LiveSpec::PostcopyAfter => &["postcopy-ram"],
+            LiveSpec::Predictive(_)
+                if matches!(escalation, Escalation::Postcopy | Escalation::Auto) =>
+            {
+                &["postcopy-ram"]
+            }
             _ => &[],
         }
     }
@@ -173,8 +179,8 @@ impl LiveSpec {
     }
 
     /// migrate-set-capabilities arguments, if any.
-    pub fn capabilities_arg(self) -> Option<Value> {
-        let caps = self.capabilities();
+    pub fn capabilities_arg(self, escalation: Escalation) -> Option<Value> {
+        let caps = self.capabilities(escalation);
         (!caps.is_empty()).then(|| {
             json!({ "capabilities": caps.iter().map(|c| json!({"capability": c, "state": true})).collect::<Vec<_>>() })
         })

@@ -150,6 +150,17 @@ impl Guest {
         }
     }
 
+    /// The share of its pace the current phase keeps under the throttle:
+    /// the CPU left to it over the CPU it needs.
+    fn progress(&self) -> f64 {
+        let phase = &self.workload.phases[self.phase_index];
+        let needs = match phase.kind {
+            PhaseKind::Write => phase.cpu_share,
+            PhaseKind::Cpu | PhaseKind::Idle => 1.0,
+        };
+        ((1.0 - self.throttle) / needs).min(1.0)
+    }
+
     fn is_busy(&self) -> bool {
         !self.finished && self.workload.phases[self.phase_index].kind != PhaseKind::Idle
     }
@@ -158,7 +169,7 @@ impl Guest {
         let dt = (until_s - self.now_s).max(0.0);
         if self.is_busy() {
             self.busy_s += dt;
-            self.work_done_s += dt * (1.0 - self.throttle);
+            self.work_done_s += dt * self.progress();
         }
         self.now_s = until_s;
     }
@@ -187,7 +198,7 @@ impl Guest {
             let phase = &self.workload.phases[self.phase_index];
             let segment_end = self.phase_end_s.min(until_s);
             if phase.kind == PhaseKind::Write {
-                let rate_pages_s = phase.rate_mib_s * PAGES_PER_MIB as f64 * (1.0 - self.throttle);
+                let rate_pages_s = phase.rate_mib_s * PAGES_PER_MIB as f64 * self.progress();
                 if rate_pages_s > 0.0 {
                     let interval = 1.0 / rate_pages_s;
                     while self.next_write_s < segment_end {

@@ -41,6 +41,10 @@ fn default_zipf_theta() -> f64 {
     0.99
 }
 
+fn default_cpu_share() -> f64 {
+    1.0
+}
+
 /// One phase of a workload program.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +65,14 @@ pub struct Phase {
     /// Zipf exponent (zipf pattern only).
     #[serde(default = "default_zipf_theta")]
     pub zipf_theta: f64,
+    /// Share of a vCPU the phase's writes need at its rate (write phases;
+    /// simulator only). A CPU throttle leaves the guest `1 − p` of its CPU,
+    /// so the phase runs at min(1, (1 − p) / cpu_share) of its pace: 1 (the
+    /// default) is a writer bound by its CPU, cut in proportion; a small
+    /// share is a writer that needs little CPU per page and keeps its pace
+    /// under any throttle short of starving it.
+    #[serde(default = "default_cpu_share")]
+    pub cpu_share: f64,
 }
 
 /// A workload program.
@@ -191,6 +203,12 @@ impl Workload {
                         return Err(invalid(
                             field("rate_mib_s"),
                             format!("{} must be in (0, 1e6]", p.rate_mib_s),
+                        ));
+                    }
+                    if !(p.cpu_share.is_finite() && p.cpu_share > 0.0 && p.cpu_share <= 1.0) {
+                        return Err(invalid(
+                            field("cpu_share"),
+                            format!("{} must be in (0, 1]", p.cpu_share),
                         ));
                     }
                     if p.pattern == Pattern::Zipf
