@@ -46,7 +46,9 @@ def load(directory):
     path = os.path.join(directory, "runs.csv")
     groups = defaultdict(list)
     for row in csv.DictReader(open(path)):
-        groups[(row["workload"], row["policy"])].append(row)
+        # One weight per section: predictive@w=10 is predictive here.
+        policy = "predictive" if row["policy"].startswith("predictive") else row["policy"]
+        groups[(row["workload"], policy)].append(row)
     return groups
 
 

@@ -13,6 +13,8 @@
 //! `UnsafeCell` so no `&mut` to the whole handle ever exists; what readers
 //! see (the latest state and the history ring) lives behind a `Mutex`.
 
+#[cfg(feature = "api-stream")]
+pub mod api_stream;
 mod history;
 mod types;
 

@@ -11,7 +11,11 @@ or test, so a failure names it.
     trace replayed, the guest alive with its memory intact), with QMP
     negative tests;
   - a small real comparison over the shaped link, with the oracle;
-  - kairos profile of two workloads.
+  - kairos profile of two workloads;
+  - the faults an operator meets, one per hop of `kairos soak`: the
+    destination killed, the link down and back, migrate_cancel, parameters
+    changed mid-migration, the source paused and resumed; each retried,
+    every hop verified, nothing left behind.
 """
 import csv
 import json
@@ -79,9 +83,30 @@ def test_migration_test(variant):
     failed = [l for l in lines if l.startswith("not ok")]
     passed = [l for l in lines if l.startswith("ok ")]
     assert rc == 0 and not failed, f"{failed} (see {tap})"
-    assert any("/migration/convergence/predictive" in l for l in passed), \
+    assert any("/migration/convergence/parameters" in l for l in passed), \
         f"the convergence qtests did not run (see {tap})"
     print(f"{variant}: {len(passed)} ok")
+
+
+def test_convergence_qtests_full():
+    """The convergence qtests that migrate a guest QEMU's rule cannot
+    converge (`predictive`, `throttle/released-on-cancel`) run only with
+    --full, like upstream's slow migration tests."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    tap = LOGS / "migration-test-convergence-full.tap"
+    env = dict(os.environ, QTEST_QEMU_BINARY=str(QEMU))
+    with open(tap, "w") as out:
+        # GLib's -p takes the tests of one suite, not of its sub-suites.
+        rc = subprocess.run([str(MIGRATION_TEST), "--full", "-p", "/x86_64/migration/convergence",
+                             "-p", "/x86_64/migration/convergence/throttle", "--tap", "-k"],
+                            env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+    lines = tap.read_text().splitlines()
+    failed = [l for l in lines if l.startswith("not ok")]
+    passed = [l for l in lines if l.startswith("ok ")]
+    assert rc == 0 and not failed, f"{failed} (see {tap})"
+    for name in ("/migration/convergence/predictive",
+                 "/migration/convergence/throttle/released-on-cancel"):
+        assert any(name in l and "SKIP" not in l for l in passed), f"{name} did not pass (see {tap})"
 
 
 # --- a real guest migrated by the policy ---------------------------------------
@@ -279,3 +304,48 @@ def test_profile(workload):
     else:
         # sysbench rewrites the same bytes, which page-sampling does not see.
         assert all(num(r, "guest_cpu_busy_pct") > 90 for r in rows)
+
+
+# --- faults an operator meets (kairos soak --fault) ------------------------------
+
+FAULTS = ["kill-destination", "link-down", "cancel", "set-parameters", "pause-source"]
+
+
+@pytest.fixture(scope="module")
+def faults():
+    """One guest, five hops, each with one fault injected after two syncs
+    and then retried clean; `kairos soak` checks every hop with the guest's
+    page check and reports what it found."""
+    out = LOGS / "faults"
+    subprocess.run(["rm", "-rf", str(out)], check=True)
+    proc = subprocess.run([str(KAIROS), "soak", "--hops", str(len(FAULTS)), "--ram-mib", "512",
+                           "--fault", ",".join(FAULTS), "--escalation", "throttle",
+                           "--timeout-s", "60", "--out", str(out), "--json"],
+                          capture_output=True, text=True, cwd=ROOT)
+    (LOGS / "faults.stderr").write_text(proc.stderr)
+    assert proc.stdout.strip(), f"kairos soak printed no summary (see {LOGS / 'faults.stderr'})"
+    summary = json.loads(proc.stdout.splitlines()[-1])
+    summary["returncode"] = proc.returncode
+    return summary
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_fault_is_survived(faults, fault):
+    counts = {f["fault"]: f for f in faults["faults"]}
+    assert fault in counts, f"{fault} was never injected: {faults['faults']}"
+    assert counts[fault]["survived"] == counts[fault]["injected"], counts[fault]
+
+
+def test_every_hop_completes_with_memory_intact(faults):
+    assert faults["completed"] == faults["hops"], faults
+    assert faults["pages_wrong"] == 0, faults
+    assert faults["unexplained_failures"] == 0, faults
+
+
+def test_nothing_is_left_behind(faults):
+    assert faults["throttles_left_on"] == 0, faults
+    assert faults["stale_policy_states"] == 0, faults
+    assert faults["leaked_processes"] == 0, faults
+    assert faults["leaked_fds"] <= 0, faults
+    assert not faults["leaked_namespaces"], faults
+    assert faults["returncode"] == 0, f"kairos soak exited {faults['returncode']}"

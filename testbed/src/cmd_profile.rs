@@ -15,11 +15,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde::Serialize;
-use serde_json::json;
 
 use crate::cmd_run::{workload_name, Accel, Link, LiveArgs};
+use crate::live::dirty_rate::{self, DirtyRateMode};
 use crate::live::guest_log::{guest_stats, load_samples};
-use crate::live::interrupt;
 use crate::live::qemu::QemuProcess;
 use crate::live::qmp::Qmp;
 use crate::plot::plot_panels;
@@ -55,25 +54,6 @@ pub struct ProfileArgs {
     pub root: PathBuf,
 }
 
-/// How QEMU measures the dirty rate (`calc-dirty-rate`'s mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DirtyRateMode {
-    /// Hash a sample of pages per GiB and count those that changed.
-    PageSampling,
-    /// Count the pages of KVM's dirty log: exact, but needs KVM (under TCG
-    /// it reads 0).
-    DirtyBitmap,
-}
-
-impl DirtyRateMode {
-    fn qmp_name(self) -> &'static str {
-        match self {
-            DirtyRateMode::PageSampling => "page-sampling",
-            DirtyRateMode::DirtyBitmap => "dirty-bitmap",
-        }
-    }
-}
-
 /// One second of the profile (a row of profile.csv).
 #[derive(Debug, Clone, Copy, Serialize)]
 struct ProfileRow {
@@ -88,26 +68,6 @@ struct ProfileRow {
 
 fn cell(v: Option<f64>) -> String {
     v.map_or(String::new(), |x| format!("{x:.1}"))
-}
-
-/// Measure the dirty rate over one second; None if QEMU gives no figure.
-fn dirty_rate_one_second(qmp: &mut Qmp, mode: DirtyRateMode) -> Result<Option<f64>> {
-    qmp.execute(
-        "calc-dirty-rate",
-        Some(json!({"calc-time": 1000, "calc-time-unit": "millisecond", "mode": mode.qmp_name()})),
-    )?;
-    interrupt::sleep(Duration::from_millis(1000))?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let info = qmp.execute("query-dirty-rate", None)?;
-        if info["status"] == "measured" {
-            return Ok(info["dirty-rate"].as_f64());
-        }
-        if Instant::now() > deadline {
-            return Ok(None);
-        }
-        interrupt::sleep(Duration::from_millis(50))?;
-    }
 }
 
 /// Run `kairos profile`.
@@ -130,6 +90,10 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
         delay_ms: 0.0,
         accel: args.accel,
         root: args.root.clone(),
+        start: crate::cmd_run::Start::Now,
+        profile_s: 0.0,
+        max_wait_s: 0.0,
+        wait_weight: 0.0,
     };
     live.prepare()?;
     let spec = live.guest(&workload)?;
@@ -156,7 +120,7 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
     let mut rows = Vec::new();
     let mut last_cpu = (Instant::now(), qemu.cpu_seconds());
     while start.elapsed().as_secs() < args.duration_s {
-        let dirty = dirty_rate_one_second(&mut qmp, args.mode)?;
+        let dirty = dirty_rate::measure(&mut qmp, Duration::from_secs(1), args.mode)?;
         if !qemu.is_running() {
             bail!("QEMU exited; see {}", qemu.qemu_log.display());
         }

@@ -8,7 +8,7 @@ use kairos_eval::sim::workload::Workload;
 
 use crate::live::kvm::hide_dev_kvm;
 use crate::live::qemu::GuestSpec;
-use crate::live::run::{run_migration, LiveResult, RunConfig};
+use crate::live::run::{run_migration, LiveResult, RunConfig, StartPolicy};
 use crate::live::spec::LiveSpec;
 use kairos_policy_core::{Escalation, PolicyConfig};
 
@@ -90,6 +90,30 @@ pub struct LiveArgs {
     /// Where the QEMU binaries, guest and logs are (the repository root).
     #[arg(long, default_value = ".")]
     pub root: PathBuf,
+    /// When to start after the warm-up: at once, or where `kairos advise`
+    /// says after profiling the guest for --profile-s.
+    #[arg(long, value_enum, default_value_t = Start::Now)]
+    pub start: Start,
+    /// With --start advised: seconds of profile before advising.
+    #[arg(long, default_value_t = 240.0, value_name = "S")]
+    pub profile_s: f64,
+    /// With --start advised: the longest wait accepted, s.
+    #[arg(long, default_value_t = 300.0, value_name = "S")]
+    pub max_wait_s: f64,
+    /// With --start advised: ω, seconds of migration one second of waiting
+    /// is worth (see `kairos advise --help`).
+    #[arg(long, default_value_t = kairos_eval::advise::DEFAULT_WAIT_WEIGHT, value_name = "ω")]
+    pub wait_weight: f64,
+}
+
+/// When a migration starts after the warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Start {
+    /// At once.
+    Now,
+    /// Where `kairos advise` says (profile, forecast, wait at most
+    /// --max-wait-s).
+    Advised,
 }
 
 impl LiveArgs {
@@ -110,6 +134,15 @@ impl LiveArgs {
         }
         if !(self.delay_ms.is_finite() && self.delay_ms >= 0.0) {
             bail!("--delay-ms must be >= 0");
+        }
+        for (name, v) in [
+            ("--profile-s", self.profile_s),
+            ("--max-wait-s", self.max_wait_s),
+            ("--wait-weight", self.wait_weight),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                bail!("{name} must be >= 0");
+            }
         }
         self.policy_config()?;
         crate::live::interrupt::install()?;
@@ -199,6 +232,14 @@ impl LiveArgs {
             patched_qemu: !self.vanilla_qemu,
             netns_delay_ms: (self.link == Link::Netns).then_some(self.delay_ms),
             label: format!("{workload} / {policy}"),
+            start: match self.start {
+                Start::Now => StartPolicy::Now,
+                Start::Advised => StartPolicy::Advised {
+                    profile_s: self.profile_s,
+                    max_wait_s: self.max_wait_s,
+                    wait_weight: self.wait_weight,
+                },
+            },
         })
     }
 }

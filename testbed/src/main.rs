@@ -2,10 +2,12 @@
 //! Kairos convergence policies, and profile guests.
 
 mod cli_policy;
+mod cmd_advise;
 mod cmd_profile;
 mod cmd_replay;
 mod cmd_run;
 mod cmd_sim;
+mod cmd_soak;
 mod compare;
 mod live;
 mod plot;
@@ -54,6 +56,18 @@ enum Command {
     #[command(after_help = "Example:
   kairos profile --workload phase-change --duration-s 60")]
     Profile(cmd_profile::ProfileArgs),
+    /// Migrate one guest back and forth many times, each hop verified,
+    /// optionally with faults injected mid-migration.
+    #[command(after_help = "Examples:
+  kairos soak --hops 1000 --ram-mib 512
+  kairos soak --hops 5 --ram-mib 512 --fault all --json")]
+    Soak(cmd_soak::SoakArgs),
+    /// When to start a migration: sample a running QEMU, forecast its
+    /// dirty rate, advise a start (or judge that advice in simulation).
+    #[command(after_help = "Examples:
+  kairos advise --qmp /run/qemu/guest.qmp --duration-s 240
+  kairos advise --suite testbed/workloads --trials 12")]
+    Advise(cmd_advise::AdviseArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -64,6 +78,8 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => cmd_run::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Profile(args) => cmd_profile::run(&args),
+        Command::Soak(args) => cmd_soak::run(&args),
+        Command::Advise(args) => cmd_advise::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

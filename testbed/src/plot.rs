@@ -400,6 +400,136 @@ pub fn pareto_frontier(stops: &[(f64, f64)]) -> Vec<(f64, f64)> {
     frontier
 }
 
+/// What `kairos advise` shows: the sampled dirty rate and its forecast
+/// with the interval (MiB/s over time, now at 0), and the expected cost of
+/// a migration started at each moment ahead, wait included, with the
+/// advised start marked.
+pub struct AdvicePlot<'a> {
+    /// (s before now, negative; MiB/s) of the samples.
+    pub history: Vec<(f64, f64)>,
+    /// (s from now, mean, lo, hi) MiB/s.
+    pub forecast: Vec<(f64, f64, f64, f64)>,
+    /// (start s from now, expected cost s) of each candidate.
+    pub costs: Vec<(f64, f64)>,
+    /// The advised start, s from now, and its cost, s.
+    pub advised: (f64, f64),
+    /// Title.
+    pub title: &'a str,
+}
+
+/// Draw an [`AdvicePlot`].
+pub fn plot_advice(path: &Path, plot: &AdvicePlot) -> Result<()> {
+    ensure_font()?;
+    if plot.history.is_empty() && plot.forecast.is_empty() {
+        bail!("{}: nothing to plot", path.display());
+    }
+    let x_min = plot.history.first().map_or(0.0, |p| p.0).min(0.0);
+    let x_max = plot
+        .forecast
+        .last()
+        .map_or(1.0, |p| p.0)
+        .max(plot.costs.last().map_or(1.0, |p| p.0));
+    let root = BitMapBackend::new(path, (SIZE.0, 640)).into_drawing_area();
+    root.fill(&WHITE).plotted()?;
+    let root = root.titled(plot.title, ("sans-serif", 24)).plotted()?;
+    let (top, bottom) = root.split_vertically(320);
+
+    let rate_max = plot
+        .history
+        .iter()
+        .map(|p| p.1)
+        .chain(plot.forecast.iter().map(|p| p.3))
+        .fold(1.0, f64::max)
+        * 1.1;
+    let mut chart = ChartBuilder::on(&top)
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x_min..x_max, 0.0..rate_max)
+        .plotted()?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds from now")
+        .y_desc("dirty rate, MiB/s")
+        .draw()
+        .plotted()?;
+    let band = Palette99::pick(0).mix(0.2);
+    chart
+        .draw_series(std::iter::once(Polygon::new(
+            plot.forecast
+                .iter()
+                .map(|p| (p.0, p.3))
+                .chain(plot.forecast.iter().rev().map(|p| (p.0, p.2)))
+                .collect::<Vec<_>>(),
+            band.filled(),
+        )))
+        .plotted()?;
+    let sampled = Palette99::pick(1).to_rgba();
+    chart
+        .draw_series(LineSeries::new(
+            plot.history.iter().copied(),
+            sampled.stroke_width(2),
+        ))
+        .plotted()?
+        .label("sampled")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], sampled.stroke_width(2)));
+    let forecast = Palette99::pick(0).to_rgba();
+    chart
+        .draw_series(LineSeries::new(
+            plot.forecast.iter().map(|p| (p.0, p.1)),
+            forecast.stroke_width(2),
+        ))
+        .plotted()?
+        .label("forecast (band: interval)")
+        .legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 20, y)], forecast.stroke_width(2))
+        });
+    chart
+        .draw_series(std::iter::once(PathElement::new(
+            vec![(plot.advised.0, 0.0), (plot.advised.0, rate_max)],
+            RED.stroke_width(2),
+        )))
+        .plotted()?
+        .label("advised start")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .plotted()?;
+
+    let cost_max = plot.costs.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
+    let mut chart = ChartBuilder::on(&bottom)
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x_min..x_max, 0.0..cost_max)
+        .plotted()?;
+    chart
+        .configure_mesh()
+        .x_desc("migration started this many seconds from now")
+        .y_desc("expected cost, s (wait included)")
+        .draw()
+        .plotted()?;
+    let line = Palette99::pick(2).to_rgba();
+    chart
+        .draw_series(LineSeries::new(
+            plot.costs.iter().copied(),
+            line.stroke_width(2),
+        ))
+        .plotted()?;
+    chart
+        .draw_series(std::iter::once(Cross::new(
+            plot.advised,
+            9,
+            RED.stroke_width(3),
+        )))
+        .plotted()?;
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 #[cfg(test)]
 mod pareto_tests {
     use super::pareto_frontier;

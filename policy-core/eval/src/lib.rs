@@ -8,6 +8,7 @@
 //! [`forecast_quality`] scores, and the [`summary`] of a run next to the
 //! oracle's.
 
+pub mod advise;
 pub mod baseline;
 pub mod forecast_quality;
 pub mod oracle;

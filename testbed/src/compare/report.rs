@@ -44,6 +44,7 @@ pub fn write_runs_csv(path: &Path, results: &[LiveResult], objectives: &[Objecti
         "app_loss_pct",
         "reason",
         "link",
+        "start_wait_s",
     ]
     .map(String::from)
     .to_vec();
@@ -67,6 +68,7 @@ pub fn write_runs_csv(path: &Path, results: &[LiveResult], objectives: &[Objecti
             num(r.app_loss_pct),
             r.reason.clone().unwrap_or_default(),
             r.link.clone(),
+            num(r.start_wait_s),
         ];
         row.extend(objectives.iter().map(|o| num(run_cost_ms(r, o))));
         w.write_record(&row)?;

@@ -206,6 +206,7 @@ mod tests {
             rounds_dropped: 0,
             work_dir: PathBuf::new(),
             link: "netns".into(),
+            start_wait_s: None,
         }
     }
 

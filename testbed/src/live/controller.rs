@@ -129,7 +129,7 @@ mod tests {
             reason: "observing".into(),
             forecast_pending: 0,
             stop_cost: None,
-            throttle: 0,
+            throttle_percentage: 0,
         }
     }
 

@@ -1,7 +1,9 @@
 //! Real migrations of real guests between two QEMU processes.
 
 pub mod controller;
+pub mod dirty_rate;
 pub mod guest_log;
+pub mod hop;
 pub mod interrupt;
 pub mod kvm;
 pub mod netns;

@@ -45,6 +45,10 @@ pub struct NetnsLink {
     pub src_ns: String,
     /// Destination namespace name.
     pub dst_ns: String,
+    /// The veth end in the source namespace.
+    pub src_if: String,
+    /// The veth end in the destination namespace.
+    pub dst_if: String,
 }
 
 impl NetnsLink {
@@ -55,8 +59,10 @@ impl NetnsLink {
         let link = Self {
             src_ns: format!("kairos-src-{id}"),
             dst_ns: format!("kairos-dst-{id}"),
+            src_if: format!("ks{id}"),
+            dst_if: format!("kd{id}"),
         };
-        let (src_if, dst_if) = (format!("ks{id}"), format!("kd{id}"));
+        let (src_if, dst_if) = (link.src_if.clone(), link.dst_if.clone());
         // On any error below, dropping `link` removes what exists.
         ip(&["netns", "add", &link.src_ns])?;
         ip(&["netns", "add", &link.dst_ns])?;
@@ -88,6 +94,26 @@ impl NetnsLink {
         }
         Ok(link)
     }
+}
+
+impl NetnsLink {
+    /// Take the link down (`up` false) or bring it back, on the source
+    /// side: what a pulled cable or a failed switch port does.
+    pub fn set_up(&self, up: bool) -> Result<()> {
+        let state = if up { "up" } else { "down" };
+        ip(&["-n", &self.src_ns, "link", "set", &self.src_if, state])
+    }
+}
+
+/// True when any of `names` is a network namespace (`ip netns list`).
+pub fn namespaces_exist(names: &[&str]) -> bool {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return false;
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .any(|n| names.contains(&n))
 }
 
 impl Drop for NetnsLink {

@@ -46,7 +46,7 @@ pub struct QmpRound {
     pub stop_cost: Option<u64>,
     /// Throttle the policy asked for at this sync, %.
     #[serde(default)]
-    pub throttle: u8,
+    pub throttle_percentage: u8,
 }
 
 impl QmpRound {
@@ -104,7 +104,12 @@ impl RoundFeed {
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
         let mut writer = TraceWriter::new(std::io::BufWriter::new(file))?;
         for r in &self.rounds {
-            writer.write(&r.observation(), &r.action, &r.reason, r.throttle)?;
+            writer.write(
+                &r.observation(),
+                &r.action,
+                &r.reason,
+                r.throttle_percentage,
+            )?;
         }
         writer
             .finish()

@@ -6,12 +6,15 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use kairos_eval::advise::{advise, AdviseConfig};
 use kairos_eval::summary::MigrationStatus;
+use kairos_policy_core::cost::Objective;
 use kairos_policy_core::{Escalation, PolicyConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::controller::Controller;
+use super::dirty_rate::{self, DirtyRateMode};
 use super::guest_log::{load_samples, throughput_loss_pct, LoadSample};
 use super::interrupt;
 use super::netns::{NetnsLink, DST_ADDR};
@@ -59,6 +62,25 @@ pub struct RunConfig {
     pub netns_delay_ms: Option<f64>,
     /// A label for progress lines.
     pub label: String,
+    /// When the migration starts after the warm-up.
+    pub start: StartPolicy,
+}
+
+/// When a migration starts once the workload has warmed up.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StartPolicy {
+    /// At once.
+    Now,
+    /// Where `kairos advise` says: profile the guest for `profile_s`, then
+    /// wait what the advice says, at most `max_wait_s`.
+    Advised {
+        /// Seconds of profile before advising.
+        profile_s: f64,
+        /// The longest wait accepted, s.
+        max_wait_s: f64,
+        /// ω of the advice.
+        wait_weight: f64,
+    },
 }
 
 impl RunConfig {
@@ -128,6 +150,10 @@ pub struct LiveResult {
     pub work_dir: PathBuf,
     /// loopback, or netns (a shaped veth pair between two namespaces).
     pub link: String,
+    /// Seconds waited on `kairos advise`'s word before starting (None:
+    /// started at once).
+    #[serde(default)]
+    pub start_wait_s: Option<f64>,
 }
 
 impl LiveResult {
@@ -177,6 +203,50 @@ fn configure(cfg: &RunConfig, qs: &mut Qmp, qd: &mut Qmp) -> Result<()> {
     Ok(())
 }
 
+/// Profile the guest and wait where the advice says (start policy
+/// `advised`); the seconds waited, or None for `now`.
+fn advised_wait(cfg: &RunConfig, qs: &mut Qmp) -> Result<Option<f64>> {
+    let StartPolicy::Advised {
+        profile_s,
+        max_wait_s,
+        wait_weight,
+    } = cfg.start
+    else {
+        return Ok(None);
+    };
+    eprintln!(
+        "[{}] profiling the guest for {profile_s:.0} s before advising a start",
+        cfg.label
+    );
+    let samples = dirty_rate::profile(
+        qs,
+        Duration::from_secs_f64(profile_s),
+        DirtyRateMode::PageSampling,
+        |_| {},
+    )?;
+    let policy = cfg.controller_config();
+    let advice = advise(
+        &samples,
+        &AdviseConfig {
+            horizon_s: max_wait_s.max(1.0),
+            wait_weight,
+            ..AdviseConfig::new(
+                cfg.spec.ram_mib as f64 * 1024.0 * 1024.0,
+                cfg.bandwidth_bytes_per_s as f64,
+                Objective::from_config(&policy),
+            )
+        },
+    );
+    let wait_s = advice.start_in_s.min(max_wait_s);
+    eprintln!(
+        "[{}] advice: {} — starting in {wait_s:.0} s",
+        cfg.label,
+        advice.verdict.name()
+    );
+    interrupt::sleep(Duration::from_secs_f64(wait_s))?;
+    Ok(Some(wait_s))
+}
+
 /// Run one migration.
 pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
     if cfg.policy.needs_patched_qemu() && !cfg.patched_qemu {
@@ -211,6 +281,7 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
     src.wait_for_load(BOOT_TIMEOUT)
         .context("the source guest")?;
     interrupt::sleep(Duration::from_secs_f64(cfg.warmup_s))?;
+    let start_wait_s = advised_wait(cfg, &mut qs)?;
     configure(cfg, &mut qs, &mut qd)?;
     let mut controller = match cfg.policy {
         LiveSpec::Controller(kind) => Some(Controller::new(
@@ -376,5 +447,6 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         rounds_dropped: feed.dropped,
         work_dir: cfg.work_dir.clone(),
         link: if link.is_some() { "netns" } else { "loopback" }.to_string(),
+        start_wait_s,
     })
 }

@@ -49,8 +49,8 @@ impl StatusLine {
         let rate = previous.filter(|p| r.time > p.time).map(|p| {
             r.dirtied_pages as f64 * r.page_size as f64 / ((r.time - p.time) as f64 / 1000.0) / MIB
         });
-        let throttle = if r.throttle > 0 {
-            format!("  throttle {} %", r.throttle)
+        let throttle = if r.throttle_percentage > 0 {
+            format!("  throttle {} %", r.throttle_percentage)
         } else {
             String::new()
         };
@@ -115,7 +115,7 @@ mod tests {
             reason: "trough-ahead".into(),
             forecast_pending: 0,
             stop_cost: None,
-            throttle: 0,
+            throttle_percentage: 0,
         };
         let text = line.text("active", Some(&r(2, 1000)), Some(&r(1, 0)));
         assert!(text.contains("round 2"), "{text}");

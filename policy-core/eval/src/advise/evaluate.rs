@@ -1,0 +1,238 @@
+//! `advise` judged in simulation: for a workload, at many moments spread
+//! over its cycle, profile the simulated guest up to that moment, ask
+//! `advise` and the ALMA-style rule when to start, and simulate the
+//! migration (under `predictive`) started now, at the advised moment and at
+//! ALMA's, each cost counting the wait weighed by ω. Every strategy sees
+//! the same guest (same seed) at the same moments.
+
+use kairos_policy_core::cost::Objective;
+use kairos_policy_core::{build_policy, ConfigError, PolicyConfig, PolicyKind};
+use serde::Serialize;
+
+use super::alma::alma_wait_s;
+use super::profile::{bucket_rates, simulated_profile};
+use super::{advise, AdviseConfig, Verdict};
+use crate::sim::workload::Workload;
+use crate::sim::{simulate, SimConfig};
+use crate::summary::MigrationStatus;
+
+/// How the evaluation is run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvalConfig {
+    /// Moments ("now") per workload.
+    pub trials: usize,
+    /// Profile history before the first moment, s.
+    pub history_s: f64,
+    /// The moments are spread over this many seconds after the history
+    /// (a low-discrepancy sequence, so every part of a cycle is met).
+    pub spread_s: f64,
+    /// The simulator's settings (the seed, the link; `warmup_s` is set per
+    /// start).
+    pub sim: SimConfig,
+    /// The policy the migrations run under, and the objective.
+    pub policy: PolicyConfig,
+    /// What `advise` looks ahead and for.
+    pub horizon_s: f64,
+    /// The longest cycle `advise` looks for, s.
+    pub max_cycle_s: f64,
+    /// ω: seconds of migration one second of waiting is worth, for
+    /// `advise` and in every strategy's cost (see `AdviseConfig`).
+    pub wait_weight: f64,
+}
+
+/// One moment: what each strategy chose and what it cost.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Trial {
+    /// The moment, s into the workload.
+    pub now_s: f64,
+    /// Cost of starting at once, ms (None: never completed).
+    pub now_cost_ms: Option<f64>,
+    /// `advise`'s wait, s.
+    pub advised_wait_s: f64,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// Cost of its start, the wait weighed by ω, ms.
+    pub advised_cost_ms: Option<f64>,
+    /// The ALMA-style rule's wait, s.
+    pub alma_wait_s: f64,
+    /// Cost of its start, the wait weighed by ω, ms.
+    pub alma_cost_ms: Option<f64>,
+}
+
+/// Median and 90th percentile of one strategy's costs (a migration that
+/// never completed counts as infinitely costly; one that completed above
+/// the maximum downtime counts at T + λ·excess, as if it were allowed).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CostStats {
+    /// Median cost, ms (None: infinite).
+    pub median_ms: Option<f64>,
+    /// 90th percentile, ms.
+    pub p90_ms: Option<f64>,
+    /// Runs that never completed.
+    pub incomplete: usize,
+}
+
+impl CostStats {
+    fn of(costs: impl Iterator<Item = Option<f64>>) -> Self {
+        let mut v: Vec<f64> = costs.map(|c| c.unwrap_or(f64::INFINITY)).collect();
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            if v.is_empty() {
+                return None;
+            }
+            let i = ((q * (v.len() - 1) as f64).round() as usize).min(v.len() - 1);
+            Some(v[i]).filter(|x| x.is_finite())
+        };
+        Self {
+            median_ms: at(0.5),
+            p90_ms: at(0.9),
+            incomplete: v.iter().filter(|x| !x.is_finite()).count(),
+        }
+    }
+}
+
+/// A workload's evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkloadEval {
+    /// Workload name.
+    pub workload: String,
+    /// Its program's cycle, s (None: it does not repeat).
+    pub cycle_s: Option<f64>,
+    /// Every moment.
+    pub trials: Vec<Trial>,
+    /// Starting at once (= at a random moment of the cycle).
+    pub now: CostStats,
+    /// `advise`.
+    pub advised: CostStats,
+    /// The ALMA-style rule.
+    pub alma: CostStats,
+}
+
+/// The cost, ms, of a migration of `workload` started `start_s` into it
+/// under `predictive`, or None when it did not complete.
+fn migration_cost_ms(
+    workload: &Workload,
+    cfg: &EvalConfig,
+    start_s: f64,
+) -> Result<Option<f64>, ConfigError> {
+    let mut policy = build_policy(PolicyKind::Predictive, &cfg.policy)?;
+    let sim = SimConfig {
+        warmup_s: start_s,
+        ..cfg.sim
+    };
+    let run = simulate(workload, policy.as_mut(), &sim, None);
+    let objective = Objective::from_config(&cfg.policy);
+    Ok(run
+        .downtime_ms
+        .filter(|_| run.status == MigrationStatus::Completed)
+        .map(|d| objective.unbounded_cost_ms(run.total_time_ms, d)))
+}
+
+/// Evaluate `advise` and the ALMA-style rule on `workload`.
+pub fn evaluate(workload: &Workload, cfg: &EvalConfig) -> Result<WorkloadEval, ConfigError> {
+    cfg.policy.validate()?;
+    let ram_bytes = workload.ram_mib as f64 * 1024.0 * 1024.0;
+    let advise_cfg = AdviseConfig {
+        horizon_s: cfg.horizon_s,
+        max_cycle_s: cfg.max_cycle_s,
+        wait_weight: cfg.wait_weight,
+        ..AdviseConfig::new(
+            ram_bytes,
+            cfg.sim.bandwidth_bytes_per_s,
+            Objective::from_config(&cfg.policy),
+        )
+    };
+    let golden = 0.618_033_988_749_895;
+    let mut trials = Vec::with_capacity(cfg.trials);
+    for j in 0..cfg.trials {
+        let now_s = cfg.history_s + ((j as f64 + 0.5) * golden).fract() * cfg.spread_s;
+        let samples = simulated_profile(workload, cfg.sim.seed, now_s);
+        let advice = advise(&samples, &advise_cfg);
+        let (rates, _) = bucket_rates(&samples, 1.0);
+        let alma = alma_wait_s(&rates, 1.0).min(cfg.horizon_s);
+        let wait_cost = |wait_s: f64| -> Result<Option<f64>, ConfigError> {
+            Ok(migration_cost_ms(workload, cfg, now_s + wait_s)?
+                .map(|c| c + cfg.wait_weight * wait_s * 1000.0))
+        };
+        let now_cost_ms = migration_cost_ms(workload, cfg, now_s)?;
+        trials.push(Trial {
+            now_s,
+            now_cost_ms,
+            advised_wait_s: advice.start_in_s,
+            verdict: advice.verdict,
+            advised_cost_ms: if advice.start_in_s == 0.0 {
+                now_cost_ms
+            } else {
+                wait_cost(advice.start_in_s)?
+            },
+            alma_wait_s: alma,
+            alma_cost_ms: if alma == 0.0 {
+                now_cost_ms
+            } else {
+                wait_cost(alma)?
+            },
+        });
+    }
+    Ok(WorkloadEval {
+        workload: workload.name.clone(),
+        cycle_s: workload.repeat.then(|| workload.cycle_seconds()),
+        now: CostStats::of(trials.iter().map(|t| t.now_cost_ms)),
+        advised: CostStats::of(trials.iter().map(|t| t.advised_cost_ms)),
+        alma: CostStats::of(trials.iter().map(|t| t.alma_cost_ms)),
+        trials,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_count_incomplete_runs_as_worst() {
+        let s = CostStats::of([Some(3.0), None, Some(1.0), Some(2.0)].into_iter());
+        assert_eq!(s.incomplete, 1);
+        assert_eq!(s.median_ms, Some(3.0));
+        assert_eq!(s.p90_ms, None);
+    }
+
+    #[test]
+    fn on_a_cycle_advice_beats_starting_at_once_and_never_loses_much() {
+        let w = Workload::from_toml(
+            "name='c'\nram_mib=512\nrepeat=true\n[[phase]]\nkind='write'\nseconds=20\nwss_mib=200\nrate_mib_s=200\n[[phase]]\nkind='write'\nseconds=40\nwss_mib=16\nrate_mib_s=4\n",
+            std::path::Path::new("c.toml"),
+        )
+        .unwrap();
+        let cfg = EvalConfig {
+            trials: 6,
+            history_s: 180.0,
+            spread_s: 60.0,
+            sim: SimConfig {
+                bandwidth_bytes_per_s: 125e6,
+                time_cap_s: 300.0,
+                ..SimConfig::default()
+            },
+            policy: PolicyConfig::default(),
+            horizon_s: 120.0,
+            max_cycle_s: 120.0,
+            wait_weight: 0.0,
+        };
+        let e = evaluate(&w, &cfg).unwrap();
+        let mean = |f: fn(&Trial) -> Option<f64>| {
+            e.trials
+                .iter()
+                .map(|t| f(t).unwrap_or(f64::INFINITY))
+                .sum::<f64>()
+                / e.trials.len() as f64
+        };
+        let (now, advised) = (mean(|t| t.now_cost_ms), mean(|t| t.advised_cost_ms));
+        assert!(
+            advised < 0.8 * now,
+            "advised {advised} now {now}: {:?}",
+            e.trials
+        );
+        for t in &e.trials {
+            let (n, a) = (t.now_cost_ms.unwrap(), t.advised_cost_ms.unwrap());
+            assert!(a <= 1.05 * n, "{t:?}");
+        }
+    }
+}
