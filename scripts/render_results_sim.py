@@ -162,8 +162,8 @@ def main():
     w("## Cost of a decision")
     w("")
     cr = args.criterion
-    pred = bench_ns(cr, "observe_round", "predictive")
-    qemu = bench_ns(cr, "observe_round", "qemu")
+    pred = bench_ns(cr, "observe_round_predictive")
+    qemu = bench_ns(cr, "observe_round_qemu")
     rust = bench_ns(cr, "predictive_round", "rust")
     c_abi = bench_ns(cr, "predictive_round", "c_abi")
     w("Criterion medians, this machine, one run (`cargo bench -p kairos-policy-core --bench observe`, "
