@@ -189,8 +189,12 @@ def main():
     for directory, title in args.section:
         workloads = render_section(title, directory, w)
         if args.plots:
+            # Only the plots this section drew (another section may hold
+            # plots of a workload with the same name).
+            own = os.path.join(directory, "plots")
             pngs = [f for f in sorted(os.listdir(args.plots))
-                    if any(f.startswith(wl + "-") for wl in workloads)]
+                    if any(f.startswith(wl + "-") for wl in workloads)
+                    and os.path.exists(os.path.join(own, f))]
             if pngs:
                 w("Plots: " + ", ".join(f"[{p}]({os.path.basename(args.plots)}/{p})" for p in pngs))
                 w("")

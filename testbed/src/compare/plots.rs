@@ -118,44 +118,20 @@ fn pareto(path: &Path, p: &WorkloadPlots, oracle: &LiveOracle) -> Result<()> {
             })
         })
         .collect();
-    // The oracle at each weight; the last one drawn is labelled with all.
-    let choices: Vec<(f64, ParetoPoint)> = p
-        .objectives
-        .iter()
-        .filter_map(|o| {
-            oracle.choice(o).map(|c| {
-                (
-                    o.downtime_weight,
-                    ParetoPoint {
-                        label: String::new(),
-                        downtime_ms: c.stop.downtime_ms,
-                        total_s: c.stop.total_time_ms / 1000.0,
-                    },
-                )
-            })
+    // The oracle at each weight; weights whose oracle is the same stop share
+    // one marker (the last marker is drawn as the oracle's triangle).
+    let mut markers = oracle_markers(p.objectives.iter().filter_map(|o| {
+        oracle.choice(o).map(|c| {
+            (
+                o.downtime_weight,
+                c.stop.downtime_ms,
+                c.stop.total_time_ms / 1000.0,
+            )
         })
-        .collect();
-    let label = format!(
-        "oracle at λ = {}",
-        choices
-            .iter()
-            .map(|(w, _)| w.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let oracle_point = choices.last().map(|(_, pt)| ParetoPoint {
-        label,
-        downtime_ms: pt.downtime_ms,
-        total_s: pt.total_s,
-    });
+    }));
+    let oracle_point = markers.pop();
     let mut all_points = points;
-    for (w, pt) in choices.iter().take(choices.len().saturating_sub(1)) {
-        all_points.push(ParetoPoint {
-            label: format!("oracle at λ = {w}"),
-            downtime_ms: pt.downtime_ms,
-            total_s: pt.total_s,
-        });
-    }
+    all_points.extend(markers);
     plot_pareto(
         path,
         &format!(
@@ -200,4 +176,54 @@ fn forecast(
         &along,
         &marks,
     )
+}
+
+/// One Pareto marker per distinct oracle stop, labelled with every downtime
+/// weight whose oracle chose it, in the order the weights came:
+/// `(weight, downtime_ms, total_s)` in, markers out.
+fn oracle_markers(choices: impl Iterator<Item = (f64, f64, f64)>) -> Vec<ParetoPoint> {
+    let mut groups: Vec<(Vec<f64>, f64, f64)> = Vec::new();
+    for (weight, downtime_ms, total_s) in choices {
+        match groups
+            .iter_mut()
+            .find(|(_, d, t)| *d == downtime_ms && *t == total_s)
+        {
+            Some((weights, _, _)) => weights.push(weight),
+            None => groups.push((vec![weight], downtime_ms, total_s)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(weights, downtime_ms, total_s)| ParetoPoint {
+            label: format!(
+                "oracle at λ = {}",
+                weights
+                    .iter()
+                    .map(|w| w.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            downtime_ms,
+            total_s,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::oracle_markers;
+
+    #[test]
+    fn weights_with_the_same_oracle_stop_share_one_marker() {
+        let markers =
+            oracle_markers([(3.0, 810.0, 3.6), (10.0, 810.0, 3.6), (30.0, 745.0, 5.2)].into_iter());
+        let labels: Vec<&str> = markers.iter().map(|m| m.label.as_str()).collect();
+        assert_eq!(labels, ["oracle at λ = 3, 10", "oracle at λ = 30"]);
+        assert_eq!((markers[1].downtime_ms, markers[1].total_s), (745.0, 5.2));
+    }
+
+    #[test]
+    fn no_oracle_no_marker() {
+        assert!(oracle_markers(std::iter::empty()).is_empty());
+    }
 }
