@@ -128,8 +128,8 @@ def main():
         w(f"| {c['weight']:g} | {c['workload']} | {c['status']} | {dom} | {cheap} | {reg} |")
     w("")
     w(f"All goals met in {met} of {len(checks)} (weight, workload) pairs. The misses and why they "
-      "happen: docs/design.md (\"The policies\", *What it cannot know*) and the notes below the "
-      "live results.")
+      "happen: docs/design.md (\"The policies\", *What it cannot know*) and docs/results.md "
+      "(\"Where the goal checks say NO\").")
     w("")
     if quality:
         w("## Forecast quality")
