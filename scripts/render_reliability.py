@@ -101,7 +101,15 @@ def main():
     w("")
     if soak:
         soak_run, soak_summary, soak_rows = soak
-        w(f"## Soak: {soak_summary['hops']} hops")
+        asked, done = soak_summary["hops"], soak_summary["completed"]
+        if done < asked:
+            w(f"## Soak: {done} of {asked} hops (stopped early)")
+            w("")
+            w(f"The run was asked for {asked} hops and ended after {done} (the command "
+              "above says why); the counts below are everything it did. The full campaign "
+              "is `bash scripts/soak.sh`.")
+        else:
+            w(f"## Soak: {asked} hops")
         w("")
         counts_table(w, soak_summary)
         times(w, soak_rows)
@@ -150,7 +158,16 @@ def main():
     w("")
     if args.fuzz and os.path.exists(args.fuzz):
         runs = [l.strip() for l in open(args.fuzz) if l.strip()]
-        w("Last run: " + (runs[-1] if runs else "none recorded") + ".")
+        if runs:
+            w("Every run recorded in `build/fuzz/runs.txt`, oldest first (exit 0: no crash, "
+              "no leak; 1: a crash, its input in `artifacts`; 143: stopped by the operator "
+              "before its end; a crash input is kept as a regression test in "
+              "`ffi/tests/fuzz_regressions.rs` once fixed):")
+            w("")
+            for run in runs:
+                w(f"- {run}")
+        else:
+            w("No run recorded yet.")
     else:
         w("No run recorded (`build/fuzz/runs.txt` missing).")
     w("")

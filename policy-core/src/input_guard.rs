@@ -21,8 +21,8 @@ pub enum BadInput {
     /// Page size is zero, not a power of two, or above 1 GiB.
     #[error("page size is not a power of two in [1, 1 GiB]")]
     PageSize,
-    /// Guest RAM size is zero.
-    #[error("guest RAM size is zero")]
+    /// Guest RAM size is zero or smaller than one page.
+    #[error("guest RAM size is smaller than one page")]
     RamSize,
     /// Pending bytes exceed twice the guest RAM.
     #[error("pending bytes exceed twice the guest RAM")]
@@ -88,7 +88,7 @@ fn validate_alone(obs: &RoundObservation) -> Result<(), BadInput> {
     {
         return Err(BadInput::PageSize);
     }
-    if obs.ram_bytes == 0 {
+    if obs.ram_bytes < obs.page_size_bytes {
         return Err(BadInput::RamSize);
     }
     if obs.pending_bytes > obs.ram_bytes.saturating_mul(MAX_PENDING_RAM_MULTIPLE) {
@@ -147,6 +147,10 @@ mod tests {
         let mut page = obs(3, 200, 3000);
         page.page_size_bytes = 3000;
         assert_eq!(g.check(&page), Err(BadInput::PageSize));
+        // Found by the fuzzer: less RAM than one page.
+        let mut tiny = obs(3, 200, 3000);
+        tiny.ram_bytes = 1126;
+        assert_eq!(g.check(&tiny), Err(BadInput::RamSize));
         // A rejected round leaves no trace: the next good one is accepted.
         g.check(&obs(2, 150, 2000)).unwrap();
     }

@@ -302,7 +302,9 @@ impl PredictiveRule {
         }
         let bandwidth = obs.bandwidth_bytes_per_s;
         let ram = obs.ram_bytes as f64;
-        let wws = self.wws_bytes().clamp(obs.page_size_bytes as f64, ram);
+        // max-then-min, not clamp: clamp panics when its bounds cross, and
+        // nothing here may panic (the input guard keeps RAM ≥ one page).
+        let wws = self.wws_bytes().max(obs.page_size_bytes as f64).min(ram);
         let pending = obs.pending_bytes as f64;
         let carry = self.carry_bytes.min(pending);
         // A round sends all but the carry, while the guest dirties pages;
