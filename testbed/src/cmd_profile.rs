@@ -8,6 +8,9 @@
 //! source QEMU's CPU use and resident memory (host view), the guest's CPU
 //! busy share and used memory (the guest's view, from its console), and the
 //! workload's throughput.
+//!
+//! With `--overhead` it measures instead what that sampling costs the
+//! guest: see [`crate::profile_overhead`].
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -52,6 +55,18 @@ pub struct ProfileArgs {
     /// Where the QEMU binaries and guest are (the repository root).
     #[arg(long, default_value = ".")]
     pub root: PathBuf,
+    /// Measure what sampling costs the guest instead: windows of
+    /// --window-s alternate without and with `advise`'s sampling, and the
+    /// workload's throughput in each is compared (--duration-s is then
+    /// unused).
+    #[arg(long)]
+    pub overhead: bool,
+    /// With --overhead: the length of each window, s.
+    #[arg(long, default_value_t = 20, value_name = "S")]
+    pub window_s: u64,
+    /// With --overhead: sampled windows, each between two unsampled ones.
+    #[arg(long, default_value_t = 5)]
+    pub pairs: usize,
 }
 
 /// One second of the profile (a row of profile.csv).
@@ -76,6 +91,10 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
     if args.duration_s == 0 {
         bail!("--duration-s must be at least 1");
     }
+    if args.overhead && (args.window_s < 5 || args.pairs == 0) {
+        bail!("--overhead needs --window-s of at least 5 and --pairs of at least 1");
+    }
+    crate::live::interrupt::install()?;
     let live = LiveArgs {
         bandwidth_mbit: 1000,
         downtime_limit_ms: 300,
@@ -107,6 +126,14 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
     let mut qmp = Qmp::connect(&qemu.qmp_path, Duration::from_secs(20))
         .with_context(|| format!("QEMU did not come up; see {}", qemu.qemu_log.display()))?;
     qemu.wait_for_load(BOOT_TIMEOUT)?;
+    if args.overhead {
+        let plan = crate::profile_overhead::Plan {
+            window: Duration::from_secs(args.window_s),
+            pairs: args.pairs,
+            mode: args.mode,
+        };
+        return crate::profile_overhead::run(&plan, &workload.name, &mut qemu, &mut qmp, &out);
+    }
 
     let csv_path = out.join("profile.csv");
     let mut csv = csv::Writer::from_path(&csv_path)

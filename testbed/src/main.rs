@@ -11,6 +11,7 @@ mod cmd_soak;
 mod compare;
 mod live;
 mod plot;
+mod profile_overhead;
 mod table;
 
 use clap::{Parser, Subcommand};

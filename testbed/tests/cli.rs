@@ -251,6 +251,16 @@ fn bad_numbers_fail_with_the_flag_or_field_named() {
         "--duration-s",
     );
     expect_error(
+        &["profile", "--workload", "idle", "--overhead", "--window-s", "2"],
+        1,
+        "--window-s",
+    );
+    expect_error(
+        &["profile", "--workload", "idle", "--overhead", "--pairs", "0"],
+        1,
+        "--pairs",
+    );
+    expect_error(
         &["compare", "--suite", "idle", "--oracle-s=-1"],
         1,
         "--oracle-s",

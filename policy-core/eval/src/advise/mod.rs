@@ -9,6 +9,7 @@
 
 pub mod alma;
 pub mod evaluate;
+pub mod overhead;
 pub mod predict;
 pub mod profile;
 

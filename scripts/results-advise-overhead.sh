@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Regenerates docs/advise-overhead.md: what `kairos advise`'s sampling costs
+# the guest. For each closed-loop benchmark, `kairos profile --overhead`
+# alternates 20 s windows without and with the sampling (5 sampled windows,
+# 6 unsampled) and compares the benchmark's throughput. About 4–5 min per
+# workload once QEMU and the guest are built; run it on an otherwise idle
+# host (the noise of a busy host widens the interval).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORKLOADS=${WORKLOADS:-sysbench-memory redis ycsb-a fio}
+WINDOW_S=${WINDOW_S:-20}
+PAIRS=${PAIRS:-5}
+
+bash scripts/setup.sh
+bash scripts/build-qemu.sh
+bash scripts/build-guest.sh
+cargo build --release -q -p kairos-testbed
+out=build/advise-overhead
+rm -rf "$out"
+for w in $WORKLOADS; do
+    echo "== $w" >&2
+    target/release/kairos profile --workload "$w" --overhead --window-s "$WINDOW_S" --pairs "$PAIRS" \
+        --ram-mib 1024 --out "$out/$w"
+done
+python3 scripts/render_overhead.py --runs "$out" --command "bash scripts/results-advise-overhead.sh" \
+    --out docs/advise-overhead.md
+echo "docs/advise-overhead.md"
