@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `virsh migrate --live` between two libvirt daemons on this one machine,
 # with the patched QEMU as the domain's emulator: once with the convergence
-# policy off and once with `predictive`, and checks what came back.
+# policy off and once with `predictive`, and checks what came back; then a
+# migration whose destination daemon is killed mid-migration, and its retry.
 #
 # Each daemon is its own "host" as libvirt sees it: its own network
 # namespace and address (a veth pair between the two, shaped to 1 Gbit/s
@@ -96,7 +97,7 @@ done
 start_daemon() {
     local side=$1 ns=$2 uuid=$3 d=$work/$1
     mkdir -p "$d"/{run,lib,cache,log,etc,bin}
-    ln -s "$qemu" "$d/bin/qemu-system-x86_64"
+    ln -sfn "$qemu" "$d/bin/qemu-system-x86_64"
     cat >"$d/etc/libvirtd.conf" <<EOF
 unix_sock_dir = "$d/run"
 unix_sock_rw_perms = "0700"
@@ -163,8 +164,9 @@ log "source host $src_host, destination host $dst_host"
 # "LABEL total_ms downtime_ms decision" (the policy's last decision as
 # query-migrate, polled through libvirt, showed it).
 migrate() {
-    local policy=$1 how=$2 label=$1
+    local policy=$1 how=$2 fault=${3:-none} label=$1
     [ "$how" = qmp ] && label=$1-qmp
+    [ "$fault" = dst-daemon-killed ] && label=$1-retry
     local name=kairos-lv-$label serial=$work/$label-serial
     local globals=""
     if [ "$policy" != off ] && [ "$how" = cmdline ]; then
@@ -211,15 +213,11 @@ EOF
             { echo "libvirt-test: migrate-set-parameters through libvirt did not take" >&2; exit 1; }
     fi
     sleep 6
+    [ "$fault" = dst-daemon-killed ] && kill_dst_daemon_mid_migration "$name" "$serial"
     log "$label: virsh migrate --live --verbose $name (phase-change, 1 Gbit/s link)"
     local out=$work/$label-migrate.out
     # Poll the source's query-migrate while it runs, through libvirt.
-    (
-        while sleep 0.5; do
-            virsh -c "$SRC" qemu-monitor-command "$name" '{"execute":"query-migrate"}' 2>/dev/null |
-                grep -o '"convergence":{[^}]*}' || true
-        done
-    ) >"$work/$label-convergence.log" &
+    poll_convergence "$name" >"$work/$label-convergence.log" &
     local poller=$!
     timeout 300 virsh -c "$SRC" migrate --live --verbose "$name" "$DST" \
         "tcp://$dst_addr:49152" --bandwidth 119 >"$out" 2>&1 || {
@@ -250,11 +248,23 @@ EOF
     if [ "$policy" != off ]; then
         local seen
         seen=$(tail -1 "$work/$label-convergence.log" 2>/dev/null || true)
-        decision=$(sed -n 's/.*"action":"\([a-z-]*\)".*"reason":"\([a-z-]*\)".*/\1\/\2/p' <<<"$seen")
+        # The members come in no fixed order.
+        local action reason
+        action=$(grep -o '"action":"[a-z-]*"' <<<"$seen" | cut -d'"' -f4 || true)
+        reason=$(grep -o '"reason":"[a-z-]*"' <<<"$seen" | cut -d'"' -f4 || true)
+        [ -n "$action" ] && decision=$action/$reason
         decision=${decision:--}
         log "$label: query-migrate through libvirt showed: ${seen:-nothing (migration finished between polls)}"
         grep -q "\"policy\":\"$policy\"" "$work/$label-convergence.log" ||
             { echo "libvirt-test: query-migrate through libvirt never showed policy $policy" >&2; exit 1; }
+        # A fresh policy state: never more rounds than this migration's own
+        # dirty-bitmap syncs (a state carried over from a failed attempt
+        # would be ahead).
+        local stale
+        stale=$(awk '{ s = $1; sub(/^sync=/, "", s); if (match($0, /"rounds":[0-9]+/)) {
+                    r = substr($0, RSTART + 9, RLENGTH - 9); if (s != "?" && r + 0 > s + 0) print } }' \
+                "$work/$label-convergence.log")
+        [ -z "$stale" ] || { echo "libvirt-test: $label: the policy's state was not fresh: $stale" >&2; exit 1; }
     fi
     # The guest still works on the destination: its load generator reports.
     local before after
@@ -270,10 +280,72 @@ EOF
     echo "$label $total $downtime $decision"
 }
 
+# poll_convergence NAME: the source's query-migrate twice a second, through
+# libvirt, one line per answer: "sync=N {convergence member}".
+poll_convergence() {
+    local name=$1 answer conv sync
+    while sleep 0.5; do
+        answer=$(virsh -c "$SRC" qemu-monitor-command "$name" '{"execute":"query-migrate"}' 2>/dev/null) || continue
+        conv=$(grep -o '"convergence":{[^}]*}' <<<"$answer") || continue
+        sync=$(grep -o '"dirty-sync-count":[0-9]*' <<<"$answer" | cut -d: -f2)
+        echo "sync=${sync:-?} $conv"
+    done
+}
+
+# kill_dst_daemon_mid_migration NAME SERIAL: starts `virsh migrate`, kills
+# the destination libvirtd (SIGKILL) once pre-copy has run for a second,
+# and checks what an operator needs then: the migration fails, the guest
+# runs on the source with its memory intact, and the restarted destination
+# daemon removes the half-migrated incoming domain; the caller then retries.
+kill_dst_daemon_mid_migration() {
+    local name=$1 serial=$2 out=$work/daemon-killed-migrate.out
+    log "dst-daemon-killed: virsh migrate --live $name, the destination libvirtd killed mid-migration"
+    timeout 300 virsh -c "$SRC" migrate --live "$name" "$DST" "tcp://$dst_addr:49152" \
+        --bandwidth 119 >"$out" 2>&1 &
+    local mig=$! active=no
+    for _ in $(seq 150); do
+        if virsh -c "$SRC" qemu-monitor-command "$name" '{"execute":"query-migrate"}' 2>/dev/null |
+            grep -q '"status":"active"'; then
+            active=yes
+            break
+        fi
+        sleep 0.2
+    done
+    [ "$active" = yes ] || { echo "libvirt-test: dst-daemon-killed: the migration never became active" >&2; cat "$out" >&2; exit 1; }
+    sleep 1
+    kill -9 "$(cat "$work/dst/run/libvirtd.pid")"
+    if wait "$mig"; then
+        echo "libvirt-test: dst-daemon-killed: virsh migrate succeeded although the destination daemon died" >&2
+        exit 1
+    fi
+    log "dst-daemon-killed: virsh migrate failed as it must: $(tr '\r\n' '  ' <"$out" | sed 's/  */ /g' | tail -c 200)"
+    local state
+    state=$(virsh -c "$SRC" domstate "$name" 2>&1)
+    [ "$state" = running ] || { echo "libvirt-test: dst-daemon-killed: on the source the domain is '$state'" >&2; exit 1; }
+    local before after
+    before=$(grep -ac "kairos-load t=" "$serial.log" || true)
+    sleep 3
+    after=$(grep -ac "kairos-load t=" "$serial.log" || true)
+    [ "$after" -gt "$before" ] || { echo "libvirt-test: dst-daemon-killed: the guest stopped on the source" >&2; exit 1; }
+    if grep -aq "verify_errors=[1-9]" "$serial.log"; then
+        echo "libvirt-test: dst-daemon-killed: the guest found corrupted pages" >&2
+        exit 1
+    fi
+    log "dst-daemon-killed: the guest runs on the source ($((after - before)) reports in 3 s, no page wrong); restarting the destination daemon"
+    start_daemon dst "$dst_ns" 8f1a6e2c-3b7d-4c1e-9a55-0000000000b2
+    local left=yes
+    for _ in $(seq 100); do
+        virsh -c "$DST" list --all --name | grep -qx "$name" || { left=no; break; }
+        sleep 0.2
+    done
+    [ "$left" = no ] || { echo "libvirt-test: dst-daemon-killed: the restarted destination daemon kept the half-migrated $name" >&2; exit 1; }
+}
+
 results=()
 results+=("$(migrate off cmdline)")
 results+=("$(migrate predictive cmdline)")
 results+=("$(migrate predictive qmp)")
+results+=("$(migrate predictive cmdline dst-daemon-killed)")
 echo
 echo "virsh domjobinfo --completed on the destination (phase-change guest, 1 Gbit/s link):"
 printf '%-15s %14s %12s  %s\n' policy total_time_ms downtime_ms "last decision/reason"
@@ -284,4 +356,4 @@ done
 echo
 echo "virsh domjobinfo --completed (predictive, on the destination):"
 cat "$work/predictive-jobinfo.txt"
-log "ok: all three migrations completed, the guest runs on the destination daemon, the policy's decision came through libvirt"
+log "ok: all four migrations completed (the last after a failed attempt whose destination daemon was killed), the guest runs on the destination daemon, the policy's decision came through libvirt"

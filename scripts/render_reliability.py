@@ -161,6 +161,14 @@ def main():
     w("The same faults run in CI, one hop each "
       "(`scripts/tests/test_qemu.py::test_fault_is_survived`).")
     w("")
+    w("With libvirt, the fault is the destination daemon killed: "
+      "`scripts/libvirt-migrate-test.sh` (in CI) kills the destination `libvirtd` "
+      "(SIGKILL) a second into a `virsh migrate --live` with `predictive`, and asserts "
+      "that the migration fails, the domain runs on the source with its load reporting "
+      "and no page wrong, the restarted daemon removes the half-migrated incoming domain, "
+      "and the retry completes with a fresh policy state (what it measured: "
+      "[libvirt.md](libvirt.md), section 5).")
+    w("")
     w("## Fuzzing the C ABI")
     w("")
     w("`bash scripts/fuzz.sh` runs the libFuzzer target `ffi/fuzz/fuzz_targets/api_sequence.rs` "
