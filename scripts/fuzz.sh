@@ -13,7 +13,7 @@
 # With JOBS=N, N libFuzzer processes run RUNS/N inputs each on the same
 # corpus directory (libFuzzer reloads it, so each picks up what the others
 # found); their logs are build/fuzz/last-J.log and the summary line adds
-# their counts. The corpus is kept in build/fuzz/corpus (so a second run
+# their counts. The first job to find something stops the others. The corpus is kept in build/fuzz/corpus (so a second run
 # continues from it), crashes go to build/fuzz/artifacts; the summary line is
 # appended to build/fuzz/runs.txt. Exit status 1 on a crash, leak or contract
 # failure in any job.
@@ -50,10 +50,32 @@ for j in $(seq 1 "$JOBS"); do
         -artifact_prefix=../build/fuzz/artifacts/ -print_final_stats=1) >"build/fuzz/last-$j.log" 2>&1 &
     pids+=("$!")
 done
+# A stopped script stops its jobs; a job that fails (a crash, a leak)
+# stops the others, so the run ends at the first finding.
+# (cargo fuzz runs the fuzzer as its child: stop both.)
+stop_jobs() {
+    local pid
+    for pid in "${pids[@]}"; do
+        pkill -TERM -P "$pid" 2>/dev/null || true
+        kill "$pid" 2>/dev/null || true
+    done
+}
+trap stop_jobs EXIT
+interrupted=0
+trap 'interrupted=1; stop_jobs' INT TERM
 rc=0
-for j in $(seq 1 "$JOBS"); do
-    wait "${pids[$((j - 1))]}" || rc=$?
+while [ -n "$(jobs -pr)" ]; do
+    job_rc=0
+    wait -n || job_rc=$?
+    if [ "$job_rc" -ne 0 ] && [ "$rc" -eq 0 ] && [ "$interrupted" -eq 0 ]; then
+        rc=$job_rc
+        log "a job exited $job_rc: stopping the others"
+        stop_jobs
+    fi
 done
+trap - EXIT INT TERM
+# Stopped by the operator: still summed up and recorded, with exit 130.
+[ "$interrupted" -eq 0 ] || rc=130
 secs=$(( $(date +%s) - start ))
 corpus_after=$(find build/fuzz/corpus -type f | wc -l)
 corpus_kib=$(du -sk build/fuzz/corpus | cut -f1)
@@ -61,10 +83,10 @@ total=0
 per_job=()
 for j in $(seq 1 "$JOBS"); do
     tail -5 "build/fuzz/last-$j.log" >&2
-    n=$(grep -E '^Done [0-9]+ runs' "build/fuzz/last-$j.log" | tail -1 | awk '{print $2}')
+    n=$(grep -aE '^Done [0-9]+ runs' "build/fuzz/last-$j.log" | tail -1 | awk '{print $2}') || true
     if [ -z "$n" ]; then
         # No Done line (a crash or an interrupt): the last status line's count.
-        n=$(grep -oE '^#[0-9]+' "build/fuzz/last-$j.log" | tail -1 | tr -d '#')
+        n=$(grep -aoE '^#[0-9]+' "build/fuzz/last-$j.log" | tail -1 | tr -d '#') || true
         per_job+=("${n:-0} (no 'Done' line)")
     else
         per_job+=("$n")

@@ -68,7 +68,7 @@ cleanup() {
     done
     if [ "$rc" -ne 0 ]; then
         log "FAILED; daemon and guest logs:"
-        for f in "$work"/*/log/libvirtd.log "$work"/*/log/qemu/*.log "$work"/*-serial-*.log; do
+        for f in "$work"/*/log/libvirtd.log "$work"/*/log/qemu/*.log "$work"/*-serial.log; do
             [ -f "$f" ] && { echo "--- $f"; tail -25 "$f"; } >&2
         done
     fi
@@ -313,7 +313,10 @@ kill_dst_daemon_mid_migration() {
     done
     [ "$active" = yes ] || { echo "libvirt-test: dst-daemon-killed: the migration never became active" >&2; cat "$out" >&2; exit 1; }
     sleep 1
-    kill -9 "$(cat "$work/dst/run/libvirtd.pid")"
+    # (migrate runs in a command substitution, where set -e is off: every
+    # step that matters is checked by hand.)
+    kill -9 "$(cat "$work/dst/run/libvirtd.pid")" ||
+        { echo "libvirt-test: dst-daemon-killed: could not kill the destination libvirtd" >&2; exit 1; }
     if wait "$mig"; then
         echo "libvirt-test: dst-daemon-killed: virsh migrate succeeded although the destination daemon died" >&2
         exit 1
@@ -332,10 +335,12 @@ kill_dst_daemon_mid_migration() {
         exit 1
     fi
     log "dst-daemon-killed: the guest runs on the source ($((after - before)) reports in 3 s, no page wrong); restarting the destination daemon"
-    start_daemon dst "$dst_ns" 8f1a6e2c-3b7d-4c1e-9a55-0000000000b2
-    local left=yes
+    start_daemon dst "$dst_ns" 8f1a6e2c-3b7d-4c1e-9a55-0000000000b2 || exit 1
+    local left=yes names
     for _ in $(seq 100); do
-        virsh -c "$DST" list --all --name | grep -qx "$name" || { left=no; break; }
+        names=$(virsh -c "$DST" list --all --name) ||
+            { echo "libvirt-test: dst-daemon-killed: the restarted destination daemon does not answer" >&2; exit 1; }
+        grep -qx "$name" <<<"$names" || { left=no; break; }
         sleep 0.2
     done
     [ "$left" = no ] || { echo "libvirt-test: dst-daemon-killed: the restarted destination daemon kept the half-migrated $name" >&2; exit 1; }
@@ -348,10 +353,10 @@ results+=("$(migrate predictive qmp)")
 results+=("$(migrate predictive cmdline dst-daemon-killed)")
 echo
 echo "virsh domjobinfo --completed on the destination (phase-change guest, 1 Gbit/s link):"
-printf '%-15s %14s %12s  %s\n' policy total_time_ms downtime_ms "last decision/reason"
+printf '%-17s %14s %12s  %s\n' policy total_time_ms downtime_ms "last decision/reason"
 for r in "${results[@]}"; do
     set -- $r
-    printf '%-15s %14s %12s  %s\n' "$1" "$2" "$3" "$4"
+    printf '%-17s %14s %12s  %s\n' "$1" "$2" "$3" "$4"
 done
 echo
 echo "virsh domjobinfo --completed (predictive, on the destination):"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Regenerates docs/advise-overhead.md: what `kairos advise`'s sampling costs
 # the guest. For each closed-loop benchmark, `kairos profile --overhead`
-# alternates 20 s windows without and with the sampling (5 sampled windows,
-# 6 unsampled) and compares the benchmark's throughput. About 4–5 min per
-# workload once QEMU and the guest are built; run it on an otherwise idle
-# host (the noise of a busy host widens the interval).
+# alternates WINDOW_S windows without and with the sampling (PAIRS sampled
+# ones, each between two unsampled; default 20 s and 5) and compares the
+# benchmark's throughput. About 5 min per workload once QEMU and the guest
+# are built; run it on an otherwise idle host (the noise of a busy host
+# widens the interval).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORKLOADS=${WORKLOADS:-sysbench-memory redis ycsb-a fio}

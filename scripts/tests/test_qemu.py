@@ -317,20 +317,24 @@ def test_profile_overhead():
     out = LOGS / "profile-overhead"
     subprocess.run(["rm", "-rf", str(out)], check=True)
     rc = subprocess.run([str(KAIROS), "profile", "--workload", "sysbench-memory", "--overhead",
-                         "--window-s", "6", "--pairs", "1", "--out", str(out)],
+                         "--window-s", "8", "--pairs", "1", "--out", str(out)],
                         stdout=subprocess.DEVNULL, cwd=ROOT).returncode
     assert rc == 0
     windows = list(csv.DictReader(open(out / "overhead.csv")))
     assert [w["sampling"] for w in windows] == ["off", "on", "off"], windows
+    # 8 s windows, the first two reports of each left out.
     assert all(int(w["reports"]) >= 3 and float(w["mean_ops_per_s"]) > 0 for w in windows), windows
-    assert int(windows[1]["dirty_rate_samples"]) >= 3, windows[1]
+    assert int(windows[1]["dirty_rate_samples"]) >= 4, windows[1]
     assert all(int(w["dirty_rate_samples"]) == 0 for w in windows[::2]), windows
     o = json.loads((out / "overhead.json").read_text())["overhead"]
     on, off = float(windows[1]["mean_ops_per_s"]), float(windows[0]["mean_ops_per_s"])
     off2 = float(windows[2]["mean_ops_per_s"])
     assert o["pairs"] == 1
-    assert abs(o["ratio_mean"] - on / ((off + off2) / 2)) < 1e-6, (o, windows)
-    assert 0.5 < o["ratio_mean"] < 1.5, o
+    # Three windows, three parameters: the fit is exact, the sampled
+    # window over the geometric mean of its neighbours, and no interval.
+    assert abs(o["ratio"] - on / (off * off2) ** 0.5) < 1e-6, (o, windows)
+    assert o["ratio_low"] is None and o["ratio_high"] is None, o
+    assert 0.5 < o["ratio"] < 1.5, o
 
 
 # --- kairos advise on a running QEMU ----------------------------------------------
@@ -346,7 +350,12 @@ def start_guest(work, workload):
          "-append", f"console=ttyS0 quiet kairos.workload={workload}", "-L", str(DATA),
          "-serial", f"file:{serial}", "-qmp", f"unix:{qmp_path},server=on,wait=off"],
         stdout=open(work / "qemu.log", "w"), stderr=subprocess.STDOUT)
-    wait_for(lambda: "kairos-load t=" in read(serial), 60, "the guest's load generator")
+    try:
+        wait_for(lambda: "kairos-load t=" in read(serial), 60, "the guest's load generator")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
     return proc, qmp_path
 
 
@@ -369,7 +378,7 @@ def test_advise_on_a_running_qemu():
     assert advice["verdict"] == "too-little-history" and advice["start_in_s"] == 0, advice
     assert advice["candidates"] and advice["candidates"][0]["start_s"] == 0, advice
     rows = list(csv.DictReader(open(work / "advise/profile.csv")))
-    assert len(rows) >= 8, f"{len(rows)} samples in 12 s"
+    assert len(rows) >= 5, f"{len(rows)} samples in 12 s"
     # kairos-load writes changing content, which page-sampling sees.
     assert min(float(r["dirtied_bytes"]) for r in rows) > 0, rows
     assert (work / "advise/advise.png").stat().st_size > 10000

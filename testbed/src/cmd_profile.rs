@@ -91,8 +91,11 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
     if args.duration_s == 0 {
         bail!("--duration-s must be at least 1");
     }
-    if args.overhead && (args.window_s < 5 || args.pairs == 0) {
-        bail!("--overhead needs --window-s of at least 5 and --pairs of at least 1");
+    if args.overhead && args.window_s < 5 {
+        bail!("--window-s must be at least 5 with --overhead (two reports of each window are left out)");
+    }
+    if args.overhead && args.pairs == 0 {
+        bail!("--pairs must be at least 1 with --overhead");
     }
     crate::live::interrupt::install()?;
     let live = LiveArgs {
@@ -132,7 +135,14 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
             pairs: args.pairs,
             mode: args.mode,
         };
-        return crate::profile_overhead::run(&plan, &workload.name, &mut qemu, &mut qmp, &out);
+        return crate::profile_overhead::run(
+            &plan,
+            &workload.name,
+            args.accel.name(),
+            &mut qemu,
+            &mut qmp,
+            &out,
+        );
     }
 
     let csv_path = out.join("profile.csv");

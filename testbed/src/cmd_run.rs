@@ -22,7 +22,8 @@ pub enum Accel {
 }
 
 impl Accel {
-    fn name(self) -> &'static str {
+    /// The name `-accel` takes.
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Accel::Tcg => "tcg",
             Accel::Kvm => "kvm",

@@ -4,8 +4,11 @@
 //! samples it (`calc-dirty-rate` on its 1 s / 5 s schedule, the vCPU
 //! threads' CPU time at the start and end); the workload's own reports on
 //! the guest console give its throughput in each window, and
-//! [`kairos_eval::advise::overhead`] compares each "on" window with its two
-//! neighbours.
+//! [`kairos_eval::advise::overhead`] fits the sampled windows' share with
+//! the drift over the run removed. One window before the first is run and
+//! thrown away (the load has just started); in each window the first
+//! [`LAGGING_REPORTS`] reports are left out, as they may cover time before
+//! it.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -19,6 +22,12 @@ use crate::live::guest_log::load_samples;
 use crate::live::interrupt;
 use crate::live::qemu::QemuProcess;
 use crate::live::qmp::Qmp;
+
+/// Reports at the start of a window left out: a report is printed a
+/// second after the second it covers, and a benchmark behind
+/// `kairos-meter` reports what it read in that second about the second
+/// before — so the first two reports of a window may cover time before it.
+const LAGGING_REPORTS: usize = 2;
 
 /// How the windows are laid out.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +54,7 @@ struct WindowRow {
 #[derive(Debug, Serialize)]
 struct Report<'a> {
     workload: &'a str,
+    accel: &'a str,
     window_s: f64,
     mode: &'static str,
     overhead: Overhead,
@@ -55,16 +65,18 @@ struct Report<'a> {
 pub fn run(
     plan: &Plan,
     workload: &str,
+    accel: &str,
     qemu: &mut QemuProcess,
     qmp: &mut Qmp,
     out: &Path,
 ) -> Result<()> {
     let windows = 2 * plan.pairs + 1;
     eprintln!(
-        "overhead of advise's sampling on {workload}: {windows} windows of {} s, alternating without and with (logs: {})",
+        "overhead of advise's sampling on {workload}: {windows} windows of {} s, alternating without and with, after one thrown away (logs: {})",
         plan.window.as_secs(),
         out.display()
     );
+    interrupt::sleep(plan.window)?;
     let csv_path = out.join("overhead.csv");
     let mut csv = csv::Writer::from_path(&csv_path)
         .with_context(|| format!("creating {}", csv_path.display()))?;
@@ -93,9 +105,9 @@ pub fn run(
             bail!("QEMU exited; see {}", qemu.qemu_log.display());
         }
         let reports = load_samples(&qemu.serial_log);
-        // The first report of a window covers a second that began in the
-        // window before: leave it out.
-        let inside = reports.get(reports_before + 1..).unwrap_or(&[]);
+        let inside = reports
+            .get(reports_before + LAGGING_REPORTS..)
+            .unwrap_or(&[]);
         let mean_ops_per_s = if inside.is_empty() {
             0.0
         } else {
@@ -137,16 +149,19 @@ pub fn run(
     let report = Report {
         workload,
         window_s: plan.window.as_secs_f64(),
+        accel,
         mode: plan.mode.qmp_name(),
         overhead: result,
     };
     std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", json_path.display()))?;
+    let interval = match (result.ratio_low, result.ratio_high) {
+        (Some(lo), Some(hi)) => format!("95 % interval {:.1}–{:.1} %", 100.0 * lo, 100.0 * hi),
+        _ => "no interval from one pair".to_string(),
+    };
     println!(
-        "{workload}: throughput while sampled {:.1} % of without (95 % interval {:.1}–{:.1} %, worst window {:.1} %; {} pairs of {} s; {:.1} vs {:.1} ops/s pooled)",
-        100.0 * result.ratio_mean,
-        100.0 * result.ratio_low,
-        100.0 * result.ratio_high,
+        "{workload}: throughput while sampled {:.1} % of without, drift removed ({interval}; worst window {:.1} % of its neighbours; {} pairs of {} s; {:.1} vs {:.1} ops/s pooled)",
+        100.0 * result.ratio,
         100.0 * result.ratio_min,
         result.pairs,
         plan.window.as_secs(),

@@ -251,14 +251,28 @@ fn bad_numbers_fail_with_the_flag_or_field_named() {
         "--duration-s",
     );
     expect_error(
-        &["profile", "--workload", "idle", "--overhead", "--window-s", "2"],
+        &[
+            "profile",
+            "--workload",
+            "idle",
+            "--overhead",
+            "--window-s",
+            "2",
+        ],
         1,
-        "--window-s",
+        "--window-s must be at least 5",
     );
     expect_error(
-        &["profile", "--workload", "idle", "--overhead", "--pairs", "0"],
+        &[
+            "profile",
+            "--workload",
+            "idle",
+            "--overhead",
+            "--pairs",
+            "0",
+        ],
         1,
-        "--pairs",
+        "--pairs must be at least 1",
     );
     expect_error(
         &["compare", "--suite", "idle", "--oracle-s=-1"],

@@ -1,13 +1,21 @@
 //! What profiling costs the guest: its throughput in windows where the
 //! profiler samples it, against windows where it does not.
 //!
-//! The windows alternate off, on, off, …, off (an A-B-A design): each "on"
-//! window is compared with the mean of the "off" windows on either side of
-//! it, so a drift of the guest's throughput over the run (a warming cache,
-//! a noisy neighbour on a shared host) cancels instead of reading as
-//! overhead. The result is the mean of those per-window ratios with a
-//! Student-t interval, and the ratio of the pooled means beside it.
+//! The windows alternate off, on, off, …, off (an A-B-A design). The
+//! estimate is a least-squares fit over every window of
+//!
+//! `ln(ops/s) = β₀ + β₁·index + β₂·sampled`
+//!
+//! so a drift of the guest's throughput over the run (a warming cache, a
+//! noisy neighbour on a shared host) is taken by β₁ instead of reading as
+//! overhead, and `exp(β₂)` is the throughput while sampled as a share of
+//! without, with a Student-t interval on β₂ (n − 3 degrees of freedom). A
+//! fit rather than each "on" window over its two neighbours: neighbouring
+//! ratios share an "off" window, so they are not independent and a t
+//! interval on their mean would be too narrow. The per-window ratios are
+//! kept as a description (the worst one).
 
+use nalgebra::{Matrix3, Vector3};
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 use thiserror::Error;
@@ -27,8 +35,8 @@ pub enum Sampling {
 pub struct WindowThroughput {
     /// Whether the profiler sampled during the window.
     pub sampling: Sampling,
-    /// The workload's reports that fell in the window (a report straddling
-    /// the window's start is left out by the caller).
+    /// The workload's reports counted in the window (the caller leaves out
+    /// those that may cover time before it).
     pub reports: usize,
     /// Mean operations per second over those reports.
     pub mean_ops_per_s: f64,
@@ -59,16 +67,16 @@ pub enum OverheadError {
 /// The guest's throughput while sampled, relative to while not.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Overhead {
-    /// "On" windows, each compared with its two neighbours.
+    /// "On" windows.
     pub pairs: usize,
-    /// Mean of the per-window ratios (on ÷ mean of the neighbouring offs).
-    pub ratio_mean: f64,
-    /// Lower end of the 95 % Student-t interval of that mean (equal to the
-    /// mean with one pair).
-    pub ratio_low: f64,
+    /// Throughput while sampled ÷ without, drift removed: `exp(β₂)`.
+    pub ratio: f64,
+    /// Lower end of its 95 % interval (None with one pair: three windows
+    /// leave no degree of freedom for the noise).
+    pub ratio_low: Option<f64>,
     /// Upper end of that interval.
-    pub ratio_high: f64,
-    /// Smallest per-window ratio.
+    pub ratio_high: Option<f64>,
+    /// Smallest ratio of an "on" window to the mean of its two neighbours.
     pub ratio_min: f64,
     /// Pooled mean ops/s of the "off" windows.
     pub off_ops_per_s: f64,
@@ -78,6 +86,8 @@ pub struct Overhead {
 
 /// Two-sided confidence of the interval.
 const CONFIDENCE: f64 = 0.95;
+/// Parameters of the fit (intercept, drift, sampling).
+const PARAMS: usize = 3;
 
 /// The overhead from windows in the order they ran.
 pub fn overhead(windows: &[WindowThroughput]) -> Result<Overhead, OverheadError> {
@@ -104,24 +114,50 @@ pub fn overhead(windows: &[WindowThroughput]) -> Result<Overhead, OverheadError>
             });
         }
     }
-    let ratios: Vec<f64> = (1..n)
+    let row = |i: usize| {
+        let on = if windows[i].sampling == Sampling::On {
+            1.0
+        } else {
+            0.0
+        };
+        Vector3::new(1.0, i as f64, on)
+    };
+    // Normal equations: 3 × 3, always invertible for an alternating
+    // schedule of three or more windows (the columns are independent).
+    let mut xtx = Matrix3::zeros();
+    let mut xty = Vector3::zeros();
+    for (i, w) in windows.iter().enumerate() {
+        let x = row(i);
+        xtx += x * x.transpose();
+        xty += x * w.mean_ops_per_s.ln();
+    }
+    let inv = xtx.try_inverse().ok_or(OverheadError::Schedule(n))?;
+    let beta = inv * xty;
+    let rss: f64 = windows
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.mean_ops_per_s.ln() - row(i).dot(&beta)).powi(2))
+        .sum();
+    let dof = n - PARAMS;
+    let (ratio_low, ratio_high) = if dof > 0 {
+        let se = (rss / dof as f64 * inv[(2, 2)]).sqrt();
+        let t = StudentsT::new(0.0, 1.0, dof as f64)
+            .map(|d| d.inverse_cdf(0.5 + CONFIDENCE / 2.0))
+            .unwrap_or(f64::NAN);
+        (
+            Some((beta[2] - t * se).exp()),
+            Some((beta[2] + t * se).exp()),
+        )
+    } else {
+        (None, None)
+    };
+    let ratio_min = (1..n)
         .step_by(2)
         .map(|i| {
             let off = 0.5 * (windows[i - 1].mean_ops_per_s + windows[i + 1].mean_ops_per_s);
             windows[i].mean_ops_per_s / off
         })
-        .collect();
-    let pairs = ratios.len();
-    let ratio_mean = ratios.iter().sum::<f64>() / pairs as f64;
-    let half_width = if pairs > 1 {
-        let var = ratios.iter().map(|r| (r - ratio_mean).powi(2)).sum::<f64>() / (pairs - 1) as f64;
-        let t = StudentsT::new(0.0, 1.0, (pairs - 1) as f64)
-            .map(|d| d.inverse_cdf(0.5 + CONFIDENCE / 2.0))
-            .unwrap_or(f64::NAN);
-        t * (var / pairs as f64).sqrt()
-    } else {
-        0.0
-    };
+        .fold(f64::INFINITY, f64::min);
     let pooled = |s: Sampling| {
         let (sum, count) = windows
             .iter()
@@ -132,11 +168,11 @@ pub fn overhead(windows: &[WindowThroughput]) -> Result<Overhead, OverheadError>
         sum / count as f64
     };
     Ok(Overhead {
-        pairs,
-        ratio_mean,
-        ratio_low: ratio_mean - half_width,
-        ratio_high: ratio_mean + half_width,
-        ratio_min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        pairs: n / 2,
+        ratio: beta[2].exp(),
+        ratio_low,
+        ratio_high,
+        ratio_min,
         off_ops_per_s: pooled(Sampling::Off),
         on_ops_per_s: pooled(Sampling::On),
     })
@@ -154,63 +190,73 @@ mod tests {
         }
     }
 
-    #[test]
-    fn no_overhead_reads_one() {
-        let ws = [
-            w(Sampling::Off, 100.0),
-            w(Sampling::On, 100.0),
-            w(Sampling::Off, 100.0),
-            w(Sampling::On, 100.0),
-            w(Sampling::Off, 100.0),
-        ];
-        let o = overhead(&ws).unwrap();
-        assert_eq!(o.pairs, 2);
-        assert!((o.ratio_mean - 1.0).abs() < 1e-12);
-        assert!((o.ratio_low - 1.0).abs() < 1e-12 && (o.ratio_high - 1.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn a_linear_drift_cancels() {
-        // Throughput falls 10 ops/s per window and sampling costs nothing:
-        // each "on" window sits exactly between its neighbours.
-        let ws: Vec<_> = (0..7)
-            .map(|i| {
+    fn schedule(ops: &[f64]) -> Vec<WindowThroughput> {
+        ops.iter()
+            .enumerate()
+            .map(|(i, &y)| {
                 let s = if i % 2 == 0 {
                     Sampling::Off
                 } else {
                     Sampling::On
                 };
-                w(s, 200.0 - 10.0 * i as f64)
+                w(s, y)
             })
-            .collect();
-        let o = overhead(&ws).unwrap();
-        assert_eq!(o.pairs, 3);
-        assert!((o.ratio_mean - 1.0).abs() < 1e-12, "{o:?}");
-        // The pooled means do not cancel the drift: they read the "on"
-        // windows as slower only because of where they sit.
-        assert!(o.on_ops_per_s > 0.0 && o.off_ops_per_s > 0.0);
+            .collect()
     }
 
     #[test]
-    fn a_five_percent_cost_reads_0_95_inside_its_interval() {
-        let offs = [100.0, 104.0, 98.0, 101.0];
-        let ons = [95.0, 96.5, 94.0];
-        let mut ws = vec![w(Sampling::Off, offs[0])];
-        for i in 0..3 {
-            ws.push(w(Sampling::On, ons[i]));
-            ws.push(w(Sampling::Off, offs[i + 1]));
-        }
-        let o = overhead(&ws).unwrap();
-        let expect = [95.0 / 102.0, 96.5 / 101.0, 94.0 / 99.5];
-        let mean = expect.iter().sum::<f64>() / 3.0;
-        assert!((o.ratio_mean - mean).abs() < 1e-12);
-        assert!(o.ratio_low < mean && mean < o.ratio_high);
-        let min = expect.iter().copied().fold(f64::INFINITY, f64::min);
-        assert!((o.ratio_min - min).abs() < 1e-12);
+    fn no_overhead_reads_one() {
+        let o = overhead(&schedule(&[100.0; 5])).unwrap();
+        assert_eq!(o.pairs, 2);
+        assert!((o.ratio - 1.0).abs() < 1e-12);
+        assert!((o.ratio_low.unwrap() - 1.0).abs() < 1e-9);
+        assert!((o.ratio_high.unwrap() - 1.0).abs() < 1e-9);
+        assert!((o.ratio_min - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_drift_cancels_and_a_cost_on_top_of_it_is_found() {
+        // Throughput falls 3 % a window; sampling costs nothing, then 4 %.
+        let drift = |i: usize| 200.0 * 0.97f64.powi(i as i32);
+        let free: Vec<f64> = (0..7).map(drift).collect();
+        let o = overhead(&schedule(&free)).unwrap();
+        assert_eq!(o.pairs, 3);
+        assert!((o.ratio - 1.0).abs() < 1e-9, "{o:?}");
+        // The pooled means alone would read the drift as a cost or a gain.
+        assert!((o.on_ops_per_s / o.off_ops_per_s - 1.0).abs() > 1e-3);
+        let costly: Vec<f64> = (0..7)
+            .map(|i| drift(i) * if i % 2 == 1 { 0.96 } else { 1.0 })
+            .collect();
+        let o = overhead(&schedule(&costly)).unwrap();
+        assert!((o.ratio - 0.96).abs() < 1e-9, "{o:?}");
+    }
+
+    #[test]
+    fn a_five_percent_cost_in_noise_is_inside_its_interval_and_below_one() {
+        let noise = [
+            1.01, 0.99, 1.0, 1.012, 0.993, 1.004, 0.998, 1.006, 0.991, 1.0, 1.003,
+        ];
+        let ops: Vec<f64> = noise
+            .iter()
+            .enumerate()
+            .map(|(i, e)| 100.0 * e * if i % 2 == 1 { 0.95 } else { 1.0 })
+            .collect();
+        let o = overhead(&schedule(&ops)).unwrap();
+        let (lo, hi) = (o.ratio_low.unwrap(), o.ratio_high.unwrap());
+        assert!(lo < 0.95 && 0.95 < hi, "{o:?}");
         assert!(
-            o.ratio_high < 1.0,
+            hi < 1.0,
             "a consistent 5 % cost is told apart from none: {o:?}"
         );
+        assert!(lo < o.ratio && o.ratio < hi);
+        assert!(o.ratio_min < 0.96, "{o:?}");
+    }
+
+    #[test]
+    fn one_pair_gives_a_ratio_without_an_interval() {
+        let o = overhead(&schedule(&[100.0, 95.0, 100.0])).unwrap();
+        assert!((o.ratio - 0.95).abs() < 1e-9, "{o:?}");
+        assert_eq!((o.ratio_low, o.ratio_high), (None, None));
     }
 
     #[test]
