@@ -22,5 +22,5 @@ run_hidden() {
         "$@"
     fi
 }
-run_hidden python3 -m pytest -v -rA -p no:cacheprovider scripts/tests/test_qemu.py \
+run_hidden python3 -m pytest -v -rA --durations=0 -p no:cacheprovider scripts/tests/test_qemu.py \
     --junitxml=build/test-logs/qemu-tests.xml

@@ -8,28 +8,33 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each stage's header says when it began and how long the run has taken,
+# so a slow CI run shows where its time went.
+started=$(date +%s)
+stage() { echo "== [$(date -u +%T), +$(( $(date +%s) - started )) s] $*"; }
+
 bash scripts/setup.sh
 
-echo "== cargo fmt --check"
+stage "cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "== minimum supported Rust version"
+stage "minimum supported Rust version"
 python3 scripts/check-msrv.py
 
-echo "== cargo clippy --all-targets -- -D warnings"
+stage "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-echo "== cargo build --workspace (libkairos.a for the C tests)"
+stage "cargo build --workspace (libkairos.a for the C tests)"
 cargo build --workspace
 
-echo "== cargo test --workspace"
+stage "cargo test --workspace"
 cargo test --workspace
 
-echo "== C tests under valgrind memcheck"
+stage "C tests under valgrind memcheck"
 valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
     target/debug/c-tests/test_api
 
-echo "== libkairos.a for C programs: only kairos_* exported, at most 1.5 MiB, links with glib"
+stage "libkairos.a for C programs: only kairos_* exported, at most 1.5 MiB, links with glib"
 bash scripts/build-libkairos.sh
 size_kib=$(( $(stat -c %s build/lib/libkairos.a) / 1024 ))
 [ "$size_kib" -le 1536 ] || { echo "libkairos.a is $size_kib KiB, above the 1536 KiB goal" >&2; exit 1; }
@@ -37,8 +42,9 @@ cc -std=c99 -Wall -Werror -Ibuild/include $(pkg-config --cflags glib-2.0) ffi/te
     build/lib/libkairos.a $(pkg-config --libs glib-2.0) -lpthread -ldl -lm -o target/test_glib_link
 target/test_glib_link
 
-echo "== patched QEMU: build, upstream migration-test, end-to-end migration"
+stage "patched QEMU: build, upstream migration-test, end-to-end migration"
 bash scripts/qemu-tests.sh
 
-echo "== libvirt: virsh migrate --live between two libvirtd instances, policy off and predictive"
+stage "libvirt: virsh migrate --live between two libvirtd instances, policy off and predictive, the destination daemon killed"
 bash scripts/libvirt-migrate-test.sh
+stage "done"
