@@ -22,6 +22,7 @@ def main():
     ap.add_argument("--runs", required=True, help="folder with one sub-folder per workload, each holding overhead.json")
     ap.add_argument("--command", required=True, help="the command that produced the runs")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--conditions", help="what else ran on the host, and how to read this run (a paragraph)")
     args = ap.parse_args()
     reports = []
     for path in sorted(glob.glob(os.path.join(args.runs, "*", "overhead.json"))):
@@ -82,6 +83,11 @@ def main():
     w(f"Goal met on {met}/{len(reports)} workloads with the whole interval above it, "
       f"and on {on_estimate} more on the estimate alone.")
     w("")
+    if args.conditions:
+        w("## This run")
+        w("")
+        w(args.conditions)
+        w("")
     with open(args.out, "w") as f:
         f.write("\n".join(lines))
 

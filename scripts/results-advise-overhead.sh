@@ -23,6 +23,7 @@ for w in $WORKLOADS; do
     target/release/kairos profile --workload "$w" --overhead --window-s "$WINDOW_S" --pairs "$PAIRS" \
         --ram-mib 1024 --out "$out/$w"
 done
+# CONDITIONS: a paragraph on what else ran on the host and how to read the run.
 python3 scripts/render_overhead.py --runs "$out" --command "bash scripts/results-advise-overhead.sh" \
-    --out docs/advise-overhead.md
+    --out docs/advise-overhead.md ${CONDITIONS:+--conditions "$CONDITIONS"}
 echo "docs/advise-overhead.md"
