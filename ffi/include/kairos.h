@@ -30,6 +30,14 @@
 // Most rounds a history ring may keep.
 #define KAIROS_MAX_HISTORY_ROUNDS 65536
 
+// The time slice, ns, to run the throttle in `KairosState::throttle_pct`
+// with (QEMU: `cpu_throttle_set_timeslice()`): every vCPU runs this long and
+// then sleeps `p / (100 - p)` times as long, so each sleep at 99 % lasts
+// 99 ms, not the 990 ms of QEMU's default 10 ms slice. A literal for
+// cbindgen; equal to the policy core's `THROTTLE_TIMESLICE_NS` (checked
+// at compile time).
+#define KAIROS_THROTTLE_TIMESLICE_NS 1000000
+
 // What the migration thread should do after this round.
 //
 // The values are those of the C ABI (`KairosAction`).

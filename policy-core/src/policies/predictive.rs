@@ -34,7 +34,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 use super::{qemu_rule_holds, PolicyKind, RoundRule, GIB_BYTES};
 use crate::config::{ForecastConfig, NonConvergenceAction, PolicyConfig};
 use crate::cost::Objective;
-use crate::decision::{Action, Decision, Forecast, ForecastPoint, Reason};
+use crate::decision::{Action, Decision, Forecast, ForecastPoint, Reason, THROTTLE_TIMESLICE_NS};
 use crate::forecast::ensemble::Ensemble;
 use crate::forecast::ring::Ring;
 use crate::observation::RoundObservation;
@@ -58,11 +58,11 @@ const MAX_THROTTLE: f64 = 0.99;
 const THROTTLE_ROUNDS: usize = 2;
 /// Steps of the bisection that sizes a throttle (to 0.01 %).
 const THROTTLE_BISECTION_STEPS: u32 = 14;
-/// The time slice of QEMU's CPU throttle (`CPU_THROTTLE_TIMESLICE_NS` in
-/// migration/cpu-throttle.c): at a throttle `p` every vCPU runs this long
-/// and then sleeps `p / (1 - p)` times as long, so the sleep is a guest
-/// stall the application sees like downtime.
-const THROTTLE_TIMESLICE_MS: f64 = 10.0;
+/// The time slice the throttle runs with ([`THROTTLE_TIMESLICE_NS`]), ms:
+/// at a throttle `p` every vCPU runs this long and then sleeps `p / (1 - p)`
+/// times as long, so the sleep is a guest stall the application sees like
+/// downtime.
+const THROTTLE_TIMESLICE_MS: f64 = THROTTLE_TIMESLICE_NS as f64 / 1e6;
 
 /// What a throttle must bring pending down to, read off which end of the
 /// projection.
@@ -77,7 +77,8 @@ struct Target {
 /// The highest throttle (fraction, whole percent) whose vCPU sleeps are no
 /// longer than `max_stall_ms`: a throttle must not stall the guest longer
 /// than the downtime the user accepts, or it is a worse pause than the
-/// stop-and-copy it avoids (99 % sleeps 990 ms at a time).
+/// stop-and-copy it avoids (99 % sleeps 99 ms at a time in 1 ms slices,
+/// 990 ms in QEMU's default 10 ms ones).
 fn stall_bounded_throttle(max_stall_ms: f64) -> f64 {
     let stall_ms = max_stall_ms.max(0.0);
     (100.0 * stall_ms / (stall_ms + THROTTLE_TIMESLICE_MS)).floor() / 100.0
@@ -765,10 +766,12 @@ mod tests {
     }
 
     #[test]
-    fn stall_bound_follows_qemus_time_slice() {
-        // 10 ms slices: 90 % sleeps 90 ms, 96 % 240 ms, 97 % 323 ms.
-        assert_eq!(stall_bounded_throttle(90.0), 0.9);
-        assert_eq!(stall_bounded_throttle(300.0), 0.96);
+    fn stall_bound_follows_the_time_slice() {
+        // 1 ms slices: 90 % sleeps 9 ms, 96 % 24 ms, 99 % 99 ms.
+        assert_eq!(THROTTLE_TIMESLICE_MS, 1.0);
+        assert_eq!(stall_bounded_throttle(9.0), 0.9);
+        assert_eq!(stall_bounded_throttle(24.5), 0.96);
+        assert_eq!(stall_bounded_throttle(99.0), 0.99);
         assert_eq!(stall_bounded_throttle(0.0), 0.0);
     }
 
