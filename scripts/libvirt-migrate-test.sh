@@ -267,17 +267,25 @@ EOF
         [ -z "$stale" ] || { echo "libvirt-test: $label: the policy's state was not fresh: $stale" >&2; exit 1; }
     fi
     # The guest still works on the destination: its load generator reports.
-    local before after
+    guest_alive "$serial" "$label, after the migration" >/dev/null || exit 1
+    virsh -c "$DST" destroy "$name" >/dev/null
+    echo "$label $total $downtime $decision"
+}
+
+# guest_alive SERIAL WHAT: the guest's load generator (its serial log
+# SERIAL.log) still reports over 3 s and has found no page wrong; prints
+# how many reports it made, or says why not (WHAT: where) and fails.
+guest_alive() {
+    local serial=$1 what=$2 before after
     before=$(grep -ac "kairos-load t=" "$serial.log" || true)
     sleep 3
     after=$(grep -ac "kairos-load t=" "$serial.log" || true)
-    [ "$after" -gt "$before" ] || { echo "libvirt-test: the guest's load stopped after the migration" >&2; exit 1; }
+    [ "$after" -gt "$before" ] || { echo "libvirt-test: $what: the guest's load stopped" >&2; return 1; }
     if grep -aq "verify_errors=[1-9]" "$serial.log"; then
-        echo "libvirt-test: the guest found corrupted pages" >&2
-        exit 1
+        echo "libvirt-test: $what: the guest found corrupted pages" >&2
+        return 1
     fi
-    virsh -c "$DST" destroy "$name" >/dev/null
-    echo "$label $total $downtime $decision"
+    echo $((after - before))
 }
 
 # poll_convergence NAME: the source's query-migrate twice a second, through
@@ -325,16 +333,9 @@ kill_dst_daemon_mid_migration() {
     local state
     state=$(virsh -c "$SRC" domstate "$name" 2>&1)
     [ "$state" = running ] || { echo "libvirt-test: dst-daemon-killed: on the source the domain is '$state'" >&2; exit 1; }
-    local before after
-    before=$(grep -ac "kairos-load t=" "$serial.log" || true)
-    sleep 3
-    after=$(grep -ac "kairos-load t=" "$serial.log" || true)
-    [ "$after" -gt "$before" ] || { echo "libvirt-test: dst-daemon-killed: the guest stopped on the source" >&2; exit 1; }
-    if grep -aq "verify_errors=[1-9]" "$serial.log"; then
-        echo "libvirt-test: dst-daemon-killed: the guest found corrupted pages" >&2
-        exit 1
-    fi
-    log "dst-daemon-killed: the guest runs on the source ($((after - before)) reports in 3 s, no page wrong); restarting the destination daemon"
+    local reports
+    reports=$(guest_alive "$serial" "dst-daemon-killed, on the source") || exit 1
+    log "dst-daemon-killed: the guest runs on the source ($reports reports in 3 s, no page wrong); restarting the destination daemon"
     start_daemon dst "$dst_ns" 8f1a6e2c-3b7d-4c1e-9a55-0000000000b2 || exit 1
     local left=yes names
     for _ in $(seq 100); do
