@@ -30,13 +30,14 @@
 // Most rounds a history ring may keep.
 #define KAIROS_MAX_HISTORY_ROUNDS 65536
 
-// The time slice, ns, to run the throttle in `KairosState::throttle_pct`
-// with (QEMU: `cpu_throttle_set_timeslice()`): every vCPU runs this long and
-// then sleeps `p / (100 - p)` times as long, so each sleep at 99 % lasts
-// 99 ms, not the 990 ms of QEMU's default 10 ms slice. A literal for
-// cbindgen; equal to the policy core's `THROTTLE_TIMESLICE_NS` (checked
+// The longest the throttle in `KairosState::throttle_pct` may stop the
+// guest at a time, ns (QEMU: `cpu_throttle_set_max_sleep()`, which
+// shortens the throttle's 10 ms slice, down to 1 ms, wherever a sleep of
+// `p / (100 - p)` slices would be longer): 99 ms, what a 1 ms slice gives
+// at 99 %, against 990 ms with QEMU's default slice. A literal for
+// cbindgen; equal to the policy core's `THROTTLE_MAX_SLEEP_NS` (checked
 // at compile time).
-#define KAIROS_THROTTLE_TIMESLICE_NS 1000000
+#define KAIROS_THROTTLE_MAX_SLEEP_NS 99000000
 
 // What the migration thread should do after this round.
 //

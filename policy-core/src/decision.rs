@@ -199,14 +199,16 @@ impl Forecast {
     }
 }
 
-/// The time slice, ns, a throttle asked for in [`Decision::throttle_pct`]
-/// runs with: at a throttle `p` every vCPU runs this long and then sleeps
-/// `p / (1 − p)` times as long, so the slice sets how long each stall is
-/// without changing the share of time the guest loses. QEMU's own default
-/// is 10 ms (990 ms sleeps at 99 %, 190 ms at 95 %); 1 ms, the shortest it
-/// accepts, keeps every sleep of a throttle up to 99 % within 99 ms, at the
-/// price of a vCPU kick per millisecond or so.
-pub const THROTTLE_TIMESLICE_NS: u32 = 1_000_000;
+/// The longest a throttle asked for in [`Decision::throttle_pct`] may stop
+/// the guest at a time, ns. QEMU's throttle runs each vCPU for a slice
+/// (10 ms) and then sleeps it `p / (1 − p)` times as long: 990 ms at 99 %,
+/// each sleep a stall the application sees like downtime. With this bound
+/// QEMU shortens the slice wherever a sleep would be longer (down to the
+/// 1 ms it accepts), so the guest loses the same share of time in shorter
+/// stalls. 99 ms is what the 1 ms slice gives at QEMU's 99 % cap: no
+/// throttle the policy may ask for sleeps longer, and throttles up to 90 %
+/// keep QEMU's own slice (no more vCPU kicks than auto-converge's).
+pub const THROTTLE_MAX_SLEEP_NS: u64 = 99_000_000;
 
 /// A policy's answer for one round.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -231,8 +233,8 @@ pub struct Decision {
     pub wait_cost_ms: f64,
     /// The throttle the policy wants in force from now on, % of the guest's
     /// CPU time taken away (0: none; lowering or releasing is a decision
-    /// too). QEMU applies it with `cpu_throttle_set()` in slices of
-    /// [`THROTTLE_TIMESLICE_NS`] (or a dirty-rate limit); the simulator
+    /// too). QEMU applies it with `cpu_throttle_set()`, its sleeps bounded
+    /// by [`THROTTLE_MAX_SLEEP_NS`] (or a dirty-rate limit); the simulator
     /// slows its guest by it.
     pub throttle_pct: u8,
 }

@@ -29,7 +29,7 @@ pub mod policies;
 pub use config::{ConfigError, Escalation, ForecastConfig, NonConvergenceAction, PolicyConfig};
 pub use decision::{
     Action, Decision, Forecast, ForecastPoint, ModelKind, Reason, MAX_HORIZON_ROUNDS,
-    THROTTLE_TIMESLICE_NS,
+    THROTTLE_MAX_SLEEP_NS,
 };
 pub use observation::RoundObservation;
 pub use policies::{build_policy, ConvergencePolicy, PolicyKind};

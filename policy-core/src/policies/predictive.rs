@@ -34,7 +34,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 use super::{qemu_rule_holds, PolicyKind, RoundRule, GIB_BYTES};
 use crate::config::{ForecastConfig, NonConvergenceAction, PolicyConfig};
 use crate::cost::Objective;
-use crate::decision::{Action, Decision, Forecast, ForecastPoint, Reason, THROTTLE_TIMESLICE_NS};
+use crate::decision::{Action, Decision, Forecast, ForecastPoint, Reason, THROTTLE_MAX_SLEEP_NS};
 use crate::forecast::ensemble::Ensemble;
 use crate::forecast::ring::Ring;
 use crate::observation::RoundObservation;
@@ -58,11 +58,20 @@ const MAX_THROTTLE: f64 = 0.99;
 const THROTTLE_ROUNDS: usize = 2;
 /// Steps of the bisection that sizes a throttle (to 0.01 %).
 const THROTTLE_BISECTION_STEPS: u32 = 14;
-/// The time slice the throttle runs with ([`THROTTLE_TIMESLICE_NS`]), ms:
-/// at a throttle `p` every vCPU runs this long and then sleeps `p / (1 - p)`
-/// times as long, so the sleep is a guest stall the application sees like
-/// downtime.
-const THROTTLE_TIMESLICE_MS: f64 = THROTTLE_TIMESLICE_NS as f64 / 1e6;
+/// The time slice of QEMU's CPU throttle (`CPU_THROTTLE_TIMESLICE_NS` in
+/// migration/cpu-throttle.c), ms: at a throttle `p` every vCPU runs this
+/// long and then sleeps `p / (1 - p)` times as long, so the sleep is a
+/// guest stall the application sees like downtime.
+const THROTTLE_TIMESLICE_MS: f64 = 10.0;
+/// The bound QEMU keeps the policy's throttle sleeps within by shortening
+/// the slice ([`THROTTLE_MAX_SLEEP_NS`]), ms.
+const THROTTLE_MAX_SLEEP_MS: f64 = THROTTLE_MAX_SLEEP_NS as f64 / 1e6;
+
+/// How long each vCPU sleep lasts at throttle `p` (fraction), ms.
+fn throttle_sleep_ms(p: f64) -> f64 {
+    let p = p.clamp(0.0, MAX_THROTTLE);
+    (THROTTLE_TIMESLICE_MS * p / (1.0 - p)).min(THROTTLE_MAX_SLEEP_MS)
+}
 
 /// What a throttle must bring pending down to, read off which end of the
 /// projection.
@@ -77,10 +86,14 @@ struct Target {
 /// The highest throttle (fraction, whole percent) whose vCPU sleeps are no
 /// longer than `max_stall_ms`: a throttle must not stall the guest longer
 /// than the downtime the user accepts, or it is a worse pause than the
-/// stop-and-copy it avoids (99 % sleeps 99 ms at a time in 1 ms slices,
-/// 990 ms in QEMU's default 10 ms ones).
+/// stop-and-copy it avoids. With sleeps bounded by
+/// [`THROTTLE_MAX_SLEEP_NS`] every throttle qualifies from 99 ms on; below
+/// that QEMU's 10 ms slice decides (90 % sleeps 90 ms).
 fn stall_bounded_throttle(max_stall_ms: f64) -> f64 {
     let stall_ms = max_stall_ms.max(0.0);
+    if stall_ms >= throttle_sleep_ms(MAX_THROTTLE) {
+        return MAX_THROTTLE;
+    }
     (100.0 * stall_ms / (stall_ms + THROTTLE_TIMESLICE_MS)).floor() / 100.0
 }
 
@@ -748,7 +761,7 @@ mod tests {
         });
         let (obs, d) = throttled.expect("never throttled a plateau that cannot fit");
         let p = f64::from(d.throttle_pct) / 100.0;
-        let stall_ms = THROTTLE_TIMESLICE_MS * p / (1.0 - p);
+        let stall_ms = throttle_sleep_ms(p);
         assert!(stall_ms <= cfg.max_downtime_ms, "{p} sleeps {stall_ms} ms");
         // The forecast under that throttle reaches QEMU's threshold (the
         // limit) within two rounds.
@@ -766,12 +779,16 @@ mod tests {
     }
 
     #[test]
-    fn stall_bound_follows_the_time_slice() {
-        // 1 ms slices: 90 % sleeps 9 ms, 96 % 24 ms, 99 % 99 ms.
-        assert_eq!(THROTTLE_TIMESLICE_MS, 1.0);
-        assert_eq!(stall_bounded_throttle(9.0), 0.9);
-        assert_eq!(stall_bounded_throttle(24.5), 0.96);
+    fn stall_bound_follows_the_sleeps_qemu_keeps() {
+        // QEMU's 10 ms slice up to 90 % (90 ms sleeps), then sleeps bounded
+        // at 99 ms, which 99 % reaches with a 1 ms slice.
+        for (p, sleep_ms) in [(0.5, 10.0), (0.9, 90.0), (0.95, 99.0), (0.99, 99.0)] {
+            assert!((throttle_sleep_ms(p) - sleep_ms).abs() < 1e-9, "{p}");
+        }
+        assert_eq!(stall_bounded_throttle(90.0), 0.9);
+        assert_eq!(stall_bounded_throttle(50.0), 0.83);
         assert_eq!(stall_bounded_throttle(99.0), 0.99);
+        assert_eq!(stall_bounded_throttle(300.0), 0.99);
         assert_eq!(stall_bounded_throttle(0.0), 0.0);
     }
 
