@@ -160,12 +160,24 @@ def main():
       "link drains, only slowing the guest or leaving pre-copy ends the "
       "migration. *Longest guest stall* is the longest gap the guest's own "
       "load generator saw between two operations from the start of the "
-      "migration to just after the switch-over: vCPU throttle sleeps, "
-      "post-copy page faults and the downtime itself. *App loss* is the "
+      "migration to just after the switch-over: vCPU throttle sleeps and "
+      "post-copy page faults (the downtime itself hardly shows: the guest's "
+      "clock stops with it, so QEMU's rule, which never throttles, stalls "
+      "the guest for some 20-40 ms). *App loss* is the "
       "guest's throughput lost during the migration against the same phases "
       "without one.")
     w("")
     w("## 1. Throttle: predictive (`--escalation throttle`) against auto-converge")
+    w("")
+    w("Auto-converge throttles in QEMU's 10 ms slices: at a throttle p each "
+      "vCPU sleeps p/(1-p) slices at a time, 990 ms at 99 %. Predictive's "
+      "throttle has its sleeps bounded at 99 ms (`cpu_throttle_set_max_sleep()`, "
+      "patch 6 of the series: the slice shrinks, down to 1 ms, where a sleep "
+      "would be longer), for the same share of CPU time. A stall longer than "
+      "that is then, most likely, one operation of the load generator that "
+      "needs more CPU time than the vCPU gets between two sleeps (1 ms in "
+      "every 100 ms at 99 %): a bound on sleeps cannot shorten it, only a "
+      "lower throttle can.")
     w("")
     groups = load(args.throttle)
     table(w, groups, ["qemu", "auto-converge", "auto-converge-tailslow", "predictive"])
