@@ -93,8 +93,12 @@ def migration_test_runs():
             tap = LOGS / f"migration-test-{variant}.tap"
             env = dict(os.environ, QTEST_QEMU_BINARY=str(binary))
             out = open(tap, "w")
-            proc = subprocess.Popen([str(MIGRATION_TEST), "-m", "quick", "--tap", "-k"],
-                                    env=env, stdout=out, stderr=subprocess.STDOUT)
+            try:
+                proc = subprocess.Popen([str(MIGRATION_TEST), "-m", "quick", "--tap", "-k"],
+                                        env=env, stdout=out, stderr=subprocess.STDOUT)
+            except BaseException:
+                out.close()
+                raise
             runs[variant] = (proc, tap, out)
         yield runs
     finally:
