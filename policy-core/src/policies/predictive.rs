@@ -157,6 +157,10 @@ pub struct PredictiveRule {
     /// less: a writer that needs little CPU per page keeps its pace under
     /// any throttle short of starving it.
     dirty_headroom: f64,
+    /// Consecutive syncs at which no throttle made a stop fit while one
+    /// was in force: it is released only once that is confirmed, as
+    /// escalation is (`non_convergence_confirm_rounds`).
+    release_streak: u32,
 }
 
 impl PredictiveRule {
@@ -184,6 +188,7 @@ impl PredictiveRule {
             no_convergence_streak: 0,
             throttle: 0.0,
             dirty_headroom: 1.0,
+            release_streak: 0,
         }
     }
 
@@ -514,24 +519,22 @@ impl PredictiveRule {
 
     /// The throttle in force, re-sized: raised (or kept) to what the
     /// expected projection needs, lowered only as far as the pessimistic
-    /// one (the interval's upper end) allows, and released when no
-    /// throttle makes a stop fit. Lowering too far costs a round that does
-    /// not converge and a throttle again; keeping it a little long costs a
-    /// little of the guest's CPU.
+    /// one (the interval's upper end) allows; `None` when no throttle makes
+    /// a stop fit. Lowering too far costs a round that does not converge
+    /// and a throttle again; keeping it a little long costs a little of the
+    /// guest's CPU.
     fn resized_throttle(
         &self,
         obs: &RoundObservation,
         stop_bytes: f64,
         maxes: [f64; 2],
         horizon: usize,
-    ) -> f64 {
+    ) -> Option<f64> {
         let expected = Target {
             bytes: stop_bytes,
             level: |p| p.pending_bytes,
         };
-        let Some((needed, _)) = self.sized_throttle(obs, expected, maxes, horizon) else {
-            return 0.0;
-        };
+        let (needed, _) = self.sized_throttle(obs, expected, maxes, horizon)?;
         let pessimistic = Target {
             bytes: stop_bytes,
             level: |p| p.pending_hi_bytes,
@@ -539,7 +542,7 @@ impl PredictiveRule {
         let floor = self
             .sized_throttle(obs, pessimistic, maxes, horizon)
             .map_or(self.throttle, |(share, _)| share);
-        needed.max(self.throttle.min(floor))
+        Some(needed.max(self.throttle.min(floor)))
     }
 
     /// The throttle as a whole percentage, rounded up so it is enough.
@@ -575,6 +578,7 @@ impl RoundRule for PredictiveRule {
         self.no_convergence_streak = 0;
         self.throttle = 0.0;
         self.dirty_headroom = 1.0;
+        self.release_streak = 0;
     }
 }
 
@@ -598,7 +602,23 @@ impl PredictiveRule {
         // about that much still unsent.
         let stop_bytes = obs.threshold_bytes(allowed_ms.max(cfg.downtime_limit_ms));
         if self.throttle > 0.0 && self.ensemble.ready() {
-            self.throttle = self.resized_throttle(obs, stop_bytes, throttles, horizon);
+            match self.resized_throttle(obs, stop_bytes, throttles, horizon) {
+                Some(throttle) => {
+                    self.release_streak = 0;
+                    self.throttle = throttle;
+                }
+                // No throttle makes a stop fit: released once confirmed,
+                // so one round's evidence (a clock-paced writer making up
+                // the writes the throttle held back, all in one round)
+                // does not end a throttle that was working.
+                None => {
+                    self.release_streak = self.release_streak.saturating_add(1);
+                    if self.release_streak >= cfg.non_convergence_confirm_rounds {
+                        self.release_streak = 0;
+                        self.throttle = 0.0;
+                    }
+                }
+            }
         }
         let forecast = self.project(obs, cfg.forecast.horizon_rounds, self.throttle);
         self.forecast_pending_bytes = forecast.next().map(|p| p.pending_bytes);
@@ -852,6 +872,57 @@ mod tests {
             });
         let round = escalated_at.expect("never escalated on the plateau");
         assert!(round <= 5, "escalated only at sync {round}");
+    }
+
+    /// A live migration of hot-wss with throttle escalation (maximum =
+    /// limit = 300 ms): throttled from sync 4 (82 %, then 98-99 %), pending
+    /// fell to 60 MB by sync 6; between syncs 6 and 7, still at 99 %, the
+    /// guest's clock-paced writer made up the writes the throttle had held
+    /// back (5,879 pages in 0.2 s).
+    const HOT_WSS_THROTTLED_SYNCS: [(u64, u64, u64, u64, f64); 7] = [
+        (1, 4, 0, 1_074_274_304, 125_000_000.0),
+        (2, 2526, 24_937, 134_184_960, 117_165_201.0),
+        (3, 3357, 15_401, 97_222_656, 115_703_009.0),
+        (4, 3881, 13_048, 87_994_368, 126_116_280.0),
+        (5, 4372, 13_010, 84_905_984, 116_774_333.0),
+        (6, 4886, 6_321, 60_440_576, 115_703_009.0),
+        (7, 5092, 5_879, 60_657_664, 126_116_280.0),
+    ];
+
+    #[test]
+    fn a_catch_up_round_does_not_release_a_working_throttle_at_once() {
+        let cfg = PolicyConfig {
+            max_downtime_ms: 300.0,
+            escalation: crate::Escalation::Throttle,
+            ..PolicyConfig::default()
+        };
+        let mut policy = build_policy(PolicyKind::Predictive, &cfg).unwrap();
+        let throttles: Vec<u8> = HOT_WSS_THROTTLED_SYNCS
+            .iter()
+            .map(|&(round, ms, dirtied, pending, bw)| {
+                let obs = RoundObservation {
+                    round,
+                    elapsed_ms: ms,
+                    dirtied_pages: dirtied,
+                    pending_bytes: pending,
+                    sent_bytes: 0,
+                    bandwidth_bytes_per_s: bw,
+                    page_size_bytes: 4096,
+                    ram_bytes: 1_074_274_304,
+                };
+                policy.observe(&obs).throttle_pct
+            })
+            .collect();
+        // Throttled where the recorded run was, and still after the
+        // catch-up round: over syncs 5-7 the throttle cut the writer to a
+        // quarter of its pace, and releasing it on one round's evidence
+        // (as the policy did live, never to throttle again) left that
+        // migration running until it was cancelled.
+        assert!(throttles[3..6].iter().all(|&p| p > 0), "{throttles:?}");
+        assert!(
+            throttles[6] >= 90,
+            "released after the catch-up round: {throttles:?}"
+        );
     }
 
     #[test]
