@@ -158,8 +158,8 @@ def postcopy_checks(w, groups):
         sooner = at_most(p["rounds"], b["rounds"])
         stall = at_most(p["pause_ms"], b["pause_ms"])
         met += sooner and stall
-        w(f"| {workload} | {'yes' if sooner else '**no**'} ({fmt(p['rounds'], 0)} vs "
-          f"{fmt(b['rounds'], 0)}) | {'yes' if stall else '**no**'} |")
+        w(f"| {workload} | {'yes' if sooner else '**no**'} ({fmt(p['rounds'])} vs "
+          f"{fmt(b['rounds'])}) | {'yes' if stall else '**no**'} |")
     w("")
     w(f"Both goals met on {met} of {len(workloads)} workloads.")
     w("")
