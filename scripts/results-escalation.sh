@@ -7,7 +7,7 @@
 #      and auto-converge with cpu-throttle-tailslow;
 #   2. predictive with post-copy escalation against post-copy after 5 rounds.
 #
-#   bash scripts/results-escalation.sh          # about 50 minutes on 2 cores
+#   bash scripts/results-escalation.sh          # about 40 minutes on 2 cores
 #   REPEAT=3 bash scripts/results-escalation.sh
 #
 # Resumable: raw runs stay under build/results-escalation*; finished ones are
