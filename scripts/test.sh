@@ -31,9 +31,10 @@ stage "cargo test --workspace"
 cargo test --workspace
 
 stage "C tests under valgrind memcheck"
-# --fair-sched=yes: test_api's concurrent-reader test spins a reader
-# thread; valgrind's default lock lets a spinning thread starve the other
-# (a CI run hung there for over 15 minutes; with fair scheduling: 58 s).
+# --fair-sched=yes: valgrind runs one thread at a time, and test_api's
+# concurrent-reader test has a reader that takes the policy's lock in a
+# loop; with the default scheduler (and without the reader's yield) it
+# could starve the writer for good (two CI rehearsals hung there).
 valgrind -q --fair-sched=yes --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
     target/debug/c-tests/test_api
 

@@ -282,6 +282,11 @@ static void *read_state(void *arg)
                 r->inconsistent++;
             }
         }
+        /*
+         * Let the writer in: where threads are serialised (valgrind), a
+         * reader that retakes the policy's lock at once can starve it.
+         */
+        sched_yield();
     }
     return NULL;
 }
