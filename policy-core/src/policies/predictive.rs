@@ -843,6 +843,23 @@ mod tests {
         (9, 6036, 12_128, 83_300_352, 125_747_730.0),
     ];
 
+    /// A recorded sync of the test-bed's 1 GiB guest: (round, elapsed ms,
+    /// dirtied pages, pending bytes, bandwidth bytes/s).
+    fn live_sync(
+        &(round, ms, dirtied, pending, bw): &(u64, u64, u64, u64, f64),
+    ) -> RoundObservation {
+        RoundObservation {
+            round,
+            elapsed_ms: ms,
+            dirtied_pages: dirtied,
+            pending_bytes: pending,
+            sent_bytes: 0,
+            bandwidth_bytes_per_s: bw,
+            page_size_bytes: 4096,
+            ram_bytes: 1_074_274_304,
+        }
+    }
+
     #[test]
     fn a_plateau_after_the_bulk_round_escalates_by_the_fifth_sync() {
         // Maximum = limit, post-copy allowed: operators switch after five
@@ -853,23 +870,17 @@ mod tests {
             ..PolicyConfig::default()
         };
         let mut policy = build_policy(PolicyKind::Predictive, &cfg).unwrap();
-        let escalated_at = HOT_WSS_SYNCS
-            .iter()
-            .find_map(|&(round, ms, dirtied, pending, bw)| {
-                let obs = RoundObservation {
-                    round,
-                    elapsed_ms: ms,
-                    dirtied_pages: dirtied,
-                    pending_bytes: pending,
-                    sent_bytes: 0,
-                    bandwidth_bytes_per_s: bw,
-                    page_size_bytes: 4096,
-                    ram_bytes: 1_074_274_304,
-                };
-                let d = policy.observe(&obs);
-                assert_ne!(d.action, Action::StopAndCopy, "sync {round}: nothing fits");
-                (d.action == Action::Escalate).then_some(round)
-            });
+        let escalated_at = HOT_WSS_SYNCS.iter().find_map(|sync| {
+            let obs = live_sync(sync);
+            let d = policy.observe(&obs);
+            assert_ne!(
+                d.action,
+                Action::StopAndCopy,
+                "sync {}: nothing fits",
+                obs.round
+            );
+            (d.action == Action::Escalate).then_some(obs.round)
+        });
         let round = escalated_at.expect("never escalated on the plateau");
         assert!(round <= 5, "escalated only at sync {round}");
     }
@@ -899,19 +910,7 @@ mod tests {
         let mut policy = build_policy(PolicyKind::Predictive, &cfg).unwrap();
         let throttles: Vec<u8> = HOT_WSS_THROTTLED_SYNCS
             .iter()
-            .map(|&(round, ms, dirtied, pending, bw)| {
-                let obs = RoundObservation {
-                    round,
-                    elapsed_ms: ms,
-                    dirtied_pages: dirtied,
-                    pending_bytes: pending,
-                    sent_bytes: 0,
-                    bandwidth_bytes_per_s: bw,
-                    page_size_bytes: 4096,
-                    ram_bytes: 1_074_274_304,
-                };
-                policy.observe(&obs).throttle_pct
-            })
+            .map(|sync| policy.observe(&live_sync(sync)).throttle_pct)
             .collect();
         // Throttled where the recorded run was, and still after the
         // catch-up round: over syncs 5-7 the throttle cut the writer to a
