@@ -711,8 +711,9 @@ impl PredictiveRule {
                 let postcopy_loss_s = pending / obs.bandwidth_bytes_per_s;
                 let postcopy = escalation.may_postcopy() && postcopy_loss_s < throttle_loss_s;
                 // Re-confirm before escalating again, so each escalation gets
-                // time to show its effect.
+                // time to show its effect; a throttle it sets starts afresh.
                 self.no_convergence_streak = 0;
+                self.release_streak = 0;
                 if postcopy {
                     return decision(Action::Escalate, Reason::NoConvergenceForecast);
                 }
