@@ -22,7 +22,7 @@
 #include <stdlib.h>
 
 // ABI version of this header; bumped on any incompatible change.
-#define KAIROS_ABI_VERSION 2
+#define KAIROS_ABI_VERSION 3
 
 // Default number of rounds the history ring keeps.
 #define KAIROS_DEFAULT_HISTORY_ROUNDS 1024
@@ -214,6 +214,12 @@ enum KairosEscalation
   KAIROS_ESCALATION_POSTCOPY = 2,
   // Whichever of the two is expected to cost the guest less time.
   KAIROS_ESCALATION_AUTO = 3,
+  // Cap the guest's dirty rate at what the forecast says makes a stop
+  // fit (`Decision::dirty_limit_bytes_per_s`), sized and re-evaluated
+  // as a throttle is. QEMU carries it out with its dirty-limit (KVM's
+  // dirty ring), which sleeps only the vCPUs that write faster than
+  // their share: vCPUs that do not write keep their speed.
+  KAIROS_ESCALATION_DIRTY_LIMIT = 4,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -314,6 +320,11 @@ typedef struct KairosState {
   // Expected cost of the best later stop, ms (NaN when not weighed,
   // +inf when no later stop is expected to be allowed).
   double wait_cost_ms;
+  // The dirty-rate limit the policy wants in force from now on, bytes
+  // per second for the whole guest (0: none; only with
+  // `KAIROS_ESCALATION_DIRTY_LIMIT`, which leaves `throttle_pct` at 0).
+  // QEMU gives each vCPU an even share of it.
+  double dirty_limit_bytes_per_s;
 } KairosState;
 
 // One round of the history: what the policy saw and what it said.

@@ -133,6 +133,11 @@ pub fn run(input: &[u8]) {
                     assert_eq!(rc, 0);
                     assert_eq!(state.rounds_observed, observed_since_reset);
                     assert!(state.throttle_pct <= 99, "throttle {}", state.throttle_pct);
+                    // A rate limit or a throttle, never both; a limit is a
+                    // finite rate.
+                    let limit = state.dirty_limit_bytes_per_s;
+                    assert!(limit.is_finite() && limit >= 0.0, "dirty limit {limit}");
+                    assert!(limit == 0.0 || state.throttle_pct == 0, "{state:?}");
                     let mut records = [KairosRecord::default(); 8];
                     // SAFETY: handle is ours; records has room for 8.
                     let n = unsafe { kairos_policy_history(handle, 0, records.as_mut_ptr(), 8) };

@@ -121,6 +121,11 @@ pub struct KairosState {
     /// Expected cost of the best later stop, ms (NaN when not weighed,
     /// +inf when no later stop is expected to be allowed).
     pub wait_cost_ms: f64,
+    /// The dirty-rate limit the policy wants in force from now on, bytes
+    /// per second for the whole guest (0: none; only with
+    /// `KAIROS_ESCALATION_DIRTY_LIMIT`, which leaves `throttle_pct` at 0).
+    /// QEMU gives each vCPU an even share of it.
+    pub dirty_limit_bytes_per_s: f64,
 }
 
 impl Default for KairosState {
@@ -140,6 +145,7 @@ impl Default for KairosState {
             wws_bytes: 0.0,
             stop_cost_ms: f64::NAN,
             wait_cost_ms: f64::NAN,
+            dirty_limit_bytes_per_s: 0.0,
         }
     }
 }
@@ -171,6 +177,7 @@ impl KairosState {
             wws_bytes: f.wws_bytes,
             stop_cost_ms: decision.stop_cost_ms,
             wait_cost_ms: decision.wait_cost_ms,
+            dirty_limit_bytes_per_s: decision.dirty_limit_bytes_per_s,
         }
     }
 }

@@ -65,6 +65,12 @@ pub enum Escalation {
     Postcopy = 2,
     /// Whichever of the two is expected to cost the guest less time.
     Auto = 3,
+    /// Cap the guest's dirty rate at what the forecast says makes a stop
+    /// fit (`Decision::dirty_limit_bytes_per_s`), sized and re-evaluated
+    /// as a throttle is. QEMU carries it out with its dirty-limit (KVM's
+    /// dirty ring), which sleeps only the vCPUs that write faster than
+    /// their share: vCPUs that do not write keep their speed.
+    DirtyLimit = 4,
 }
 
 names!(Escalation, "escalation" {
@@ -72,12 +78,23 @@ names!(Escalation, "escalation" {
     Throttle => "throttle",
     Postcopy => "postcopy",
     Auto => "auto",
+    DirtyLimit => "dirty-limit",
 });
 
 impl Escalation {
-    /// True when it may throttle.
+    /// True when it may slow the guest's dirtying: with a CPU throttle, or
+    /// with a dirty-rate limit ([`Escalation::limits_dirty_rate`]).
     pub fn may_throttle(self) -> bool {
-        matches!(self, Escalation::Throttle | Escalation::Auto)
+        matches!(
+            self,
+            Escalation::Throttle | Escalation::Auto | Escalation::DirtyLimit
+        )
+    }
+
+    /// True when the guest is slowed by a dirty-rate limit rather than a
+    /// CPU throttle.
+    pub fn limits_dirty_rate(self) -> bool {
+        self == Escalation::DirtyLimit
     }
 
     /// True when it may switch to post-copy.

@@ -235,8 +235,17 @@ pub struct Decision {
     /// CPU time taken away (0: none; lowering or releasing is a decision
     /// too). QEMU applies it with `cpu_throttle_set()`, its sleeps bounded
     /// by [`THROTTLE_MAX_SLEEP_NS`] (or a dirty-rate limit); the simulator
-    /// slows its guest by it.
+    /// slows its guest by it. Always 0 with `dirty-limit` escalation,
+    /// which slows the guest with [`Decision::dirty_limit_bytes_per_s`]
+    /// instead.
     pub throttle_pct: u8,
+    /// The dirty-rate limit the policy wants in force from now on, bytes
+    /// per second for the whole guest (0: none). Set only with `dirty-limit`
+    /// escalation: the rate a throttle of the size the policy computed
+    /// would leave the guest at its own forecast pace. QEMU splits it
+    /// evenly between the vCPUs (KVM's dirty ring limits each vCPU); the
+    /// simulator caps its guest's writes at it.
+    pub dirty_limit_bytes_per_s: f64,
 }
 
 impl Decision {
@@ -250,6 +259,7 @@ impl Decision {
             stop_cost_ms: f64::NAN,
             wait_cost_ms: f64::NAN,
             throttle_pct: 0,
+            dirty_limit_bytes_per_s: 0.0,
         }
     }
 

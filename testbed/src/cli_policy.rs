@@ -64,7 +64,9 @@ pub struct PolicyArgs {
     pub on_non_convergence: NonConvergenceAction,
     /// What escalation may do once nothing fits the maximum: throttle the
     /// guest by the share the forecast sizes, switch to post-copy (not
-    /// simulated), or whichever costs the guest less.
+    /// simulated), whichever of the two costs the guest less, or cap its
+    /// dirty rate at what that throttle would leave (dirty-limit: only
+    /// writing phases are slowed).
     #[arg(
         long,
         default_value = "none",

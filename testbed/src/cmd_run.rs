@@ -63,7 +63,9 @@ pub struct LiveArgs {
     /// maximum (x-convergence-escalation): throttle the guest by the share
     /// the forecast sizes, switch to post-copy (needs --policy's
     /// capability postcopy-ram, which the test-bed sets for `auto` and
-    /// `postcopy`), or whichever costs the guest less.
+    /// `postcopy`), whichever of the two costs the guest less, or cap the
+    /// dirty rate (dirty-limit: QEMU refuses it without KVM's dirty ring,
+    /// so never under TCG).
     #[arg(long, default_value = "none", value_parser = crate::cli_policy::names_parser(Escalation::ALL, Escalation::name))]
     pub escalation: Escalation,
     /// Guest RAM, MiB.

@@ -217,6 +217,35 @@ static void test_throttle_escalation(void)
     kairos_policy_free(p);
 }
 
+/* The same escalation as a dirty-rate limit: the policy never asks for a CPU
+ * throttle, and the limit it asks for is below the guest's forecast rate. */
+static void test_dirty_limit_escalation(void)
+{
+    KairosConfig cfg;
+    char err[256] = "";
+    kairos_config_default(&cfg);
+    cfg.max_downtime_ms = cfg.downtime_limit_ms;
+    cfg.escalation = KAIROS_ESCALATION_DIRTY_LIMIT;
+    KairosPolicy *p = kairos_policy_new(&cfg, err, sizeof(err));
+    CHECK(p != NULL, "%s", err);
+    int limited = 0;
+    for (uint64_t r = 1; r <= 30; r++) {
+        KairosRound round = hot_round(r);
+        kairos_policy_observe(p, &round);
+        KairosState st;
+        kairos_policy_state(p, &st);
+        CHECK(st.throttle_pct == 0, "CPU throttle %u %% with dirty-limit", st.throttle_pct);
+        if (st.dirty_limit_bytes_per_s > 0) {
+            CHECK(st.dirty_limit_bytes_per_s < st.forecast_dirty_rate_bytes_per_s,
+                  "limit %.0f B/s, forecast rate %.0f B/s", st.dirty_limit_bytes_per_s,
+                  st.forecast_dirty_rate_bytes_per_s);
+            limited++;
+        }
+    }
+    CHECK(limited > 0, "never asked for a dirty-rate limit");
+    kairos_policy_free(p);
+}
+
 static void test_garbage(void)
 {
     KairosPolicy *p = make("predictive");
@@ -336,6 +365,7 @@ int main(void)
     test_bad_config();
     test_trace_and_reset();
     test_throttle_escalation();
+    test_dirty_limit_escalation();
     test_garbage();
     test_concurrent_reader();
     printf("%d passed, %d failed\n", passed, failed);

@@ -38,6 +38,7 @@ impl RoundRule for ObserveRule {
             action: Action::Continue,
             reason: Reason::Observing,
             throttle_pct: 0,
+            dirty_limit_bytes_per_s: 0.0,
             ..would
         }
     }

@@ -549,6 +549,25 @@ impl PredictiveRule {
     fn throttle_pct(&self) -> u8 {
         (self.throttle * 100.0 - 1e-9).ceil().clamp(0.0, 99.0) as u8
     }
+
+    /// The throttle as a dirty-rate limit, bytes/s (0: none): the rate the
+    /// guest dirties at under it, at its own forecast pace. A limit that
+    /// holds less tightly than that shows in the next throttled round as
+    /// [`Self::dirty_headroom`], which sizes the next one, as it does for
+    /// a CPU throttle.
+    fn dirty_limit_bytes_per_s(&self) -> f64 {
+        if self.throttle <= 0.0 || !self.ensemble.ready() {
+            return 0.0;
+        }
+        let pace_rate = self.ensemble.forecast(1).mean * GIB_BYTES;
+        let limit = pace_rate * (1.0 - self.throttle.min(MAX_THROTTLE));
+        // Never 0, which would mean no limit at all.
+        if limit.is_finite() {
+            limit.max(1.0)
+        } else {
+            0.0
+        }
+    }
 }
 
 impl RoundRule for PredictiveRule {
@@ -556,7 +575,11 @@ impl RoundRule for PredictiveRule {
 
     fn decide(&mut self, obs: &RoundObservation, cfg: &PolicyConfig) -> Decision {
         let mut decision = self.decide_pace(obs, cfg);
-        decision.throttle_pct = self.throttle_pct();
+        if cfg.escalation.limits_dirty_rate() {
+            decision.dirty_limit_bytes_per_s = self.dirty_limit_bytes_per_s();
+        } else {
+            decision.throttle_pct = self.throttle_pct();
+        }
         decision
     }
 
@@ -632,6 +655,7 @@ impl PredictiveRule {
             stop_cost_ms: f64::NAN,
             wait_cost_ms: f64::NAN,
             throttle_pct: 0,
+            dirty_limit_bytes_per_s: 0.0,
         };
 
         if qemu_rule_holds(obs, limit_ms) {
@@ -812,6 +836,51 @@ mod tests {
             "{:?}",
             d.forecast.points()
         );
+    }
+
+    #[test]
+    fn dirty_limit_escalation_caps_the_rate_a_throttle_would_leave() {
+        let config = |escalation| PolicyConfig {
+            max_downtime_ms: 300.0,
+            escalation,
+            ..PolicyConfig::default()
+        };
+        let mut throttling =
+            build_policy(PolicyKind::Predictive, &config(crate::Escalation::Throttle)).unwrap();
+        let mut limiting = build_policy(
+            PolicyKind::Predictive,
+            &config(crate::Escalation::DirtyLimit),
+        )
+        .unwrap();
+        let (throttled, limited) = (2..40u64)
+            .find_map(|r| {
+                let obs = qemu_style_round(r);
+                let (t, l) = (throttling.observe(&obs), limiting.observe(&obs));
+                (t.throttle_pct > 0).then_some((t, l))
+            })
+            .expect("never throttled a plateau that cannot fit");
+        // The same escalation, carried out as a dirty-rate limit instead:
+        // no CPU throttle, and a limit at the share of the guest's own
+        // forecast pace the throttle would have left it (the throttle is
+        // that share rounded up to a whole percent).
+        assert_eq!(limited.throttle_pct, 0);
+        assert_eq!(throttled.dirty_limit_bytes_per_s, 0.0);
+        assert_eq!(limited.reason, Reason::Throttling);
+        let kept = limited.dirty_limit_bytes_per_s / limited.forecast.dirty_rate_bytes_per_s;
+        let pct = f64::from(throttled.throttle_pct);
+        assert!(
+            kept >= 1.0 - pct / 100.0 - 1e-9 && kept < 1.0 - (pct - 1.0) / 100.0,
+            "kept {kept} of the pace, throttle {pct} %"
+        );
+        assert_eq!(limited.forecast, throttled.forecast);
+        // Once the guest calms down (a round that fits), the limit goes.
+        let calm = RoundObservation {
+            dirtied_pages: 100,
+            pending_bytes: 1_000_000,
+            ..qemu_style_round(41)
+        };
+        let d = limiting.observe(&calm);
+        assert_eq!(d.dirty_limit_bytes_per_s, 0.0, "{d:?}");
     }
 
     #[test]

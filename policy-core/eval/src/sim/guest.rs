@@ -12,6 +12,8 @@ use super::workload::{Pattern, PhaseKind, Workload, RESERVED_MIB};
 
 /// Pages per MiB at 4 KiB pages.
 pub const PAGES_PER_MIB: u64 = 256;
+/// Bytes in a MiB.
+const MIB_BYTES: f64 = 1_048_576.0;
 
 /// Set of dirty pages: a bitmap plus the list of set pages, so clearing
 /// costs the number of dirty pages rather than the guest size.
@@ -78,6 +80,8 @@ pub struct Guest {
     sequential_cursor: u64,
     now_s: f64,
     throttle: f64,
+    /// Dirty-rate limit in force, bytes/s (0: none).
+    dirty_limit_bytes_per_s: f64,
     busy_s: f64,
     work_done_s: f64,
 }
@@ -99,6 +103,7 @@ impl Guest {
             sequential_cursor: 0,
             now_s: 0.0,
             throttle: 0.0,
+            dirty_limit_bytes_per_s: 0.0,
             busy_s: 0.0,
             work_done_s: 0.0,
         };
@@ -150,15 +155,26 @@ impl Guest {
         }
     }
 
-    /// The share of its pace the current phase keeps under the throttle:
-    /// the CPU left to it over the CPU it needs.
+    /// The share of its pace the current phase keeps under the throttle
+    /// (the CPU left to it over the CPU it needs) and the dirty-rate limit
+    /// (the limit over its write rate: a phase that does not write is not
+    /// slowed by it, as KVM's dirty ring only sleeps vCPUs that write).
     fn progress(&self) -> f64 {
         let phase = &self.workload.phases[self.phase_index];
         let needs = match phase.kind {
             PhaseKind::Write => phase.cpu_share,
             PhaseKind::Cpu | PhaseKind::Idle => 1.0,
         };
-        ((1.0 - self.throttle) / needs).min(1.0)
+        let cpu_bound = ((1.0 - self.throttle) / needs).min(1.0);
+        let write_rate_bytes_per_s = match phase.kind {
+            PhaseKind::Write => phase.rate_mib_s * MIB_BYTES,
+            PhaseKind::Cpu | PhaseKind::Idle => 0.0,
+        };
+        if self.dirty_limit_bytes_per_s > 0.0 && write_rate_bytes_per_s > 0.0 {
+            cpu_bound.min(self.dirty_limit_bytes_per_s / write_rate_bytes_per_s)
+        } else {
+            cpu_bound
+        }
     }
 
     fn is_busy(&self) -> bool {
@@ -240,6 +256,21 @@ impl Guest {
         self.throttle
     }
 
+    /// Cap the guest's writes at `bytes_per_s` (0 or less: no cap), as
+    /// QEMU's dirty-limit does: only writing phases are slowed.
+    pub fn set_dirty_limit(&mut self, bytes_per_s: f64) {
+        self.dirty_limit_bytes_per_s = if bytes_per_s.is_finite() {
+            bytes_per_s.max(0.0)
+        } else {
+            0.0
+        };
+    }
+
+    /// Current dirty-rate limit, bytes/s (0: none).
+    pub fn dirty_limit_bytes_per_s(&self) -> f64 {
+        self.dirty_limit_bytes_per_s
+    }
+
     /// Fraction of the busy guest's work lost to throttling so far, in %.
     pub fn throughput_loss_pct(&self) -> f64 {
         if self.busy_s > 0.0 {
@@ -296,5 +327,27 @@ mod tests {
         let mut nonzero = DirtySet::new(g.page_count());
         assert_eq!(g.run_until(1.0, &mut dirty, &mut nonzero), 1024);
         assert!((g.throughput_loss_pct() - 50.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn dirty_limit_slows_only_the_writing_phase() {
+        // 1 s writing at 8 MiB/s, then 1 s of CPU work; limit 2 MiB/s.
+        let w = workload("name='w'\nram_mib=256\n[[phase]]\nkind='write'\nseconds=1\nwss_mib=16\nrate_mib_s=8\n[[phase]]\nkind='cpu'\nseconds=1\n");
+        let mut g = Guest::new(&w, 1);
+        g.set_dirty_limit(2.0 * MIB_BYTES);
+        let mut dirty = DirtySet::new(g.page_count());
+        let mut nonzero = DirtySet::new(g.page_count());
+        assert_eq!(g.run_until(1.0, &mut dirty, &mut nonzero), 2 * 256);
+        g.run_until(2.0, &mut dirty, &mut nonzero);
+        // The write phase kept a quarter of its pace, the CPU phase all:
+        // (0.75 + 0) / 2 of the busy time lost. A 75 % CPU throttle,
+        // which cuts the writes as much, would have lost 75 %.
+        assert!(
+            (g.throughput_loss_pct() - 37.5).abs() < 1e-9,
+            "{}",
+            g.throughput_loss_pct()
+        );
+        g.set_dirty_limit(f64::NAN);
+        assert_eq!(g.dirty_limit_bytes_per_s(), 0.0);
     }
 }

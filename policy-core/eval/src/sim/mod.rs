@@ -176,11 +176,14 @@ pub fn simulate(
             stop_cost,
             phase_serial: guest.phase_serial(),
         });
-        // The throttle the policy wants in force from now on.
-        if decision.throttle_pct > 0 && guest.throttle() == 0.0 {
+        // The throttle or dirty-rate limit the policy wants in force from
+        // now on.
+        let slowed = guest.throttle() > 0.0 || guest.dirty_limit_bytes_per_s() > 0.0;
+        if (decision.throttle_pct > 0 || decision.dirty_limit_bytes_per_s > 0.0) && !slowed {
             escalations += 1;
         }
         guest.set_throttle(f64::from(decision.throttle_pct) / 100.0);
+        guest.set_dirty_limit(decision.dirty_limit_bytes_per_s);
         let ending = match acted_on(&decision, &observation) {
             Action::StopAndCopy => Some((
                 MigrationStatus::Completed,
