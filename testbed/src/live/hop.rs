@@ -99,7 +99,8 @@ pub struct Attempt {
     /// exceeded this migration's own `dirty-sync-count`.
     pub convergence_fresh: bool,
     /// After the migration the source had no throttle left on (QEMU's
-    /// `cpu-throttle-percentage` and the policy's `throttle` both 0).
+    /// `cpu-throttle-percentage`, the policy's `throttle-percentage` and
+    /// its `vcpu-dirty-limit` all 0).
     pub throttle_released: bool,
     /// Pages the guest found wrong (on the destination after a completed
     /// hop, on the source after a failed one).
@@ -367,7 +368,8 @@ impl Hopper {
     /// thread has finished (it releases the throttle after the status
     /// turns final, so this waits up to [`RELEASE_TIMEOUT`]): the vCPU
     /// throttle as the patched QEMU reports it in
-    /// `convergence.throttle-percentage` (in any state), and
+    /// `convergence.throttle-percentage` (in any state), the policy's
+    /// dirty page rate limit (`convergence.vcpu-dirty-limit`), and
     /// auto-converge's `cpu-throttle-percentage` (reported while active or
     /// completed).
     fn throttle_released(&mut self) -> Result<bool> {
@@ -378,7 +380,10 @@ impl Hopper {
             let policy = info["convergence"]["throttle-percentage"]
                 .as_u64()
                 .unwrap_or(0);
-            if qemu == 0 && policy == 0 {
+            let limit = info["convergence"]["vcpu-dirty-limit"]
+                .as_u64()
+                .unwrap_or(0);
+            if qemu == 0 && policy == 0 && limit == 0 {
                 return Ok(true);
             }
             if Instant::now() > deadline {
