@@ -14,7 +14,7 @@ use std::ptr;
 use crate::{
     kairos_config_default, kairos_policy_free, kairos_policy_history, kairos_policy_new,
     kairos_policy_observe, kairos_policy_reset, kairos_policy_state, KairosAction, KairosConfig,
-    KairosPolicy, KairosRecord, KairosRound, KairosState,
+    KairosEscalation, KairosPolicy, KairosRecord, KairosRound, KairosState,
 };
 
 const POLICIES: [&CStr; 8] = [
@@ -63,6 +63,8 @@ pub fn run(input: &[u8]) {
     let mut bytes = Bytes(input);
     let mut handle: *mut KairosPolicy = ptr::null_mut();
     let mut observed_since_reset = 0u64;
+    // The escalation the live handle was created with.
+    let mut escalation = 0u32;
     while !bytes.0.is_empty() {
         match bytes.u8() % 7 {
             0 => {
@@ -95,6 +97,7 @@ pub fn run(input: &[u8]) {
                     );
                 }
                 observed_since_reset = 0;
+                escalation = cfg.escalation;
             }
             1..=3 => {
                 let round = KairosRound {
@@ -133,11 +136,15 @@ pub fn run(input: &[u8]) {
                     assert_eq!(rc, 0);
                     assert_eq!(state.rounds_observed, observed_since_reset);
                     assert!(state.throttle_pct <= 99, "throttle {}", state.throttle_pct);
-                    // A rate limit or a throttle, never both; a limit is a
-                    // finite rate.
+                    // A rate limit only with dirty-limit escalation, and
+                    // then never a CPU throttle; a limit is a finite rate.
                     let limit = state.dirty_limit_bytes_per_s;
                     assert!(limit.is_finite() && limit >= 0.0, "dirty limit {limit}");
-                    assert!(limit == 0.0 || state.throttle_pct == 0, "{state:?}");
+                    if escalation == KairosEscalation::DirtyLimit as u32 {
+                        assert_eq!(state.throttle_pct, 0, "{state:?}");
+                    } else {
+                        assert_eq!(limit, 0.0, "escalation {escalation}: {state:?}");
+                    }
                     let mut records = [KairosRecord::default(); 8];
                     // SAFETY: handle is ours; records has room for 8.
                     let n = unsafe { kairos_policy_history(handle, 0, records.as_mut_ptr(), 8) };

@@ -68,7 +68,7 @@ fn observation(round: u64) -> RoundObservation {
 
 #[test]
 fn observe_does_not_allocate() {
-    for escalation in [Escalation::None, Escalation::Auto] {
+    for escalation in [Escalation::None, Escalation::Auto, Escalation::DirtyLimit] {
         observe_does_not_allocate_with(escalation);
     }
 }

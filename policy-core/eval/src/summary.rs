@@ -110,7 +110,7 @@ pub struct RunSummary {
     pub transferred_bytes: u64,
     /// Escalations asked for.
     pub escalations: u32,
-    /// Guest work lost to throttling during the migration, %.
+    /// Guest work lost to throttling (or a dirty-rate limit) during the migration, %.
     pub app_loss_pct: f64,
     /// λ of the objective the costs are under.
     pub downtime_weight: f64,

@@ -286,6 +286,14 @@ impl PredictiveRule {
         let dt_s = dt_ms as f64 / 1000.0;
         let wws = self.wws_bytes();
         // What the guest did under the throttle in force, at its own pace.
+        // Under a dirty-rate limit L = pace × (1 − p) (`dirty-limit`) the
+        // same scaling holds where the limit binds (κ, learnt first, makes
+        // it give back the forecast pace: a round held at a cap shows only
+        // that the pace is at least the cap); a guest that calmed down
+        // below the limit is read as 1 / (1 − p) times its rate, so the
+        // limit is released later than it could be, never re-escalated
+        // on a misreading. A guest whose writes come from one of n vCPUs
+        // is cut to 1/n of L by QEMU's even split and reads the same way.
         let observed_touch_rate = touch_rate(dirtied_bytes, dt_s, wws, carry_in_wws);
         self.learn_headroom(observed_touch_rate);
         let pace = self.throttled_pace(self.throttle);
@@ -559,11 +567,12 @@ impl PredictiveRule {
         if self.throttle <= 0.0 || !self.ensemble.ready() {
             return 0.0;
         }
-        let pace_rate = self.ensemble.forecast(1).mean * GIB_BYTES;
+        // At least what the latest round showed at the guest's own pace:
+        // a forecast below it would starve the guest.
+        let pace_rate = (self.ensemble.forecast(1).mean * GIB_BYTES).max(self.raw_rate_bytes_per_s);
         let limit = pace_rate * (1.0 - self.throttle.min(MAX_THROTTLE));
-        // Never 0, which would mean no limit at all.
-        if limit.is_finite() {
-            limit.max(1.0)
+        if limit.is_finite() && limit > 0.0 {
+            limit
         } else {
             0.0
         }
@@ -612,10 +621,16 @@ impl PredictiveRule {
         self.previous = Some(*obs);
         let allowed_ms = cfg.max_downtime_ms * (1.0 - cfg.downtime_headroom_fraction);
         let max_throttle = f64::from(cfg.max_throttle_pct) / 100.0;
-        let throttles = [
-            max_throttle.min(stall_bounded_throttle(allowed_ms)),
-            max_throttle,
-        ];
+        // The stall bound models QEMU's CPU throttle, whose sleeps are
+        // the policy's to bound; dirty-limit's sleeps are its own.
+        let throttles = if cfg.escalation.limits_dirty_rate() {
+            [max_throttle, max_throttle]
+        } else {
+            [
+                max_throttle.min(stall_bounded_throttle(allowed_ms)),
+                max_throttle,
+            ]
+        };
         // A throttle in force is re-sized every round: raised, kept, lowered,
         // or released once the guest's own pace fits again.
         let horizon = cfg.forecast.horizon_rounds;
@@ -852,11 +867,11 @@ mod tests {
             &config(crate::Escalation::DirtyLimit),
         )
         .unwrap();
-        let (throttled, limited) = (2..40u64)
+        let (round, throttled, limited) = (2..40u64)
             .find_map(|r| {
                 let obs = qemu_style_round(r);
                 let (t, l) = (throttling.observe(&obs), limiting.observe(&obs));
-                (t.throttle_pct > 0).then_some((t, l))
+                (t.throttle_pct > 0).then_some((r, t, l))
             })
             .expect("never throttled a plateau that cannot fit");
         // The same escalation, carried out as a dirty-rate limit instead:
@@ -873,11 +888,40 @@ mod tests {
             "kept {kept} of the pace, throttle {pct} %"
         );
         assert_eq!(limited.forecast, throttled.forecast);
+        // Rounds held at the limit show only that the guest would write
+        // at least that much: the pace the limit is sized from is not read
+        // as fallen, and one such round does not release it. (With pending
+        // left on its plateau, as here, no limit helps: released once that
+        // is confirmed.)
+        let pace_bytes_per_s = limited.forecast.dirty_rate_bytes_per_s;
+        let mut limit = limited.dirty_limit_bytes_per_s;
+        let mut in_force = true;
+        for r in round + 1..=round + 4 {
+            let obs = qemu_style_round(r);
+            let held = RoundObservation {
+                dirtied_pages: (limit * 0.4 / 4096.0) as u64,
+                elapsed_ms: obs.elapsed_ms,
+                ..obs
+            };
+            let d = limiting.observe(&held);
+            if r == round + 1 {
+                assert!(d.dirty_limit_bytes_per_s > 0.0, "released at once: {d:?}");
+            }
+            assert!(
+                !in_force || d.forecast.dirty_rate_bytes_per_s >= 0.9 * pace_bytes_per_s,
+                "round {r}: pace read as {} of {pace_bytes_per_s}",
+                d.forecast.dirty_rate_bytes_per_s
+            );
+            in_force = d.dirty_limit_bytes_per_s > 0.0;
+            if in_force {
+                limit = d.dirty_limit_bytes_per_s;
+            }
+        }
         // Once the guest calms down (a round that fits), the limit goes.
         let calm = RoundObservation {
             dirtied_pages: 100,
             pending_bytes: 1_000_000,
-            ..qemu_style_round(41)
+            ..qemu_style_round(round + 5)
         };
         let d = limiting.observe(&calm);
         assert_eq!(d.dirty_limit_bytes_per_s, 0.0, "{d:?}");

@@ -91,10 +91,10 @@ pub struct SimRun {
     pub downtime_ms: Option<f64>,
     /// Bytes sent in all (QEMU's `ram.transferred`).
     pub transferred_bytes: u64,
-    /// Times the policy escalated: throttles started, and post-copy asked
+    /// Times the policy escalated: throttles or dirty-rate limits started, and post-copy asked
     /// for (not simulated: the migration goes on).
     pub escalations: u32,
-    /// Guest work lost to throttling during the migration, %.
+    /// Guest work lost to throttling (or a dirty-rate limit) during the migration, %.
     pub app_loss_pct: f64,
 }
 
