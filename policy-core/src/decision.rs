@@ -234,7 +234,7 @@ pub struct Decision {
     /// The throttle the policy wants in force from now on, % of the guest's
     /// CPU time taken away (0: none; lowering or releasing is a decision
     /// too). QEMU applies it with `cpu_throttle_set()`, its sleeps bounded
-    /// by [`THROTTLE_MAX_SLEEP_NS`] (or a dirty-rate limit); the simulator
+    /// by [`THROTTLE_MAX_SLEEP_NS`]; the simulator
     /// slows its guest by it. Always 0 with `dirty-limit` escalation,
     /// which slows the guest with [`Decision::dirty_limit_bytes_per_s`]
     /// instead.

@@ -13,7 +13,7 @@ use super::workload::{Pattern, PhaseKind, Workload, RESERVED_MIB};
 /// Pages per MiB at 4 KiB pages.
 pub const PAGES_PER_MIB: u64 = 256;
 /// Bytes in a MiB.
-const MIB_BYTES: f64 = 1_048_576.0;
+const MIB_BYTES: f64 = (PAGES_PER_MIB * super::PAGE_SIZE_BYTES) as f64;
 
 /// Set of dirty pages: a bitmap plus the list of set pages, so clearing
 /// costs the number of dirty pages rather than the guest size.
