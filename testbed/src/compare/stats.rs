@@ -187,6 +187,8 @@ mod tests {
             status: MigrationStatus::Completed,
             total_time_ms: Some(total_ms),
             downtime_ms: Some(downtime_ms),
+            qemu_downtime_ms: Some(downtime_ms),
+            paused_ms: None,
             setup_time_ms: None,
             transferred_bytes: Some(1),
             rounds: Some(3),

@@ -14,3 +14,4 @@ pub mod rounds;
 pub mod run;
 pub mod spec;
 pub mod status;
+pub mod switchover;

@@ -1,5 +1,7 @@
-//! A QMP client: JSON commands over a unix socket, events skipped.
+//! A QMP client: JSON commands over a unix socket; the events that arrive
+//! meanwhile are kept (the latest [`EVENTS_KEPT`]) for [`Qmp::take_events`].
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -39,11 +41,43 @@ pub enum QmpError {
     },
 }
 
+/// How many events a [`Qmp`] keeps before it drops the oldest: a migration
+/// with the `events` capability sends one per pass and per state change.
+pub const EVENTS_KEPT: usize = 1024;
+
+/// An asynchronous QMP event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QmpEvent {
+    /// Its name (`STOP`, `RESUME`, `MIGRATION`, ...).
+    pub name: String,
+    /// When QEMU sent it: the host's wall clock, seconds since the epoch,
+    /// to the microsecond.
+    pub timestamp_s: f64,
+    /// Its `data` (Null when it has none).
+    pub data: Value,
+}
+
+impl QmpEvent {
+    /// The event in a QMP message, or None when the message is not one.
+    pub fn parse(message: &Value) -> Option<Self> {
+        let name = message.get("event")?.as_str()?.to_string();
+        let ts = message.get("timestamp")?;
+        let seconds = ts.get("seconds")?.as_f64()?;
+        let microseconds = ts.get("microseconds")?.as_f64()?;
+        Some(Self {
+            name,
+            timestamp_s: seconds + microseconds * 1e-6,
+            data: message.get("data").cloned().unwrap_or(Value::Null),
+        })
+    }
+}
+
 /// A connected QMP monitor.
 pub struct Qmp {
     path: String,
     reader: BufReader<UnixStream>,
     writer: UnixStream,
+    events: VecDeque<QmpEvent>,
 }
 
 impl Qmp {
@@ -75,6 +109,7 @@ impl Qmp {
             path: shown.clone(),
             reader: BufReader::new(stream),
             writer,
+            events: VecDeque::new(),
         };
         qmp.read_reply()?; // greeting
         qmp.execute("qmp_capabilities", None)?;
@@ -104,8 +139,15 @@ impl Qmp {
                 path: self.path.clone(),
                 reply: line.trim().to_string(),
             })?;
-            if value.get("event").is_none() {
-                return Ok(value);
+            match QmpEvent::parse(&value) {
+                Some(event) => {
+                    if self.events.len() == EVENTS_KEPT {
+                        self.events.pop_front();
+                    }
+                    self.events.push_back(event);
+                }
+                None if value.get("event").is_some() => {} // no timestamp: not usable
+                None => return Ok(value),
             }
         }
     }
@@ -133,5 +175,37 @@ impl Qmp {
             });
         }
         Ok(reply.get("return").cloned().unwrap_or(Value::Null))
+    }
+
+    /// The events received so far (the latest [`EVENTS_KEPT`]), oldest
+    /// first; they are handed over once. Events are read while commands
+    /// wait for their replies, so run a command first to collect the ones
+    /// sent since the last.
+    pub fn take_events(&mut self) -> Vec<QmpEvent> {
+        self.events.drain(..).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_carries_its_name_time_and_data() {
+        let e = QmpEvent::parse(&json!({
+            "event": "MIGRATION",
+            "data": { "status": "postcopy-active" },
+            "timestamp": { "seconds": 1_700_000_000u64, "microseconds": 250_000 }
+        }))
+        .unwrap();
+        assert_eq!(e.name, "MIGRATION");
+        assert_eq!(e.data["status"], "postcopy-active");
+        assert!((e.timestamp_s - 1_700_000_000.25).abs() < 1e-6);
+    }
+
+    #[test]
+    fn replies_and_events_without_time_are_not_events() {
+        assert!(QmpEvent::parse(&json!({ "return": {} })).is_none());
+        assert!(QmpEvent::parse(&json!({ "event": "STOP" })).is_none());
     }
 }

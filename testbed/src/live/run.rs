@@ -23,6 +23,7 @@ use super::qmp::Qmp;
 use super::rounds::RoundFeed;
 use super::spec::{LiveSpec, POSTCOPY_AFTER_ROUNDS};
 use super::status::StatusLine;
+use super::switchover::Switchover;
 
 /// How long a guest may take to boot and start its load generator.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
@@ -107,8 +108,16 @@ pub struct LiveResult {
     pub status: MigrationStatus,
     /// QEMU's total time, ms (`total-time`).
     pub total_time_ms: Option<f64>,
-    /// QEMU's downtime, ms (`downtime`).
+    /// The downtime, ms: QEMU's (`downtime`), except after a post-copy
+    /// switch, where it is `paused_ms` ([`Switchover::downtime_ms`]).
     pub downtime_ms: Option<f64>,
+    /// QEMU's `downtime` as it reported it, ms.
+    #[serde(default)]
+    pub qemu_downtime_ms: Option<f64>,
+    /// From the source's `STOP` event to the destination's `RESUME`, ms: the
+    /// pause as both QEMUs saw it, the same way for pre-copy and post-copy.
+    #[serde(default)]
+    pub paused_ms: Option<f64>,
     /// QEMU's setup time, ms (`setup-time`).
     pub setup_time_ms: Option<f64>,
     /// Bytes sent (`ram.transferred`).
@@ -179,6 +188,11 @@ fn number(v: &Value, key: &str) -> Option<f64> {
 
 /// Set the migration parameters and capabilities of `cfg`'s policy.
 fn configure(cfg: &RunConfig, qs: &mut Qmp, qd: &mut Qmp) -> Result<()> {
+    // The source's state changes as events: they tell a post-copy switch.
+    qs.execute(
+        "migrate-set-capabilities",
+        Some(json!({ "capabilities": [{ "capability": "events", "state": true }] })),
+    )?;
     if let Some(caps) = cfg.policy.capabilities_arg(cfg.escalation) {
         qs.execute("migrate-set-capabilities", Some(caps.clone()))?;
         qd.execute("migrate-set-capabilities", Some(caps))?;
@@ -389,6 +403,7 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
             dst.qemu_log.display()
         );
     }
+    let switchover = Switchover::from_events(&qs.take_events(), &qd.take_events());
     let status = if verify_errors > 0 {
         MigrationStatus::MemoryCorrupted
     } else if controller.as_ref().is_some_and(Controller::cancelled) {
@@ -416,7 +431,9 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         policy: cfg.policy.to_string(),
         status,
         total_time_ms: number(&info, "total-time"),
-        downtime_ms: number(&info, "downtime"),
+        downtime_ms: switchover.downtime_ms(number(&info, "downtime")),
+        qemu_downtime_ms: number(&info, "downtime"),
+        paused_ms: switchover.paused_ms,
         setup_time_ms: number(&info, "setup-time"),
         transferred_bytes: info["ram"]["transferred"].as_u64(),
         rounds: info["ram"]["dirty-sync-count"].as_u64(),
