@@ -189,6 +189,7 @@ mod tests {
             downtime_ms: Some(downtime_ms),
             qemu_downtime_ms: Some(downtime_ms),
             paused_ms: None,
+            postcopy_switch: false,
             setup_time_ms: None,
             transferred_bytes: Some(1),
             rounds: Some(3),

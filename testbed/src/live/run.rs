@@ -118,6 +118,9 @@ pub struct LiveResult {
     /// pause as both QEMUs saw it, the same way for pre-copy and post-copy.
     #[serde(default)]
     pub paused_ms: Option<f64>,
+    /// The source reported `postcopy-active`: the switch went to post-copy.
+    #[serde(default)]
+    pub postcopy_switch: bool,
     /// QEMU's setup time, ms (`setup-time`).
     pub setup_time_ms: Option<f64>,
     /// Bytes sent (`ram.transferred`).
@@ -434,6 +437,7 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         downtime_ms: switchover.downtime_ms(number(&info, "downtime")),
         qemu_downtime_ms: number(&info, "downtime"),
         paused_ms: switchover.paused_ms,
+        postcopy_switch: switchover.postcopy,
         setup_time_ms: number(&info, "setup-time"),
         transferred_bytes: info["ram"]["transferred"].as_u64(),
         rounds: info["ram"]["dirty-sync-count"].as_u64(),
