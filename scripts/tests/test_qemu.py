@@ -306,6 +306,12 @@ def test_a_small_comparison():
         assert p["verify_errors"] == 0
         assert p["downtime_ms"] <= 1000 * 1.2, p["downtime_ms"]
         assert p["total_time_ms"] < 30000
+    for r in [q_max, *predictive]:
+        # From the source's STOP event to the destination's RESUME: QEMU's
+        # source-side downtime lies within it (pre-copy, no post-copy switch).
+        assert not r["postcopy_switch"], r
+        assert r["paused_ms"] is not None, r
+        assert r["downtime_ms"] - 5 <= r["paused_ms"] < r["downtime_ms"] + 500, r
     assert oracle["trace_rounds"] >= 5, oracle["trace_rounds"]
     summary = list(csv.DictReader(open(out / "summary.csv")))
     cells = {(r["policy"], float(r["downtime_weight"])): r for r in summary}
