@@ -7,8 +7,8 @@
 #      and auto-converge with cpu-throttle-tailslow;
 #   2. predictive with post-copy escalation against post-copy after 5 rounds.
 #
-#   bash scripts/results-escalation.sh          # about 40 minutes on 2 cores
-#   REPEAT=3 bash scripts/results-escalation.sh
+#   bash scripts/results-escalation.sh          # REPEAT=2: about 40 minutes on 2 cores
+#   REPEAT=3 bash scripts/results-escalation.sh # one run more a cell, kept runs reused
 #
 # Resumable: raw runs stay under build/results-escalation*; finished ones are
 # not run again (delete them to start over).
@@ -38,5 +38,5 @@ $kairos compare --suite "$WORKLOADS" --policies postcopy-after,predictive \
 
 python3 scripts/render_escalation.py --limit-ms "$LIMIT_MS" \
     --throttle build/results-escalation-throttle --postcopy build/results-escalation-postcopy \
-    --command "bash scripts/results-escalation.sh" --out docs/results-escalation.md
+    --command "REPEAT=$REPEAT bash scripts/results-escalation.sh" --out docs/results-escalation.md
 echo "wrote docs/results-escalation.md" >&2
