@@ -3,8 +3,8 @@
 //!
 //! QEMU's own `downtime` is taken on the source only. After a pre-copy
 //! switch it ends when the source has finished; measured here it was
-//! 21-40 ms (median 31) short of the pause in 36 pre-copy runs, and within
-//! 4 ms of it in four with `postcopy-ram` on that completed in pre-copy. After a
+//! 21-40 ms (median 30) short of the pause in 54 pre-copy runs, and within
+//! 4 ms of it in six with `postcopy-ram` on that completed in pre-copy. After a
 //! post-copy switch it ends when the device state has been sent (1-2 ms
 //! against a pause of some 30 ms), and is wrong outright when that took
 //! under a millisecond:
