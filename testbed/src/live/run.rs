@@ -407,6 +407,7 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         );
     }
     let switchover = Switchover::from_events(&qs.take_events(), &qd.take_events());
+    let qemu_downtime_ms = number(&info, "downtime");
     let status = if verify_errors > 0 {
         MigrationStatus::MemoryCorrupted
     } else if controller.as_ref().is_some_and(Controller::cancelled) {
@@ -434,8 +435,8 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         policy: cfg.policy.to_string(),
         status,
         total_time_ms: number(&info, "total-time"),
-        downtime_ms: switchover.downtime_ms(number(&info, "downtime")),
-        qemu_downtime_ms: number(&info, "downtime"),
+        downtime_ms: switchover.downtime_ms(qemu_downtime_ms),
+        qemu_downtime_ms,
         paused_ms: switchover.paused_ms,
         postcopy_switch: switchover.postcopy,
         setup_time_ms: number(&info, "setup-time"),
