@@ -203,8 +203,10 @@ def main():
       "destination's part and, when it timed the switch at 0 ms, reports the "
       "whole post-copy phase instead ('-': runs recorded before the pause was "
       "measured). *App loss* is the "
-      "guest's throughput lost during the migration against the same phases "
-      "without one.")
+      "guest's throughput lost during the migration against the same phase "
+      "without one, the mean over the migration's seconds (a second that "
+      "changed phase is left out; negative: a paced load generator made up "
+      "work a throttle held back).")
     w("")
     w("## 1. Throttle: predictive (`--escalation throttle`) against auto-converge")
     w("")

@@ -312,6 +312,10 @@ def test_a_small_comparison():
         assert not r["postcopy_switch"], r
         assert r["paused_ms"] is not None, r
         assert r["downtime_ms"] - 5 <= r["paused_ms"] < r["downtime_ms"] + 500, r
+    # QEMU's rule never slows the guest, and kairos-load is paced: its app
+    # loss, second by second against the same phase, is noise around 0.
+    assert q_max["guest_t_start_s"] is not None, q_max
+    assert abs(q_max["app_loss_pct"]) < 5, q_max["app_loss_pct"]
     assert oracle["trace_rounds"] >= 5, oracle["trace_rounds"]
     summary = list(csv.DictReader(open(out / "summary.csv")))
     cells = {(r["policy"], float(r["downtime_weight"])): r for r in summary}

@@ -261,8 +261,14 @@ pub fn run(args: &CompareArgs) -> Result<()> {
                 let label = progress.next();
                 // '=' would break QEMU's option parsing of the paths.
                 let name = format!("{workload}__{spec}__{i}").replace('=', "");
-                if let Some(r) = store.load::<LiveResult>(&name) {
+                if let Some(mut r) = store.load::<LiveResult>(&name) {
                     eprintln!("{label} {name}: done before, kept");
+                    if !r.rescore_from_logs(&store.work_dir(&name)) {
+                        eprintln!(
+                            "{label} {name}: its guest logs do not give the migration's start; \
+                             app loss as stored"
+                        );
+                    }
                     results.push(r);
                     continue;
                 }

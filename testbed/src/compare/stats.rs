@@ -204,6 +204,7 @@ mod tests {
             ops_after: None,
             verify_errors: 0,
             app_loss_pct: None,
+            guest_t_start_s: None,
             source_cpu_s: None,
             trace: None,
             rounds_dropped: 0,

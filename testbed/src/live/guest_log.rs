@@ -86,25 +86,6 @@ fn parse_stat_line(line: &str) -> Option<GuestStat> {
     })
 }
 
-/// Throughput lost while `during` ran, % of what the same phases gave
-/// without migration (`reference`: before and after it). Seconds of a phase
-/// the reference never saw are left out; None when nothing is comparable.
-pub fn throughput_loss_pct(during: &[LoadSample], reference: &[LoadSample]) -> Option<f64> {
-    let phase_mean = |phase: u32| {
-        let v: Vec<f64> = reference
-            .iter()
-            .filter(|s| s.phase == phase)
-            .map(|s| s.ops_per_s)
-            .collect();
-        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-    };
-    let (got, expected) = during
-        .iter()
-        .filter_map(|s| phase_mean(s.phase).map(|m| (s.ops_per_s, m)))
-        .fold((0.0, 0.0), |(g, e), (o, m)| (g + o, e + m));
-    (expected > 0.0).then(|| 100.0 * (1.0 - got / expected))
-}
-
 /// True when the log shows the load generator running.
 pub fn load_running(log: &Path) -> bool {
     !load_samples(log).is_empty()
@@ -124,30 +105,6 @@ mod tests {
         assert_eq!(s.ops_per_s, 30720.0);
         assert_eq!(s.max_gap_ms, 3.0);
         assert!(parse_line("kairos-guest: up").is_none());
-    }
-
-    fn sample(phase: u32, ops_per_s: f64) -> LoadSample {
-        LoadSample {
-            t_s: 0.0,
-            phase,
-            ops_per_s,
-            max_gap_ms: 0.0,
-            verify_errors: 0,
-        }
-    }
-
-    #[test]
-    fn loss_compares_each_phase_with_itself() {
-        // Phase 1 runs at 100, phase 2 at 1000 without migration.
-        let reference = [sample(1, 100.0), sample(1, 100.0), sample(2, 1000.0)];
-        // During: one second of each, phase 2 at half speed.
-        let during = [sample(1, 100.0), sample(2, 500.0)];
-        let loss = throughput_loss_pct(&during, &reference).unwrap();
-        assert!((loss - 100.0 * 500.0 / 1100.0).abs() < 1e-9);
-        // A phase never seen without migration is left out.
-        let during = [sample(3, 1.0), sample(1, 50.0)];
-        assert!((throughput_loss_pct(&during, &reference).unwrap() - 50.0).abs() < 1e-9);
-        assert!(throughput_loss_pct(&[sample(3, 1.0)], &reference).is_none());
     }
 
     #[test]

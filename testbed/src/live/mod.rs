@@ -1,5 +1,6 @@
 //! Real migrations of real guests between two QEMU processes.
 
+pub mod app_loss;
 pub mod controller;
 pub mod dirty_rate;
 pub mod guest_log;

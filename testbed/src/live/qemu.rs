@@ -39,6 +39,12 @@ pub struct QemuProcess {
     pub qemu_log: PathBuf,
 }
 
+/// Where the QEMU of `role` ("src", "dst") in `work` writes the guest's
+/// console.
+pub fn serial_log_path(work: &Path, role: &str) -> PathBuf {
+    work.join(format!("{role}-serial.log"))
+}
+
 impl QemuProcess {
     /// Start one side: `incoming` is the destination's listen address;
     /// `netns` the network namespace to run in, if any.
@@ -50,7 +56,7 @@ impl QemuProcess {
         netns: Option<&str>,
     ) -> Result<Self> {
         let qmp_path = work.join(format!("{role}.qmp"));
-        let serial_log = work.join(format!("{role}-serial.log"));
+        let serial_log = serial_log_path(work, role);
         let qemu_log = work.join(format!("{role}-qemu.log"));
         let mut cmd = match netns {
             Some(ns) => {

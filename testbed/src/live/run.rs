@@ -2,7 +2,7 @@
 //! destination, let the workload warm up, migrate under a policy, follow
 //! every sync, measure.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -13,12 +13,13 @@ use kairos_policy_core::{Escalation, PolicyConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::app_loss::{app_loss_pct, recover_guest_t_start_s};
 use super::controller::Controller;
 use super::dirty_rate::{self, DirtyRateMode};
-use super::guest_log::{load_samples, throughput_loss_pct, LoadSample};
+use super::guest_log::{load_samples, LoadSample};
 use super::interrupt;
 use super::netns::{NetnsLink, DST_ADDR};
-use super::qemu::{GuestSpec, QemuProcess};
+use super::qemu::{serial_log_path, GuestSpec, QemuProcess};
 use super::qmp::Qmp;
 use super::rounds::RoundFeed;
 use super::spec::{LiveSpec, POSTCOPY_AFTER_ROUNDS};
@@ -96,6 +97,10 @@ impl RunConfig {
     }
 }
 
+/// The names the two QEMUs of a run give their files in its work directory.
+const SRC_ROLE: &str = "src";
+const DST_ROLE: &str = "dst";
+
 /// What one live migration measured, in the vocabulary every `kairos`
 /// command uses (docs/results-format.md maps it to QEMU's and virsh's).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -148,10 +153,15 @@ pub struct LiveResult {
     pub ops_after: Option<f64>,
     /// Pages the guest found corrupted or lost (source and destination).
     pub verify_errors: u64,
-    /// Throughput lost during the migration, % of what the same workload
-    /// phases gave without migration (before it, and after on the
-    /// destination).
+    /// Throughput lost during the migration, %: the mean over its seconds
+    /// of the share of the same workload phase's rate without migration
+    /// (before it, and after on the destination) that the second did not
+    /// reach ([`app_loss_pct`]).
     pub app_loss_pct: Option<f64>,
+    /// The load generator's clock (guest seconds) at the start of the
+    /// migration: its reports after it are the migration's.
+    #[serde(default)]
+    pub guest_t_start_s: Option<f64>,
     /// CPU time the source QEMU used during the migration, s.
     pub source_cpu_s: Option<f64>,
     /// The per-round trace (patched QEMU).
@@ -169,6 +179,29 @@ pub struct LiveResult {
 }
 
 impl LiveResult {
+    /// Recompute the measures derived from the guest's consoles (the app
+    /// loss) from the logs kept in `work_dir`, so a stored run is judged by
+    /// the current definition. A run stored before its start was recorded
+    /// gets it back from its `ops_during`; where the logs are gone or the
+    /// start cannot be recovered, the stored figures are kept and it
+    /// returns false.
+    pub fn rescore_from_logs(&mut self, work_dir: &Path) -> bool {
+        let src = load_samples(&serial_log_path(work_dir, SRC_ROLE));
+        let dst = load_samples(&serial_log_path(work_dir, DST_ROLE));
+        let start = self.guest_t_start_s.or_else(|| {
+            self.ops_during
+                .and_then(|ops| recover_guest_t_start_s(&src, ops))
+        });
+        match start {
+            Some(start) if !src.is_empty() => {
+                self.guest_t_start_s = Some(start);
+                self.app_loss_pct = app_loss_pct(&src, &dst, start);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// True when it completed with the guest's memory intact.
     pub fn completed(&self) -> bool {
         self.status == MigrationStatus::Completed
@@ -286,8 +319,8 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
     let uri = format!("tcp:{addr}:{port}");
     let dst_ns = link.as_ref().map(|l| l.dst_ns.as_str());
     let src_ns = link.as_ref().map(|l| l.src_ns.as_str());
-    let mut dst = QemuProcess::start(&cfg.spec, &cfg.work_dir, "dst", Some(&uri), dst_ns)?;
-    let mut src = QemuProcess::start(&cfg.spec, &cfg.work_dir, "src", None, src_ns)?;
+    let mut dst = QemuProcess::start(&cfg.spec, &cfg.work_dir, DST_ROLE, Some(&uri), dst_ns)?;
+    let mut src = QemuProcess::start(&cfg.spec, &cfg.work_dir, SRC_ROLE, None, src_ns)?;
     let connect = |p: &QemuProcess| {
         Qmp::connect(&p.qmp_path, Duration::from_secs(20))
             .with_context(|| format!("QEMU did not come up; see {}", p.qemu_log.display()))
@@ -452,15 +485,8 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         ops_during: mean(&during),
         ops_after: mean(&after),
         verify_errors,
-        app_loss_pct: throughput_loss_pct(
-            &during,
-            &before
-                .iter()
-                .copied()
-                .filter(|s| s.t_s > 1.0)
-                .chain(after.iter().copied())
-                .collect::<Vec<_>>(),
-        ),
+        app_loss_pct: app_loss_pct(&src_samples, &dst_samples, guest_t_start),
+        guest_t_start_s: Some(guest_t_start),
         source_cpu_s: match (cpu_start, cpu_end) {
             (Some(a), Some(b)) => Some(b - a),
             _ => None,
