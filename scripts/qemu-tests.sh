@@ -3,7 +3,9 @@
 # builds QEMU, the guest and kairos, then runs scripts/tests/test_qemu.py
 # with pytest — upstream's migration-test (with the convergence qtests) with
 # the policy off and forced on, a real guest migrated by `predictive`, a
-# small real comparison over the shaped link, and kairos profile. Guests run
+# small real comparison over the shaped link, and kairos profile — and
+# scripts/tests/test_frontier.py, the static-frontier campaign's generator
+# and renderer on a few programs. Guests run
 # with TCG: /dev/kvm is hidden (bind-mounted over by /dev/null in a private
 # mount namespace), so QEMU's probes fall back to TCG.
 set -euo pipefail
@@ -23,4 +25,5 @@ run_hidden() {
     fi
 }
 run_hidden python3 -m pytest -v -rA --durations=0 -p no:cacheprovider scripts/tests/test_qemu.py \
+    scripts/tests/test_frontier.py \
     --junitxml=build/test-logs/qemu-tests.xml

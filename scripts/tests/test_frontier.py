@@ -1,0 +1,53 @@
+"""The static-frontier campaign's pieces (scripts/results-frontier.sh): the
+random program generator and the page renderer, on a few programs."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+KAIROS = ROOT / "target/release/kairos"
+
+
+def generate(out, seed, count=4):
+    subprocess.run([sys.executable, str(ROOT / "scripts/gen_workloads.py"), "--seed", str(seed),
+                    "--count", str(count), "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+    return {p.name: p.read_text() for p in sorted(out.glob("*.toml"))}
+
+
+def test_programs_follow_the_seed_and_every_one_writes(tmp_path):
+    a = generate(tmp_path / "a", seed=3)
+    assert a == generate(tmp_path / "b", seed=3)
+    assert a != generate(tmp_path / "c", seed=4)
+    assert len(a) == 4
+    assert all('kind = "write"' in text for text in a.values())
+    # A second run into the same directory replaces, never accumulates.
+    assert len(generate(tmp_path / "a", seed=5, count=2)) == 2
+
+
+def test_rejects_a_count_below_one(tmp_path):
+    rc = subprocess.run([sys.executable, str(ROOT / "scripts/gen_workloads.py"), "--seed", "1",
+                         "--count", "0", "--out", str(tmp_path)], capture_output=True).returncode
+    assert rc == 2
+
+
+def test_the_page_accounts_for_every_program(tmp_path):
+    generate(tmp_path / "w", seed=3)
+    sims = []
+    for weight in (3, 30):
+        out = tmp_path / f"sim-w{weight}.jsonl"
+        with open(out, "w") as f:
+            subprocess.run([str(KAIROS), "sim", "--suite", str(tmp_path / "w"), "--policy",
+                            "predictive,qemu@300,qemu@1000,auto-converge", "--downtime-weight",
+                            str(weight), "--json"], check=True, stdout=f, stderr=subprocess.DEVNULL)
+        sims += ["--sim", f"{weight}={out}"]
+    page = tmp_path / "frontier.md"
+    subprocess.run([sys.executable, str(ROOT / "scripts/render_frontier.py"), *sims, "--seed", "3",
+                    "--count", "4", "--command", "test", "--out", str(page)], check=True,
+                   stdout=subprocess.DEVNULL, cwd=ROOT)
+    rows = re.findall(r"^\| (3|30) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|$",
+                      page.read_text(), re.M)
+    assert [r[0] for r in rows] == ["3", "30"], page.read_text()
+    for _, ended, cheaper, same, dearer, none in rows:
+        assert int(ended) + int(none) == 4
+        assert int(cheaper) + int(same) + int(dearer) == int(ended)
