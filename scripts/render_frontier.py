@@ -116,9 +116,21 @@ def section(weight, by, cap_s, w):
             "none": len(none_ended)}
 
 
+def weight_and_path(spec):
+    """`λ=PATH` → (λ, PATH), for argparse."""
+    weight, sep, path = spec.partition("=")
+    try:
+        value = float(weight)
+    except ValueError:
+        value = None
+    if not sep or not path or value is None or not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"'{spec}' is not λ=PATH with λ a number >= 0")
+    return value, path
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sim", action="append", required=True, metavar="λ=JSONL")
+    ap.add_argument("--sim", action="append", required=True, metavar="λ=JSONL", type=weight_and_path)
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--cap-s", type=float, default=600.0)
@@ -149,9 +161,14 @@ def main():
       f"(at L) is shown beside: it changes the guest (its app loss), so it is not a static limit.")
     w("")
     summary = []
-    for spec in args.sim:
-        weight, path = spec.split("=", 1)
-        summary.append(section(float(weight), load(path), args.cap_s, w))
+    for weight, path in args.sim:
+        try:
+            runs = load(path)
+        except (OSError, json.JSONDecodeError) as e:
+            ap.error(f"--sim {weight:g}={path}: {e}")
+        if not runs:
+            ap.error(f"--sim {weight:g}={path}: no runs in it")
+        summary.append(section(weight, runs, args.cap_s, w))
     w("## Summary")
     w("")
     w("| λ | some static limit ends | `predictive` cheaper | as cheap | dearer | none ends |")
