@@ -1,30 +1,36 @@
 #!/usr/bin/env bash
 # Regenerates docs/results-frontier.md: `predictive` against QEMU's rule at
-# every static downtime-limit from 100 to 1000 ms, on random workload
-# programs the policies were never tuned on (scripts/gen_workloads.py), at
-# the downtime weights 3, 10 and 30. Simulation only; about five minutes.
+# every static downtime-limit from 100 to 1000 ms, on sets of random
+# workload programs the policies were never tuned on
+# (scripts/gen_workloads.py), at the downtime weights 3, 10 and 30.
+# Simulation only; about seven minutes for three sets of 100.
 #
-#   bash scripts/results-frontier.sh               # seed 7, 60 programs
-#   SEED=8 COUNT=100 bash scripts/results-frontier.sh
+#   bash scripts/results-frontier.sh                 # seeds 7 8 11, 100 programs each
+#   SEEDS="21 22" COUNT=40 bash scripts/results-frontier.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SEED=${SEED:-7}
-COUNT=${COUNT:-60}
+SEEDS=${SEEDS:-7 8 11}
+COUNT=${COUNT:-100}
+WEIGHTS=(3 10 30)
 STATICS=qemu@100,qemu@200,qemu@300,qemu@400,qemu@500,qemu@600,qemu@700,qemu@800,qemu@900,qemu@1000
 
 bash scripts/setup.sh
 cargo build --release -q -p kairos-testbed
 out=build/frontier
 rm -rf "$out"
-python3 scripts/gen_workloads.py --seed "$SEED" --count "$COUNT" --out "$out/workloads"
-sims=()
-for weight in 3 10 30; do
-    echo "== simulating $COUNT programs at λ = $weight" >&2
-    target/release/kairos sim --suite "$out/workloads" --policy "predictive,$STATICS,auto-converge" \
-        --downtime-limit-ms 300 --max-downtime-ms 1000 --downtime-weight "$weight" \
-        --json >"$out/sim-w$weight.jsonl"
-    sims+=(--sim "$weight=$out/sim-w$weight.jsonl")
+sets=()
+for seed in $SEEDS; do
+    dir="$out/s$seed"
+    python3 scripts/gen_workloads.py --seed "$seed" --count "$COUNT" --out "$dir/workloads"
+    for weight in "${WEIGHTS[@]}"; do
+        echo "== seed $seed: simulating $COUNT programs at λ = $weight" >&2
+        target/release/kairos sim --suite "$dir/workloads" --policy "predictive,$STATICS,auto-converge" \
+            --downtime-limit-ms 300 --max-downtime-ms 1000 --downtime-weight "$weight" \
+            --json >"$dir/sim-w$weight.jsonl"
+    done
+    sets+=(--set "$seed=$dir")
 done
-python3 scripts/render_frontier.py "${sims[@]}" --seed "$SEED" --count "$COUNT" \
-    --command "SEED=$SEED COUNT=$COUNT bash scripts/results-frontier.sh" --out docs/results-frontier.md
+weights=$(IFS=,; echo "${WEIGHTS[*]}")
+python3 scripts/render_frontier.py "${sets[@]}" --weights "$weights" --count "$COUNT" \
+    --command "SEEDS=\"$SEEDS\" COUNT=$COUNT bash scripts/results-frontier.sh" --out docs/results-frontier.md

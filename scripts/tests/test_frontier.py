@@ -32,22 +32,32 @@ def test_rejects_a_count_below_one(tmp_path):
 
 
 def test_the_page_accounts_for_every_program(tmp_path):
-    generate(tmp_path / "w", seed=3)
-    sims = []
-    for weight in (3, 30):
-        out = tmp_path / f"sim-w{weight}.jsonl"
-        with open(out, "w") as f:
-            subprocess.run([str(KAIROS), "sim", "--suite", str(tmp_path / "w"), "--policy",
-                            "predictive,qemu@300,qemu@1000,auto-converge", "--downtime-weight",
-                            str(weight), "--json"], check=True, stdout=f, stderr=subprocess.DEVNULL)
-        sims += ["--sim", f"{weight}={out}"]
+    sets = []
+    for seed in (3, 4):
+        generate(tmp_path / f"s{seed}/workloads", seed=seed)
+        for weight in (3, 30):
+            with open(tmp_path / f"s{seed}/sim-w{weight}.jsonl", "w") as f:
+                subprocess.run([str(KAIROS), "sim", "--suite", str(tmp_path / f"s{seed}/workloads"),
+                                "--policy", "predictive,qemu@300,qemu@1000,auto-converge",
+                                "--downtime-weight", str(weight), "--json"],
+                               check=True, stdout=f, stderr=subprocess.DEVNULL)
+        sets += ["--set", f"{seed}={tmp_path / f's{seed}'}"]
     page = tmp_path / "frontier.md"
-    subprocess.run([sys.executable, str(ROOT / "scripts/render_frontier.py"), *sims, "--seed", "3",
-                    "--count", "4", "--command", "test", "--out", str(page)], check=True,
-                   stdout=subprocess.DEVNULL, cwd=ROOT)
-    rows = re.findall(r"^\| (3|30) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|$",
+    subprocess.run([sys.executable, str(ROOT / "scripts/render_frontier.py"), *sets,
+                    "--weights", "3,30", "--count", "4", "--command", "test", "--out", str(page)],
+                   check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+    rows = re.findall(r"^\| (\d) \| (3|30) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| [-0-9.]+ \| (\d+) \|",
                       page.read_text(), re.M)
-    assert [r[0] for r in rows] == ["3", "30"], page.read_text()
-    for _, ended, cheaper, same, dearer, none in rows:
+    assert [(r[0], r[1]) for r in rows] == [("3", "3"), ("3", "30"), ("4", "3"), ("4", "30")], \
+        page.read_text()
+    for _, _, ended, cheaper, same, dearer, none in rows:
         assert int(ended) + int(none) == 4
         assert int(cheaper) + int(same) + int(dearer) == int(ended)
+
+
+def test_the_renderer_rejects_a_malformed_set(tmp_path):
+    for spec in ("x", "7", "seven=/tmp", f"7={tmp_path}"):
+        rc = subprocess.run([sys.executable, str(ROOT / "scripts/render_frontier.py"), "--set", spec,
+                             "--count", "1", "--command", "c", "--out", str(tmp_path / "p.md")],
+                            capture_output=True).returncode
+        assert rc == 2, spec
