@@ -9,7 +9,7 @@
 //! whose phase is not the one before it covers the change of phase, part of
 //! each, and is compared with neither.
 
-use super::guest_log::LoadSample;
+use super::guest_log::{mean_ops_per_s, LoadSample};
 
 /// Reports that cover one phase only: every report whose phase is the one
 /// of the report before it (the first report of a log has none before it
@@ -42,13 +42,12 @@ pub fn app_loss_pct(src: &[LoadSample], dst: &[LoadSample], guest_t_start_s: f64
         .copied()
         .collect();
     let phase_rate = |phase: u32| {
-        let rates: Vec<f64> = reference
+        let of_phase: Vec<LoadSample> = reference
             .iter()
             .filter(|s| s.phase == phase)
-            .map(|s| s.ops_per_s)
+            .copied()
             .collect();
-        let mean = rates.iter().sum::<f64>() / rates.len().max(1) as f64;
-        (mean > 0.0).then_some(mean)
+        mean_ops_per_s(&of_phase).filter(|&rate| rate > 0.0)
     };
     let lost: Vec<f64> = src
         .iter()
@@ -59,23 +58,17 @@ pub fn app_loss_pct(src: &[LoadSample], dst: &[LoadSample], guest_t_start_s: f64
 }
 
 /// The guest time a migration started at, recovered from the mean rate it
-/// recorded for the source's reports after the start (`ops_during`): runs
-/// stored before the start was recorded kept that mean, and exactly one
-/// start reproduces it. `None` when none does, or several different ones do.
+/// recorded for the source's reports after the start (`ops_during`, the
+/// same [`mean_ops_per_s`]): runs stored before the start was recorded kept
+/// that mean, and exactly one start reproduces it. `None` when none does,
+/// or several different ones do.
 pub fn recover_guest_t_start_s(src: &[LoadSample], ops_during: f64) -> Option<f64> {
-    let mean_after = |t0: f64| {
-        let after: Vec<f64> = src
-            .iter()
-            .filter(|s| s.t_s > t0)
-            .map(|s| s.ops_per_s)
-            .collect();
-        (!after.is_empty()).then(|| after.iter().sum::<f64>() / after.len() as f64)
-    };
     let tolerance = 1e-9 * ops_during.abs().max(1.0);
     let mut found: Option<(f64, usize)> = None;
     for t0 in std::iter::once(0.0).chain(src.iter().map(|s| s.t_s)) {
-        if mean_after(t0).is_some_and(|m| (m - ops_during).abs() <= tolerance) {
-            let reports_after = src.iter().filter(|s| s.t_s > t0).count();
+        let after: Vec<LoadSample> = src.iter().filter(|s| s.t_s > t0).copied().collect();
+        if mean_ops_per_s(&after).is_some_and(|m| (m - ops_during).abs() <= tolerance) {
+            let reports_after = after.len();
             match found {
                 // Starts between the same two reports are the same start.
                 Some((_, n)) if n == reports_after => {}

@@ -86,6 +86,12 @@ fn parse_stat_line(line: &str) -> Option<GuestStat> {
     })
 }
 
+/// The mean of the reports' operations per second; `None` for no report.
+pub fn mean_ops_per_s(samples: &[LoadSample]) -> Option<f64> {
+    (!samples.is_empty())
+        .then(|| samples.iter().map(|s| s.ops_per_s).sum::<f64>() / samples.len() as f64)
+}
+
 /// True when the log shows the load generator running.
 pub fn load_running(log: &Path) -> bool {
     !load_samples(log).is_empty()

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use super::app_loss::{app_loss_pct, recover_guest_t_start_s};
 use super::controller::Controller;
 use super::dirty_rate::{self, DirtyRateMode};
-use super::guest_log::{load_samples, LoadSample};
+use super::guest_log::{load_samples, mean_ops_per_s, LoadSample};
 use super::interrupt;
 use super::netns::{NetnsLink, DST_ADDR};
 use super::qemu::{serial_log_path, GuestSpec, QemuProcess};
@@ -211,11 +211,6 @@ impl LiveResult {
 fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(listener.local_addr()?.port())
-}
-
-fn mean(samples: &[LoadSample]) -> Option<f64> {
-    (!samples.is_empty())
-        .then(|| samples.iter().map(|s| s.ops_per_s).sum::<f64>() / samples.len() as f64)
 }
 
 fn number(v: &Value, key: &str) -> Option<f64> {
@@ -481,9 +476,9 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         max_downtime_ms: cfg.max_downtime_ms,
         downtime_weight: cfg.policy.downtime_weight(cfg.downtime_weight),
         guest_pause_ms: pause,
-        ops_before: mean(&window_before),
-        ops_during: mean(&during),
-        ops_after: mean(&after),
+        ops_before: mean_ops_per_s(&window_before),
+        ops_during: mean_ops_per_s(&during),
+        ops_after: mean_ops_per_s(&after),
         verify_errors,
         app_loss_pct: app_loss_pct(&src_samples, &dst_samples, guest_t_start),
         guest_t_start_s: Some(guest_t_start),
