@@ -12,7 +12,7 @@
 //! downtime beyond the limit is worth. λ = ∞ with M = L is QEMU's rule; λ = 0
 //! is QEMU's rule at M. Everything here is in milliseconds.
 
-use statrs::distribution::{Continuous, ContinuousCDF, Normal};
+use crate::normal;
 
 use crate::config::PolicyConfig;
 
@@ -97,16 +97,16 @@ impl Objective {
                 failed_ms
             };
         }
-        let unit = Normal::standard();
         let z = |x: f64| (x - mean_ms) / sd_ms;
         let b = z(allowed_ms);
-        let p_allowed = unit.cdf(b);
+        let p_allowed = normal::cdf(b);
         // E[D; D ≤ A] = μΦ(b) − σφ(b)
-        let downtime_part = mean_ms * p_allowed - sd_ms * unit.pdf(b);
+        let downtime_part = mean_ms * p_allowed - sd_ms * normal::pdf(b);
         // E[D − L; L < D ≤ A] = (μ − L)(Φ(b) − Φ(a)) − σ(φ(b) − φ(a))
         let excess_part = if allowed_ms > limit {
             let a = z(limit);
-            (mean_ms - limit) * (p_allowed - unit.cdf(a)) - sd_ms * (unit.pdf(b) - unit.pdf(a))
+            (mean_ms - limit) * (p_allowed - normal::cdf(a))
+                - sd_ms * (normal::pdf(b) - normal::pdf(a))
         } else {
             0.0
         };
@@ -165,14 +165,13 @@ mod tests {
         let (at, mean, sd, allowed, failed) = (2000.0, 600.0, 200.0, 900.0, 9000.0);
         let closed = o.expected_cost_ms(at, mean, sd, allowed, failed);
         // Midpoint rule over ±10 σ.
-        let unit = Normal::standard();
         let steps = 200_000;
         let (lo, hi) = (mean - 10.0 * sd, mean + 10.0 * sd);
         let dx = (hi - lo) / steps as f64;
         let numeric: f64 = (0..steps)
             .map(|i| {
                 let d = lo + (i as f64 + 0.5) * dx;
-                let density = unit.pdf((d - mean) / sd) / sd;
+                let density = normal::pdf((d - mean) / sd) / sd;
                 let cost = if d <= allowed {
                     at + d + 10.0 * (d - 300.0).max(0.0)
                 } else {

@@ -21,6 +21,7 @@ pub mod decision;
 pub mod forecast;
 pub mod input_guard;
 pub mod names;
+pub mod normal;
 pub mod observation;
 pub mod period;
 pub mod phase;

@@ -10,8 +10,7 @@
 //! series is divided by a running scale so the same learning rates work for
 //! any unit of the input.
 
-use nalgebra::{SMatrix, SVector};
-
+use super::fixed_linalg::{self, dot, mul_vector, subtract_outer_scaled, subtract_scaled};
 use super::ring::Ring;
 use super::OnlineModel;
 use crate::decision::ModelKind;
@@ -23,8 +22,8 @@ const COEFFICIENT_BOUND: f64 = 2.0;
 /// Weight of the newest |difference| in the running scale.
 const SCALE_DECAY: f64 = 0.1;
 
-type Vector = SVector<f64, MAX_ARIMA_LAGS>;
-type Matrix = SMatrix<f64, MAX_ARIMA_LAGS, MAX_ARIMA_LAGS>;
+type LagVector = [f64; MAX_ARIMA_LAGS];
+type LagMatrix = [[f64; MAX_ARIMA_LAGS]; MAX_ARIMA_LAGS];
 
 /// How the coefficients are updated.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,9 +63,9 @@ pub struct OnlineArima {
     diff_order: usize,
     update: ArimaUpdate,
     /// Coefficients γ (entries past `lags` stay 0).
-    gamma: Vector,
+    gamma: LagVector,
     /// A⁻¹ for ONS, kept by Sherman–Morrison updates.
-    a_inverse: Matrix,
+    a_inverse: LagMatrix,
     /// Recent d-th differences, newest first via `back(0)`.
     diffs: Ring<16>,
     /// Last level and last lower-order differences: `levels[j]` = ∇^j x_t.
@@ -88,8 +87,8 @@ impl OnlineArima {
             lags,
             diff_order: diff_order.min(2),
             update,
-            gamma: Vector::zeros(),
-            a_inverse: Matrix::identity(),
+            gamma: [0.0; MAX_ARIMA_LAGS],
+            a_inverse: fixed_linalg::scaled_identity(1.0),
             diffs: Ring::default(),
             levels: [0.0; 3],
             seen: 0,
@@ -102,22 +101,22 @@ impl OnlineArima {
 
     /// The learnt coefficients γ₁..γ_{k+m}.
     pub fn coefficients(&self) -> &[f64] {
-        &self.gamma.as_slice()[..self.lags]
+        &self.gamma[..self.lags]
     }
 
     fn reset_curvature(&mut self) {
         if let ArimaUpdate::Ons { epsilon, .. } = self.update {
-            self.a_inverse = Matrix::identity() / epsilon;
+            self.a_inverse = fixed_linalg::scaled_identity(1.0 / epsilon);
         }
         self.steps = 0;
     }
 
     /// Features: the last `lags` differences (scaled), newest first.
-    fn features(&self) -> Vector {
-        let mut x = Vector::zeros();
+    fn features(&self) -> LagVector {
+        let mut x = [0.0; MAX_ARIMA_LAGS];
         let unit = self.unit();
-        for i in 0..self.lags {
-            x[i] = self.diffs.back(i).unwrap_or(0.0) / unit;
+        for (i, lag) in x.iter_mut().enumerate().take(self.lags) {
+            *lag = self.diffs.back(i).unwrap_or(0.0) / unit;
         }
         x
     }
@@ -133,23 +132,27 @@ impl OnlineArima {
     fn learn(&mut self, target_diff: f64) {
         let x = self.features();
         let unit = self.unit();
-        let error = target_diff / unit - self.gamma.dot(&x);
-        let gradient = x * (-2.0 * error);
+        let error = target_diff / unit - dot(&self.gamma, &x);
+        // ∇ = −2·error·x.
+        let gradient_scale = -2.0 * error;
+        let mut gradient = x;
+        gradient.iter_mut().for_each(|g| *g *= gradient_scale);
         match self.update {
             ArimaUpdate::Ons { learning_rate, .. } => {
                 let eta = learning_rate;
                 // Sherman–Morrison: (A + ggᵀ)⁻¹ = A⁻¹ − A⁻¹ggᵀA⁻¹ / (1 + gᵀA⁻¹g).
-                let a_g = self.a_inverse * gradient;
-                let denominator = 1.0 + gradient.dot(&a_g);
+                let a_g = mul_vector(&self.a_inverse, &gradient);
+                let denominator = 1.0 + dot(&gradient, &a_g);
                 if denominator.is_finite() && denominator > 0.0 {
-                    self.a_inverse -= (a_g * a_g.transpose()) / denominator;
+                    subtract_outer_scaled(&mut self.a_inverse, &a_g, denominator);
                 }
-                self.gamma -= (self.a_inverse * gradient) / eta;
+                let step = mul_vector(&self.a_inverse, &gradient);
+                subtract_scaled(&mut self.gamma, &step, 1.0 / eta);
             }
             ArimaUpdate::Ogd { learning_rate } => {
                 let eta = learning_rate;
                 let step = eta / ((self.steps + 1) as f64).sqrt();
-                self.gamma -= gradient * step;
+                subtract_scaled(&mut self.gamma, &gradient, step);
             }
         }
         self.steps += 1;
@@ -206,7 +209,7 @@ impl OnlineModel for OnlineArima {
         let mut levels = self.levels;
         let mut value = levels[0];
         for _ in 0..h.max(1) {
-            let next_diff = self.gamma.dot(&window);
+            let next_diff = dot(&self.gamma, &window);
             for i in (1..self.lags).rev() {
                 window[i] = window[i - 1];
             }

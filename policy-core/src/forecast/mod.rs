@@ -4,6 +4,7 @@ pub mod arima;
 pub mod baseline;
 pub mod ensemble;
 pub mod ets;
+pub mod fixed_linalg;
 pub mod ring;
 
 use crate::decision::ModelKind;

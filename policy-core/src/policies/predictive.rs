@@ -30,8 +30,6 @@
 //!    `non_convergence_confirm_rounds` rounds where it does not, declare
 //!    non-convergence and escalate / stop at the best point / keep going.
 
-use statrs::distribution::{ContinuousCDF, Normal};
-
 use super::{qemu_rule_holds, PolicyKind, RoundRule, GIB_BYTES};
 use crate::config::{ForecastConfig, NonConvergenceAction, PolicyConfig};
 use crate::cost::Objective;
@@ -167,7 +165,7 @@ impl PredictiveRule {
     /// A fresh policy for `cfg` (validated by the caller).
     pub fn new(cfg: &PolicyConfig) -> Self {
         let level = cfg.forecast.interval_level;
-        let z = Normal::standard().inverse_cdf(0.5 + level / 2.0);
+        let z = crate::normal::quantile(0.5 + level / 2.0);
         Self {
             forecast_cfg: cfg.forecast,
             z: if z.is_finite() { z } else { 1.2816 },
