@@ -49,7 +49,7 @@ impl Bytes<'_> {
         }
     }
     fn counter(&mut self) -> u64 {
-        if self.u8().is_multiple_of(3) {
+        if self.u8() % 3 == 0 {
             self.u64()
         } else {
             self.u64() % (1 << 34)
@@ -76,7 +76,7 @@ pub fn run(input: &[u8]) {
                 // SAFETY: initialised just above.
                 let mut cfg = unsafe { cfg.assume_init() };
                 cfg.policy = POLICIES[usize::from(bytes.u8()) % POLICIES.len()].as_ptr();
-                if bytes.u8().is_multiple_of(2) {
+                if bytes.u8() % 2 == 0 {
                     cfg.downtime_limit_ms = bytes.f64();
                     cfg.max_downtime_ms = bytes.f64();
                     cfg.max_rounds = bytes.u64();
@@ -107,12 +107,12 @@ pub fn run(input: &[u8]) {
                     pending_bytes: bytes.counter(),
                     sent_bytes: bytes.counter(),
                     bandwidth_bytes_per_s: bytes.f64(),
-                    page_size_bytes: if bytes.u8().is_multiple_of(2) {
+                    page_size_bytes: if bytes.u8() % 2 == 0 {
                         4096
                     } else {
                         bytes.u64()
                     },
-                    ram_bytes: if bytes.u8().is_multiple_of(2) {
+                    ram_bytes: if bytes.u8() % 2 == 0 {
                         1 << 30
                     } else {
                         bytes.u64()

@@ -3,9 +3,11 @@
 //! One [`KairosPolicy`] per migration. The migration thread calls
 //! [`kairos_policy_observe`] once per dirty-bitmap sync round; any thread may
 //! read the latest decision with [`kairos_policy_state`] and the recent
-//! rounds with [`kairos_policy_history`]. No panic crosses this boundary: a
-//! panic inside the policy is caught, and the handle then answers
-//! `KAIROS_ACTION_FALLBACK` (apply QEMU's own rule) for good.
+//! rounds with [`kairos_policy_history`]. No panic crosses this boundary:
+//! every entry point runs its body under [`guard`], which catches a panic
+//! and returns the entry point's safe answer (NULL, `FALLBACK`, -1, 0, or
+//! nothing); a panic while observing also breaks the handle, which then
+//! answers `KAIROS_ACTION_FALLBACK` (apply QEMU's own rule) for good.
 //!
 //! The handle is split by who touches what: the [`engine`](Engine) (the
 //! policy and its counters) is used only through `observe`/`reset`, which
@@ -94,6 +96,13 @@ impl KairosPolicy {
     }
 }
 
+/// Run an entry point's body, answering `on_panic` if it panics: no unwind
+/// ever reaches the C caller (it would be undefined behaviour, or abort
+/// QEMU).
+fn guard<T>(on_panic: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(on_panic)
+}
+
 /// The library version, a static NUL-terminated string.
 #[no_mangle]
 pub extern "C" fn kairos_version() -> *const c_char {
@@ -118,8 +127,17 @@ pub unsafe extern "C" fn kairos_config_default(config: *mut KairosConfig) {
     if config.is_null() {
         return;
     }
+    let Some(value) = guard(None, || Some(default_c_config())) else {
+        return;
+    };
+    // SAFETY: checked non-NULL; the caller guarantees it is writable.
+    unsafe { config.write(value) };
+}
+
+/// The defaults as a C configuration.
+fn default_c_config() -> KairosConfig {
     let d = PolicyConfig::default();
-    let value = KairosConfig {
+    KairosConfig {
         policy: PolicyKind::Predictive.c_name().as_ptr(),
         downtime_limit_ms: d.downtime_limit_ms,
         max_downtime_ms: d.max_downtime_ms,
@@ -132,9 +150,7 @@ pub unsafe extern "C" fn kairos_config_default(config: *mut KairosConfig) {
         history_rounds: KAIROS_DEFAULT_HISTORY_ROUNDS,
         escalation: d.escalation.into(),
         max_throttle_pct: u32::from(d.max_throttle_pct),
-    };
-    // SAFETY: checked non-NULL; the caller guarantees it is writable.
-    unsafe { config.write(value) };
+    }
 }
 
 /// Write `message` into the caller's error buffer, truncated and
@@ -244,7 +260,7 @@ pub unsafe extern "C" fn kairos_policy_new(
         Err(_) => "internal error while creating the policy".to_string(),
     };
     // SAFETY: the caller guarantees `error` is NULL or has `error_len` bytes.
-    unsafe { write_error(&message, error, error_len) };
+    guard((), || unsafe { write_error(&message, error, error_len) });
     std::ptr::null_mut()
 }
 
@@ -290,18 +306,20 @@ pub unsafe extern "C" fn kairos_policy_observe(
     }
     // SAFETY: checked non-NULL; the caller guarantees a live handle.
     let handle = unsafe { &*policy };
-    // SAFETY: only observe/reset reach the engine, and the caller guarantees
-    // one thread at a time calls them on this handle: this is the only
-    // reference to it now.
-    let engine = unsafe { &mut *handle.engine.get() };
     // SAFETY: checked non-NULL; the caller guarantees it is readable.
     let round = unsafe { *round };
-    let (action, reason, decision) = engine.decide(&RoundObservation::from(&round));
-    let state = KairosState::after(engine.rounds_observed, action, reason, &decision);
-    let mut shared = handle.shared();
-    shared.latest = state;
-    shared.history.push(KairosRecord { round, state });
-    action
+    guard(Action::Fallback, || {
+        // SAFETY: only observe/reset reach the engine, and the caller
+        // guarantees one thread at a time calls them on this handle: this is
+        // the only reference to it now.
+        let engine = unsafe { &mut *handle.engine.get() };
+        let (action, reason, decision) = engine.decide(&RoundObservation::from(&round));
+        let state = KairosState::after(engine.rounds_observed, action, reason, &decision);
+        let mut shared = handle.shared();
+        shared.latest = state;
+        shared.history.push(KairosRecord { round, state });
+        action
+    })
 }
 
 /// Copy the latest decision and forecast into `out`. Safe to call from any
@@ -318,12 +336,15 @@ pub unsafe extern "C" fn kairos_policy_state(
     if policy.is_null() || out.is_null() {
         return -1;
     }
-    // SAFETY: checked non-NULL; the caller guarantees a live handle. Only
-    // `shared` is read, behind its Mutex.
-    let state = unsafe { &*policy }.shared().latest;
-    // SAFETY: checked non-NULL; the caller guarantees it is writable.
-    unsafe { out.write(state) };
-    0
+    // SAFETY: checked non-NULL; the caller guarantees a live handle.
+    let handle = unsafe { &*policy };
+    guard(-1, || {
+        // Only `shared` is read, behind its Mutex.
+        let state = handle.shared().latest;
+        // SAFETY: checked non-NULL; the caller guarantees it is writable.
+        unsafe { out.write(state) };
+        0
+    })
 }
 
 /// Copy, oldest first, up to `max` of the recorded rounds whose
@@ -346,16 +367,19 @@ pub unsafe extern "C" fn kairos_policy_history(
     if policy.is_null() || out.is_null() || max == 0 {
         return 0;
     }
-    // SAFETY: checked non-NULL; the caller guarantees a live handle. Only
-    // `shared` is read, behind its Mutex.
-    let shared = unsafe { &*policy }.shared();
-    let mut copied = 0;
-    for record in shared.history.after(after).take(max) {
-        // SAFETY: `copied < max`, and the caller guarantees room for `max`.
-        unsafe { out.add(copied).write(*record) };
-        copied += 1;
-    }
-    copied
+    // SAFETY: checked non-NULL; the caller guarantees a live handle.
+    let handle = unsafe { &*policy };
+    guard(0, || {
+        // Only `shared` is read, behind its Mutex.
+        let shared = handle.shared();
+        let mut copied = 0;
+        for record in shared.history.after(after).take(max) {
+            // SAFETY: `copied < max`, and the caller guarantees room for `max`.
+            unsafe { out.add(copied).write(*record) };
+            copied += 1;
+        }
+        copied
+    })
 }
 
 /// Forget the migration (cancelled, failed or restarted): the policy, its
@@ -378,9 +402,11 @@ pub unsafe extern "C" fn kairos_policy_reset(policy: *mut KairosPolicy) {
         engine.broken = true;
     }
     engine.rounds_observed = 0;
-    let mut shared = handle.shared();
-    shared.latest = KairosState::default();
-    shared.history.clear();
+    guard((), || {
+        let mut shared = handle.shared();
+        shared.latest = KairosState::default();
+        shared.history.clear();
+    });
 }
 
 /// Free a policy. NULL is ignored.
@@ -395,7 +421,10 @@ pub unsafe extern "C" fn kairos_policy_free(policy: *mut KairosPolicy) {
     }
     // SAFETY: the caller hands back ownership of a Box made by
     // kairos_policy_new, used by no other thread any more.
-    drop(unsafe { Box::from_raw(policy) });
+    let handle = unsafe { Box::from_raw(policy) };
+    // A panic in a destructor leaks what was not dropped yet, never unwinds
+    // into the caller.
+    guard((), || drop(handle));
 }
 
 /// Stable kebab-case name of an action value (static string); "unknown" for
@@ -442,6 +471,120 @@ mod tests {
             fallback_decision(obs, 300.0)
         }
         fn reset(&mut self) {}
+    }
+
+    /// A policy that panics wherever `panics_in` says.
+    struct PanicsIn(&'static str);
+
+    impl ConvergencePolicy for PanicsIn {
+        fn kind(&self) -> PolicyKind {
+            PolicyKind::Qemu
+        }
+        fn observe(&mut self, obs: &RoundObservation) -> Decision {
+            assert_ne!(self.0, "observe", "boom in observe");
+            fallback_decision(obs, 300.0)
+        }
+        fn reset(&mut self) {
+            assert_ne!(self.0, "reset", "boom in reset");
+        }
+    }
+
+    impl Drop for PanicsIn {
+        fn drop(&mut self) {
+            assert_ne!(self.0, "drop", "boom in drop");
+        }
+    }
+
+    fn handle_with(policy: Box<dyn ConvergencePolicy>) -> *mut KairosPolicy {
+        Box::into_raw(Box::new(KairosPolicy {
+            engine: UnsafeCell::new(Engine {
+                policy,
+                downtime_limit_ms: 300.0,
+                broken: false,
+                rounds_observed: 0,
+            }),
+            shared: Mutex::new(Shared {
+                latest: KairosState::default(),
+                history: History::with_capacity(4),
+            }),
+        }))
+    }
+
+    fn c_round() -> KairosRound {
+        KairosRound {
+            round: 1,
+            elapsed_ms: 0,
+            dirtied_pages: 0,
+            pending_bytes: 1 << 30,
+            sent_bytes: 0,
+            bandwidth_bytes_per_s: 1e8,
+            page_size_bytes: 4096,
+            ram_bytes: 1 << 30,
+        }
+    }
+
+    fn state_of(handle: *mut KairosPolicy) -> KairosState {
+        let mut state = KairosState::default();
+        // SAFETY: a live handle of this test; `state` is writable.
+        assert_eq!(unsafe { kairos_policy_state(handle, &mut state) }, 0);
+        state
+    }
+
+    #[test]
+    fn observe_answers_fallback_when_the_policy_panics() {
+        let handle = handle_with(Box::new(PanicsIn("observe")));
+        // SAFETY: a live handle and a readable round, one thread.
+        let action = unsafe { kairos_policy_observe(handle, &c_round()) };
+        assert_eq!(action, Action::Fallback);
+        assert_eq!(state_of(handle).reason, Reason::InternalError);
+        // SAFETY: our handle, freed once.
+        unsafe { kairos_policy_free(handle) };
+    }
+
+    #[test]
+    fn reset_survives_a_panicking_policy_and_breaks_the_handle() {
+        let handle = handle_with(Box::new(PanicsIn("reset")));
+        // SAFETY: a live handle, one thread.
+        unsafe { kairos_policy_reset(handle) };
+        // SAFETY: a live handle and a readable round, one thread.
+        let action = unsafe { kairos_policy_observe(handle, &c_round()) };
+        assert_eq!(action, Action::Fallback);
+        assert_eq!(state_of(handle).reason, Reason::InternalError);
+        // SAFETY: our handle, freed once.
+        unsafe { kairos_policy_free(handle) };
+    }
+
+    #[test]
+    fn free_does_not_unwind_when_a_destructor_panics() {
+        let handle = handle_with(Box::new(PanicsIn("drop")));
+        // SAFETY: our handle, freed once; a panic here would fail the test.
+        unsafe { kairos_policy_free(handle) };
+    }
+
+    #[test]
+    fn readers_and_observe_go_on_after_the_shared_lock_was_poisoned() {
+        let handle = handle_with(Box::new(PanicsIn("nowhere")));
+        // SAFETY: a live handle; only `shared` is touched, behind its Mutex.
+        let shared = unsafe { &(*handle).shared };
+        let poisoned = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let _lock = shared.lock().unwrap();
+                    panic!("boom while holding the lock");
+                })
+                .join()
+        });
+        assert!(poisoned.is_err() && shared.is_poisoned());
+        // SAFETY: a live handle and a readable round, one thread.
+        let action = unsafe { kairos_policy_observe(handle, &c_round()) };
+        assert_eq!(action, Action::Fallback); // PanicsIn's own fallback decision
+        assert_eq!(state_of(handle).rounds_observed, 1);
+        let mut out = [KairosRecord::default(); 2];
+        // SAFETY: a live handle; `out` has room for 2 records.
+        let copied = unsafe { kairos_policy_history(handle, 0, out.as_mut_ptr(), 2) };
+        assert_eq!(copied, 1);
+        // SAFETY: our handle, freed once.
+        unsafe { kairos_policy_free(handle) };
     }
 
     #[test]
