@@ -6,6 +6,13 @@
 #   scripts/build-qemu.sh            patched build  -> build/bin/qemu-system-x86_64
 #   scripts/build-qemu.sh --vanilla  same tree, same configuration, no Kairos
 #                                    patches        -> build/bin-vanilla/qemu-system-x86_64
+#   scripts/build-qemu.sh --no-library  the patched tree built without
+#                                    libkairos (--disable-kairos), as a
+#                                    distribution without the library would
+#                                    build it -> build/bin-nolib/qemu-system-x86_64
+#
+# The patched variants are built with -Werror (--enable-werror): the series
+# must add no warning, with the library or without it.
 #
 # Idempotent: a second run re-applies the series only if it changed (git
 # keeps untouched files' timestamps) and lets ninja rebuild incrementally.
@@ -23,13 +30,17 @@ ORIG_SHA256=${ORIG_SHA256:-6a0888e806c2ffc0c5f0733e974f9aea55491950d3c47c98669c8
 variant=kairos
 case "${1:-}" in
     --vanilla) variant=vanilla ;;
+    --no-library) variant=nolib ;;
     "") ;;
-    *) echo "usage: $0 [--vanilla]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--vanilla|--no-library]" >&2; exit 2 ;;
 esac
+# Which source tree: the no-library build shares the patched one.
+source_variant=$variant
+[ "$variant" = nolib ] && source_variant=kairos
 
 log() { printf '[build-qemu] %s\n' "$*" >&2; }
 top=$root/build/qemu
-src_dir=$top/src-$variant
+src_dir=$top/src-$source_variant
 build_dir=$top/build-$variant
 mkdir -p "$top"
 
@@ -109,17 +120,17 @@ if [ ! -d "$src_dir/.git" ]; then
 fi
 
 # --- 3. patches ---------------------------------------------------------
-if [ "$variant" = kairos ]; then
+if [ "$source_variant" = kairos ]; then
     series_id=$(cd qemu-patches && cat series $(grep -v '^#' series) 2>/dev/null | sha256sum | awk '{print $1}')
 else
     series_id=none
 fi
 if [ "$(cat "$src_dir/.kairos-series" 2>/dev/null)" != "$series_id" ]; then
-    log "applying the patch series ($variant)"
+    log "applying the patch series ($source_variant)"
     # Build the patched commit in a scratch worktree, then move the source
     # tree to it: git rewrites only the files that differ, so ninja
     # recompiles only what the changed patches touch.
-    scratch=$top/am-$variant
+    scratch=$top/am-$source_variant
     (
         cd "$src_dir"
         git worktree remove --force "$scratch" >/dev/null 2>&1 || rm -rf "$scratch"
@@ -128,7 +139,7 @@ if [ "$(cat "$src_dir/.kairos-series" 2>/dev/null)" != "$series_id" ]; then
     )
     (
         cd "$scratch"
-        if [ "$variant" = kairos ]; then
+        if [ "$source_variant" = kairos ]; then
             while read -r p; do
                 case "$p" in ''|'#'*) continue ;; esac
                 git -c user.name=kairos -c user.email=kairos@localhost am -q --keep-cr "$root/qemu-patches/$p" || {
@@ -144,12 +155,14 @@ fi
 
 # --- 4. libkairos ---------------------------------------------------------
 # QEMU's meson finds the library through its pkg-config file.
-configure_extra=()
-if [ "$variant" = kairos ]; then
-    bash scripts/build-libkairos.sh >&2
-    export PKG_CONFIG_PATH=$root/build/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
-    configure_extra=(--enable-kairos)
-fi
+configure_extra=(--disable-werror)
+case "$variant" in
+    kairos)
+        bash scripts/build-libkairos.sh >&2
+        export PKG_CONFIG_PATH=$root/build/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+        configure_extra=(--enable-werror --enable-kairos) ;;
+    nolib) configure_extra=(--enable-werror --disable-kairos) ;;
+esac
 
 # --- 5. configure and build ---------------------------------------------
 config_id=$(printf '%s\n' "$variant" "${configure_extra[@]}" | sha256sum | awk '{print $1}')
@@ -158,7 +171,7 @@ if [ ! -f "$build_dir/build.ninja" ] || [ "$(cat "$build_dir/.kairos-config" 2>/
     rm -rf "$build_dir"
     mkdir -p "$build_dir"
     (cd "$build_dir" && "$src_dir/configure" --target-list=x86_64-softmmu --without-default-features \
-        --enable-tcg --enable-kvm --enable-slirp --enable-fdt=system --disable-docs --disable-werror \
+        --enable-tcg --enable-kvm --enable-slirp --enable-fdt=system --disable-docs \
         --disable-install-blobs "${configure_extra[@]}" >"$build_dir/configure.log" 2>&1) || {
         echo "build-qemu: configure failed, see $build_dir/configure.log" >&2; tail -20 "$build_dir/configure.log" >&2; exit 1; }
     echo "$config_id" >"$build_dir/.kairos-config"
@@ -176,7 +189,7 @@ for f in /usr/share/seabios/*.bin /usr/lib/ipxe/qemu/*.rom \
     [ -e "$f" ] && ln -sf "$(readlink -f "$f")" "$data/$(basename "$f")"
 done
 bin_dir=$root/build/bin
-[ "$variant" = vanilla ] && bin_dir=$root/build/bin-vanilla
+[ "$variant" = kairos ] || bin_dir=$root/build/bin-$variant
 mkdir -p "$bin_dir"
 ln -sf "$build_dir/qemu-system-x86_64" "$bin_dir/qemu-system-x86_64"
 ln -sf "$build_dir/tests/qtest/migration-test" "$bin_dir/migration-test"
