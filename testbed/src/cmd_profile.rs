@@ -46,9 +46,10 @@ pub struct ProfileArgs {
     /// (default build/profile/WORKLOAD).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Guest RAM, MiB.
-    #[arg(long, default_value_t = 1024)]
-    pub ram_mib: u64,
+    /// Guest RAM, MiB [default: the workload program's ram_mib, 1024 for
+    /// a benchmark].
+    #[arg(long, value_name = "MIB")]
+    pub ram_mib: Option<u64>,
     /// Accelerator.
     #[arg(long, value_enum, default_value_t = Accel::Tcg)]
     pub accel: Accel,

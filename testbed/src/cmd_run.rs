@@ -68,9 +68,11 @@ pub struct LiveArgs {
     /// so never under TCG).
     #[arg(long, default_value = "none", value_parser = crate::cli_policy::names_parser(Escalation::ALL, Escalation::name))]
     pub escalation: Escalation,
-    /// Guest RAM, MiB.
-    #[arg(long, default_value_t = 1024, value_name = "MIB")]
-    pub ram_mib: u64,
+    /// Guest RAM, MiB [default: the workload program's ram_mib, 1024 for
+    /// a benchmark]. A program whose largest working set does not fit the
+    /// guest is refused.
+    #[arg(long, value_name = "MIB")]
+    pub ram_mib: Option<u64>,
     /// Seconds the workload runs before the migration starts.
     #[arg(long, default_value_t = 8.0, value_name = "S")]
     pub warmup_s: f64,
@@ -126,8 +128,8 @@ impl LiveArgs {
         if self.bandwidth_mbit == 0 {
             bail!("--bandwidth-mbit must be > 0");
         }
-        if self.ram_mib < 256 {
-            bail!("--ram-mib must be at least 256");
+        if self.ram_mib.is_some_and(|mib| mib < MIN_GUEST_RAM_MIB) {
+            bail!("--ram-mib must be at least {MIN_GUEST_RAM_MIB}");
         }
         if !(self.warmup_s.is_finite() && self.warmup_s >= 0.0) {
             bail!("--warmup-s must be >= 0");
@@ -206,9 +208,33 @@ impl LiveArgs {
             initrd,
             workload: workload.name.clone(),
             workload_file: workload.file.clone(),
-            ram_mib: self.ram_mib,
+            ram_mib: self.guest_ram_mib(workload)?,
             accel: self.accel.name().to_string(),
         })
+    }
+
+    /// The guest's RAM for `workload`: `--ram-mib` if given, else the
+    /// program's own `ram_mib` (the size the simulator runs it at), else
+    /// [`BENCHMARK_RAM_MIB`]; an error when the program's largest working
+    /// set and the guest's reserve do not fit it.
+    pub fn guest_ram_mib(&self, workload: &WorkloadRef) -> Result<u64> {
+        let ram_mib = self
+            .ram_mib
+            .or(workload.program_ram_mib)
+            .unwrap_or(BENCHMARK_RAM_MIB);
+        if let Some(wss_mib) = workload.program_max_wss_mib {
+            let needs_mib = wss_mib + kairos_eval::sim::workload::RESERVED_MIB as f64;
+            if needs_mib > ram_mib as f64 {
+                bail!(
+                    "workload '{workload}' writes a working set of up to {wss_mib} MiB, which with the \
+                     guest's {} MiB reserve does not fit a {ram_mib} MiB guest (--ram-mib; the \
+                     program says ram_mib = {})",
+                    kairos_eval::sim::workload::RESERVED_MIB,
+                    workload.program_ram_mib.unwrap_or(0)
+                );
+            }
+        }
+        Ok(ram_mib)
     }
 
     /// The run configuration of one migration.
@@ -265,13 +291,22 @@ pub const BENCHMARKS: [&str; 5] = ["ycsb-a", "ycsb-b", "sysbench-memory", "redis
 
 /// A workload as the guest runs it: its name (the key in every result)
 /// and, for a workload program, the file handed to the guest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WorkloadRef {
     /// Name (a benchmark's, or the program file's stem).
     pub name: String,
     /// The workload program, None for a benchmark.
     pub file: Option<PathBuf>,
+    /// The program's `ram_mib`, None for a benchmark.
+    pub program_ram_mib: Option<u64>,
+    /// The program's largest working set, MiB; None for a benchmark.
+    pub program_max_wss_mib: Option<f64>,
 }
+
+/// Guest RAM of a benchmark (which has no program to say), MiB.
+pub const BENCHMARK_RAM_MIB: u64 = 1024;
+/// Smallest guest the test-bed boots, MiB.
+pub const MIN_GUEST_RAM_MIB: u64 = 256;
 
 impl std::fmt::Display for WorkloadRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -288,6 +323,8 @@ pub fn workload_name(arg: &str, root: &Path) -> Result<WorkloadRef> {
         return Ok(WorkloadRef {
             name: arg.to_string(),
             file: None,
+            program_ram_mib: None,
+            program_max_wss_mib: None,
         });
     }
     let path = if arg.ends_with(".toml") {
@@ -302,7 +339,7 @@ pub fn workload_name(arg: &str, root: &Path) -> Result<WorkloadRef> {
             BENCHMARKS.join(", ")
         );
     }
-    Workload::from_file(&path)?;
+    let program = Workload::from_file(&path)?;
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -316,6 +353,8 @@ pub fn workload_name(arg: &str, root: &Path) -> Result<WorkloadRef> {
     Ok(WorkloadRef {
         file: Some(std::fs::canonicalize(&path)?),
         name,
+        program_ram_mib: Some(program.ram_mib),
+        program_max_wss_mib: Some(program.max_wss_mib()),
     })
 }
 
@@ -438,5 +477,61 @@ mod tests {
         std::fs::copy(&file, &bad).unwrap();
         let err = workload_name(bad.to_str().unwrap(), Path::new(".")).unwrap_err();
         assert!(format!("{err:#}").contains("must not"), "{err:#}");
+    }
+
+    /// The live options as `kairos run` parses them from `args`.
+    fn live_args(args: &[&str]) -> LiveArgs {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            live: LiveArgs,
+        }
+        <Cli as clap::Parser>::try_parse_from(std::iter::once("kairos").chain(args.iter().copied()))
+            .unwrap()
+            .live
+    }
+
+    #[test]
+    fn the_guest_is_as_large_as_the_program_says_unless_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("big.toml");
+        std::fs::write(
+            &file,
+            "name = 'big'\nram_mib = 2048\n[[phase]]\nkind = 'write'\nseconds = 5\nwss_mib = 1500\nrate_mib_s = 50\n",
+        )
+        .unwrap();
+        let program = workload_name(file.to_str().unwrap(), Path::new(".")).unwrap();
+        let bench = workload_name("redis", Path::new(".")).unwrap();
+        // The program's own size, as the simulator runs it.
+        assert_eq!(live_args(&[]).guest_ram_mib(&program).unwrap(), 2048);
+        // A benchmark has no program: the default.
+        assert_eq!(
+            live_args(&[]).guest_ram_mib(&bench).unwrap(),
+            BENCHMARK_RAM_MIB
+        );
+        // --ram-mib wins when the program fits it...
+        assert_eq!(
+            live_args(&["--ram-mib", "4096"])
+                .guest_ram_mib(&program)
+                .unwrap(),
+            4096
+        );
+        assert_eq!(
+            live_args(&["--ram-mib", "512"])
+                .guest_ram_mib(&bench)
+                .unwrap(),
+            512
+        );
+        // ...and a program that cannot fit the guest is an error, not a
+        // silently smaller working set.
+        let err = live_args(&["--ram-mib", "1024"])
+            .guest_ram_mib(&program)
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("does not fit a 1024 MiB guest"),
+            "{err:#}"
+        );
+        // Too small a guest is a usage error.
+        assert!(live_args(&["--ram-mib", "128"]).prepare().is_err());
     }
 }

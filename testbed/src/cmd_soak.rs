@@ -159,7 +159,7 @@ pub fn run(args: &SoakArgs) -> Result<()> {
     eprintln!(
         "soak: {} hops of {workload} ({} MiB guest), policy {}, faults {:?} (logs: {})",
         args.hops,
-        args.live.ram_mib,
+        spec.ram_mib,
         args.policy,
         args.fault.0,
         work.display()

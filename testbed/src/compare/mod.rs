@@ -6,6 +6,7 @@
 //! finished run (resumable); [`stats`] computes the cells once; [`report`]
 //! writes the CSV and Markdown; [`plots`] draws.
 
+mod order;
 mod plots;
 mod report;
 mod stats;
@@ -64,6 +65,15 @@ pub struct CompareArgs {
     /// oracle is computed, seconds; 0: no oracle.
     #[arg(long, default_value_t = 60.0, value_name = "S")]
     pub oracle_s: f64,
+    /// The order of the runs: `interleaved` makes one run of every cell
+    /// per pass, in an order drawn from --order-seed, so no cell's repeats
+    /// run back to back; `cell-by-cell` makes each cell's repeats in a row.
+    #[arg(long, value_enum, default_value_t = RunOrder::Interleaved)]
+    pub order: RunOrder,
+    /// Seed of the interleaved order (the same seed, the same order: a
+    /// resumed campaign keeps it).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub order_seed: u64,
     #[command(flatten)]
     pub live: LiveArgs,
 }
@@ -197,6 +207,15 @@ fn outcome(r: &LiveResult) -> String {
     )
 }
 
+/// The order of a comparison's runs ([`order`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunOrder {
+    /// One run of every cell per pass, in a seeded random order.
+    Interleaved,
+    /// Each cell's repeats one after the other.
+    CellByCell,
+}
+
 /// Run `kairos compare`.
 pub fn run(args: &CompareArgs) -> Result<()> {
     let weights = args.weights()?;
@@ -240,8 +259,9 @@ pub fn run(args: &CompareArgs) -> Result<()> {
             }
         }
     };
-    for workload in &workload_refs {
-        if with_oracle {
+    // The oracles first (one never-stop run per workload), then the cells.
+    if with_oracle {
+        for workload in &workload_refs {
             let label = progress.next();
             let name = format!("{workload}__oracle");
             if let Some(o) = store.load::<LiveOracle>(&name) {
@@ -256,33 +276,41 @@ pub fn run(args: &CompareArgs) -> Result<()> {
                 })?;
             }
         }
-        for &spec in &specs {
-            for i in 1..=args.repeat {
-                let label = progress.next();
-                // '=' would break QEMU's option parsing of the paths.
-                let name = format!("{workload}__{spec}__{i}").replace('=', "");
-                if let Some(mut r) = store.load::<LiveResult>(&name) {
-                    eprintln!("{label} {name}: done before, kept");
-                    if !r.rescore_from_logs(&store.work_dir(&name)) {
-                        eprintln!(
-                            "{label} {name}: its guest logs do not give the migration's start; \
-                             app loss as stored"
-                        );
-                    }
-                    results.push(r);
-                    continue;
-                }
-                eprintln!("{label} {name}: running");
-                attempt(name.clone(), label, &mut progress, &mut || {
-                    let run_cfg = args.live.config(workload, spec, store.work_dir(&name))?;
-                    let result = run_migration(&run_cfg)?;
-                    store.save(&name, &result)?;
-                    eprintln!("{} {name}: {}", progress_label_now(&name), outcome(&result));
-                    results.push(result);
-                    Ok(())
-                })?;
+    }
+    let cells: Vec<(&WorkloadRef, LiveSpec)> = workload_refs
+        .iter()
+        .flat_map(|w| specs.iter().map(move |&spec| (w, spec)))
+        .collect();
+    let jobs = match args.order {
+        RunOrder::Interleaved => order::interleaved(cells.len(), args.repeat, args.order_seed),
+        RunOrder::CellByCell => order::cell_by_cell(cells.len(), args.repeat),
+    };
+    for job in jobs {
+        let (workload, spec) = cells[job.cell];
+        let i = job.repeat;
+        let label = progress.next();
+        // '=' would break QEMU's option parsing of the paths.
+        let name = format!("{workload}__{spec}__{i}").replace('=', "");
+        if let Some(mut r) = store.load::<LiveResult>(&name) {
+            eprintln!("{label} {name}: done before, kept");
+            if !r.rescore_from_logs(&store.work_dir(&name)) {
+                eprintln!(
+                    "{label} {name}: its guest logs do not give the migration's start; \
+                     app loss as stored"
+                );
             }
+            results.push(r);
+            continue;
         }
+        eprintln!("{label} {name}: running");
+        attempt(name.clone(), label, &mut progress, &mut || {
+            let run_cfg = args.live.config(workload, spec, store.work_dir(&name))?;
+            let result = run_migration(&run_cfg)?;
+            store.save(&name, &result)?;
+            eprintln!("{} {name}: {}", progress_label_now(&name), outcome(&result));
+            results.push(result);
+            Ok(())
+        })?;
     }
 
     let policies: Vec<String> = specs.iter().map(ToString::to_string).collect();
