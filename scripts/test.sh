@@ -25,7 +25,7 @@ python3 scripts/check-msrv.py
 
 stage "cargo deny: what QEMU links (ffi/deny.toml: GPLv2-compatible licences, one version of each crate), then the workspace"
 cargo deny --manifest-path ffi/Cargo.toml --config ffi/deny.toml check licenses bans sources
-cargo deny check licenses bans sources
+cargo deny check --hide-inclusion-graph licenses bans sources
 
 stage "libkairos.a with Debian's rustc 1.85 (what a distribution's QEMU build has)"
 bash scripts/check-debian-rustc.sh
