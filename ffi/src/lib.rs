@@ -4,12 +4,12 @@
 //! [`kairos_policy_observe`] once per dirty-bitmap sync round; any thread may
 //! read the latest decision with [`kairos_policy_state`] and the recent
 //! rounds with [`kairos_policy_history`]. No panic crosses this boundary:
-//! every entry point runs its body under [`guard`], which catches a panic
+//! every entry point runs its body under `guard`, which catches a panic
 //! and returns the entry point's safe answer (NULL, `FALLBACK`, -1, 0, or
 //! nothing); a panic while observing also breaks the handle, which then
 //! answers `KAIROS_ACTION_FALLBACK` (apply QEMU's own rule) for good.
 //!
-//! The handle is split by who touches what: the [`engine`](Engine) (the
+//! The handle is split by who touches what: the `engine` (the
 //! policy and its counters) is used only through `observe`/`reset`, which
 //! the contract restricts to one thread at a time, and lives in an
 //! `UnsafeCell` so no `&mut` to the whole handle ever exists; what readers

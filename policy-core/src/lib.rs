@@ -9,9 +9,10 @@
 //! convergence point. Emulations of QEMU's, Xen's, Nova's and KubeVirt's
 //! rules sit behind the same trait.
 //!
-//! Around the policies: a page-level pre-copy [`sim`]ulator driven by TOML
-//! workload programs, the hindsight [`oracle`], and per-round [`trace`]
-//! files with [`replay`].
+//! Beside this crate, the evaluation crate (`kairos-eval`, never linked
+//! into QEMU) holds a page-level pre-copy simulator driven by TOML
+//! workload programs, the hindsight oracle, and per-round trace files with
+//! their replay.
 //!
 //! The per-round path does O(1) work, no I/O and no heap allocation.
 

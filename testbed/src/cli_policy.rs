@@ -40,7 +40,7 @@ pub struct PolicyArgs {
     /// Policies, comma-separated, or `all`: qemu, qemu@MS (QEMU's rule at a
     /// static downtime-limit of MS), auto-converge, xen, nova,
     /// kubevirt-stall, kubevirt-ramp, predictive, observe. `all` is qemu,
-    /// qemu@<max-downtime-ms>, auto-converge and the library's policies.
+    /// `qemu@<max-downtime-ms>`, auto-converge and the library's policies.
     #[arg(long, default_value = "all", value_name = "NAME[,NAME...]", value_parser = policy_list)]
     pub policy: String,
     /// QEMU's downtime-limit (L), ms.

@@ -28,7 +28,7 @@ pub struct Cycle {
 }
 
 /// The dominant cycle of `rates` (one value every `step_s` seconds), if
-/// its frequency holds at least [`MIN_POWER_SHARE`] of the variance.
+/// its frequency holds at least `MIN_POWER_SHARE` of the variance.
 pub fn dominant_cycle(rates: &[f64], step_s: f64) -> Option<Cycle> {
     let n = rates.len();
     if n < 8 || step_s <= 0.0 {

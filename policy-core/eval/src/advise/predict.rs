@@ -60,7 +60,7 @@ pub struct MigrationModel {
 impl MigrationModel {
     /// The touch rate (bytes/s of page writes, repeats included) behind a
     /// rate of distinct bytes per 1 s window: the inverse of
-    /// [`Self::distinct`] over one second. A window that saturated the
+    /// `Self::distinct` over one second. A window that saturated the
     /// working set is read as nearly all of it touched.
     pub fn touch_rate(&self, distinct_per_s: f64) -> f64 {
         if self.wws_bytes <= 0.0 {
@@ -82,7 +82,7 @@ impl MigrationModel {
     /// The cost, ms, of the cheapest allowed stop of a migration started
     /// `start_s` from now under `objective` (total time from its start plus
     /// the weighted excess downtime), or None when no round within
-    /// [`MAX_ROUNDS`] fits the maximum downtime.
+    /// `MAX_ROUNDS` fits the maximum downtime.
     pub fn cost_ms(&self, path: &RatePath, start_s: f64, objective: &Objective) -> Option<f64> {
         let bandwidth = self.bandwidth_bytes_per_s;
         if bandwidth.is_nan() || bandwidth <= 0.0 {
