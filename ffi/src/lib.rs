@@ -530,9 +530,9 @@ mod tests {
         state
     }
 
-    #[test]
-    fn observe_answers_fallback_when_the_policy_panics() {
-        let handle = handle_with(Box::new(PanicsIn("observe")));
+    /// The next round of `handle` is a fallback for an internal error (the
+    /// handle is broken for good); then the handle is freed.
+    fn assert_broken_then_free(handle: *mut KairosPolicy) {
         // SAFETY: a live handle and a readable round, one thread.
         let action = unsafe { kairos_policy_observe(handle, &c_round()) };
         assert_eq!(action, Action::Fallback);
@@ -542,16 +542,16 @@ mod tests {
     }
 
     #[test]
+    fn observe_answers_fallback_when_the_policy_panics() {
+        assert_broken_then_free(handle_with(Box::new(PanicsIn("observe"))));
+    }
+
+    #[test]
     fn reset_survives_a_panicking_policy_and_breaks_the_handle() {
         let handle = handle_with(Box::new(PanicsIn("reset")));
         // SAFETY: a live handle, one thread.
         unsafe { kairos_policy_reset(handle) };
-        // SAFETY: a live handle and a readable round, one thread.
-        let action = unsafe { kairos_policy_observe(handle, &c_round()) };
-        assert_eq!(action, Action::Fallback);
-        assert_eq!(state_of(handle).reason, Reason::InternalError);
-        // SAFETY: our handle, freed once.
-        unsafe { kairos_policy_free(handle) };
+        assert_broken_then_free(handle);
     }
 
     #[test]
