@@ -595,16 +595,7 @@ mod tests {
             broken: false,
             rounds_observed: 0,
         };
-        let obs = RoundObservation {
-            round: 1,
-            elapsed_ms: 0,
-            dirtied_pages: 0,
-            pending_bytes: 1 << 30,
-            sent_bytes: 0,
-            bandwidth_bytes_per_s: 1e8,
-            page_size_bytes: 4096,
-            ram_bytes: 1 << 30,
-        };
+        let obs = RoundObservation::from(&c_round());
         let (first, _, _) = engine.decide(&obs);
         assert_eq!(first, Action::Fallback); // the policy's own fallback
         let (action, reason, _) = engine.decide(&obs);
