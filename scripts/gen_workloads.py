@@ -12,6 +12,7 @@ repeat; the migration starts 0-30 s in. The same seed writes the same
 programs; another seed, another unseen set.
 
   gen_workloads.py --seed 7 --count 40 --out build/frontier/workloads
+  gen_workloads.py --seed 9 --count 2 --ram-mib 4096 --out DIR   # 4 GiB guests
 """
 import argparse
 import math
@@ -43,8 +44,10 @@ def phase(rng, ram_mib):
     return "\n".join(lines)
 
 
-def program(rng, name):
-    ram_mib = rng.choice(RAM_MIB)
+def program(rng, name, ram_mib=None):
+    """One program; `ram_mib` fixes the guest's size (drawn otherwise)."""
+    drawn = rng.choice(RAM_MIB)
+    ram_mib = ram_mib or drawn
     phases = [phase(rng, ram_mib) for _ in range(rng.randint(1, 4))]
     if not any('kind = "write"' in p for p in phases):
         # A guest that never writes converges in one round under any rule.
@@ -69,6 +72,9 @@ def main():
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--count", type=int, default=40)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--ram-mib", type=int, choices=RAM_MIB,
+                    help="every guest this size (the working sets scale to it); "
+                         "default: drawn per program")
     args = ap.parse_args()
     if args.count < 1:
         ap.error("--count must be at least 1")
@@ -80,7 +86,7 @@ def main():
     for i in range(args.count):
         name = f"random-s{args.seed}-{i + 1:02d}"
         with open(os.path.join(args.out, f"{name}.toml"), "w") as f:
-            f.write(program(rng, name))
+            f.write(program(rng, name, args.ram_mib))
     print(f"wrote {args.count} programs to {args.out}")
 
 

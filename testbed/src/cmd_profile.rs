@@ -106,7 +106,7 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
         downtime_weight: kairos_policy_core::config::DEFAULT_DOWNTIME_WEIGHT,
         escalation: kairos_policy_core::Escalation::None,
         ram_mib: args.ram_mib,
-        warmup_s: 0.0,
+        warmup_s: Some(0.0),
         timeout_s: 1.0,
         vanilla_qemu: false,
         link: Link::Loopback,

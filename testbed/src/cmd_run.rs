@@ -73,9 +73,10 @@ pub struct LiveArgs {
     /// guest is refused.
     #[arg(long, value_name = "MIB")]
     pub ram_mib: Option<u64>,
-    /// Seconds the workload runs before the migration starts.
-    #[arg(long, default_value_t = 8.0, value_name = "S")]
-    pub warmup_s: f64,
+    /// Seconds the workload runs before the migration starts [default: the
+    /// program's migrate_at_s, else 8].
+    #[arg(long, value_name = "S")]
+    pub warmup_s: Option<f64>,
     /// Cancel a migration still running after this long, seconds.
     #[arg(long, default_value_t = 120.0, value_name = "S")]
     pub timeout_s: f64,
@@ -131,7 +132,7 @@ impl LiveArgs {
         if self.ram_mib.is_some_and(|mib| mib < MIN_GUEST_RAM_MIB) {
             bail!("--ram-mib must be at least {MIN_GUEST_RAM_MIB}");
         }
-        if !(self.warmup_s.is_finite() && self.warmup_s >= 0.0) {
+        if self.warmup_s.is_some_and(|w| !(w.is_finite() && w >= 0.0)) {
             bail!("--warmup-s must be >= 0");
         }
         if !(self.timeout_s.is_finite() && self.timeout_s > 0.0) {
@@ -237,6 +238,14 @@ impl LiveArgs {
         Ok(ram_mib)
     }
 
+    /// Seconds `workload` runs before its migration starts: `--warmup-s`,
+    /// else the program's `migrate_at_s`, else [`DEFAULT_WARMUP_S`].
+    pub fn warmup_s(&self, workload: &WorkloadRef) -> f64 {
+        self.warmup_s
+            .or(workload.program_migrate_at_s)
+            .unwrap_or(DEFAULT_WARMUP_S)
+    }
+
     /// The run configuration of one migration.
     pub fn config(
         &self,
@@ -255,7 +264,7 @@ impl LiveArgs {
             max_downtime_ms: self.max_downtime_ms,
             downtime_weight: self.downtime_weight,
             escalation: self.escalation,
-            warmup_s: self.warmup_s,
+            warmup_s: self.warmup_s(workload),
             timeout_s: self.timeout_s,
             work_dir,
             patched_qemu: !self.vanilla_qemu,
@@ -301,7 +310,15 @@ pub struct WorkloadRef {
     pub program_ram_mib: Option<u64>,
     /// The program's largest working set, MiB; None for a benchmark.
     pub program_max_wss_mib: Option<f64>,
+    /// When the program says its migration starts, s; None for a
+    /// benchmark or a program that does not say.
+    pub program_migrate_at_s: Option<f64>,
 }
+
+/// Seconds a workload runs before its migration when neither the command
+/// nor the program says: enough for the load generator's rate before the
+/// migration, the baseline of its app loss.
+pub const DEFAULT_WARMUP_S: f64 = 8.0;
 
 /// Guest RAM of a benchmark (which has no program to say), MiB.
 pub const BENCHMARK_RAM_MIB: u64 = 1024;
@@ -325,6 +342,7 @@ pub fn workload_name(arg: &str, root: &Path) -> Result<WorkloadRef> {
             file: None,
             program_ram_mib: None,
             program_max_wss_mib: None,
+            program_migrate_at_s: None,
         });
     }
     let path = if arg.ends_with(".toml") {
@@ -355,6 +373,7 @@ pub fn workload_name(arg: &str, root: &Path) -> Result<WorkloadRef> {
         name,
         program_ram_mib: Some(program.ram_mib),
         program_max_wss_mib: Some(program.max_wss_mib()),
+        program_migrate_at_s: program.migrate_at_s,
     })
 }
 

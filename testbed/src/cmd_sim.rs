@@ -262,7 +262,7 @@ pub fn run(args: &SimArgs) -> Result<()> {
             eprintln!("[{}/{}] {}", i + 1, workloads.len(), workload.name);
         }
         let sim_cfg = SimConfig {
-            warmup_s: args.warmup_s.unwrap_or(workload.migrate_at_s),
+            warmup_s: args.warmup_s.or(workload.migrate_at_s).unwrap_or(0.0),
             ..sim_cfg
         };
         if let Some(dir) = &args.trace_dir {

@@ -26,7 +26,7 @@ use kairos_policy_core::PolicyConfig;
 use crate::cmd_run::{workload_name, LiveArgs, WorkloadRef};
 use crate::live::interrupt;
 use crate::live::oracle::{oracle_from_trace, LiveOracle};
-use crate::live::run::{run_migration, LiveResult};
+use crate::live::run::{run_migration, unix_now_s, LiveResult, CODE_COMMIT};
 use crate::live::spec::LiveSpec;
 use report::WorkloadQuality;
 use store::Store;
@@ -74,6 +74,10 @@ pub struct CompareArgs {
     /// resumed campaign keeps it).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub order_seed: u64,
+    /// Resume a campaign whose runs were made by another commit's code
+    /// (each run records its own; a table then mixes them).
+    #[arg(long)]
+    pub allow_mixed_commits: bool,
     #[command(flatten)]
     pub live: LiveArgs,
 }
@@ -230,6 +234,17 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     }
     let cfg = args.live.policy_config()?;
     args.live.prepare()?;
+    let campaign = store::open_campaign(
+        &args.out,
+        CODE_COMMIT,
+        args.allow_mixed_commits,
+        unix_now_s(),
+    )?;
+    eprintln!(
+        "campaign {}: code {} (this binary: {CODE_COMMIT})",
+        args.out.display(),
+        campaign.code_commit
+    );
     let store = Store::open(&args.out)?;
 
     let with_oracle = args.oracle_s > 0.0;

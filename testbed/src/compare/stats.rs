@@ -211,6 +211,8 @@ mod tests {
             work_dir: PathBuf::new(),
             link: "netns".into(),
             start_wait_s: None,
+            code_commit: None,
+            finished_unix_s: None,
         }
     }
 

@@ -4,9 +4,55 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// What a campaign's directory says about the code that made its runs
+/// (`OUT/campaign.json`, written by the first run of the campaign).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Campaign {
+    /// The commit of the code that made the runs (`-dirty` when tracked
+    /// files differed from it).
+    pub code_commit: String,
+    /// When the campaign started, seconds since the Unix epoch.
+    pub started_unix_s: u64,
+}
+
+/// Open the campaign of `out` for code `commit`: a new campaign is stamped
+/// with it; an old one resumes only at the same commit (its runs would
+/// otherwise mix two codes in one table) unless `allow_mixed` says so, and
+/// each run then carries its own commit.
+pub fn open_campaign(
+    out: &Path,
+    commit: &str,
+    allow_mixed: bool,
+    now_unix_s: u64,
+) -> Result<Campaign> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let path = out.join("campaign.json");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let campaign: Campaign = serde_json::from_str(&text)
+            .with_context(|| format!("{} does not read as a campaign", path.display()))?;
+        if campaign.code_commit != commit && !allow_mixed {
+            bail!(
+                "{}: its runs were made by the code of commit {}, this binary is {commit}; \
+                 resume it with that commit's binary (scripts/sweep.sh builds it), \
+                 give another --out, or pass --allow-mixed-commits (each run records its commit)",
+                out.display(),
+                campaign.code_commit
+            );
+        }
+        return Ok(campaign);
+    }
+    let campaign = Campaign {
+        code_commit: commit.to_string(),
+        started_unix_s: now_unix_s,
+    };
+    std::fs::write(&path, serde_json::to_string_pretty(&campaign)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(campaign)
+}
 
 /// The runs directory of a comparison.
 pub struct Store {
@@ -55,6 +101,18 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_campaign_resumes_only_at_its_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = open_campaign(dir.path(), "aaa", false, 5).unwrap();
+        assert_eq!(first.code_commit, "aaa");
+        assert_eq!(open_campaign(dir.path(), "aaa", false, 9).unwrap(), first);
+        let err = open_campaign(dir.path(), "bbb", false, 9).unwrap_err();
+        assert!(format!("{err:#}").contains("commit aaa"), "{err:#}");
+        // Allowed, the campaign keeps its first stamp.
+        assert_eq!(open_campaign(dir.path(), "bbb", true, 9).unwrap(), first);
+    }
 
     #[test]
     fn saves_atomically_and_loads_back() {

@@ -176,6 +176,24 @@ pub struct LiveResult {
     /// started at once).
     #[serde(default)]
     pub start_wait_s: Option<f64>,
+    /// The commit of the code that made the run ([`CODE_COMMIT`]; None in
+    /// runs stored before it was recorded).
+    #[serde(default)]
+    pub code_commit: Option<String>,
+    /// When the run ended, seconds since the Unix epoch.
+    #[serde(default)]
+    pub finished_unix_s: Option<u64>,
+}
+
+/// The commit of the code this binary was built from (testbed/build.rs):
+/// a full hash, with `-dirty` when tracked files differed from it.
+pub const CODE_COMMIT: &str = env!("KAIROS_CODE_COMMIT");
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl LiveResult {
@@ -491,5 +509,7 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         work_dir: cfg.work_dir.clone(),
         link: if link.is_some() { "netns" } else { "loopback" }.to_string(),
         start_wait_s,
+        code_commit: Some(CODE_COMMIT.to_string()),
+        finished_unix_s: Some(unix_now_s()),
     })
 }

@@ -91,9 +91,10 @@ pub struct Workload {
     pub repeat: bool,
     /// Seconds into the program at which the migration starts, unless the
     /// command says otherwise (`--warmup-s`): a migration that begins
-    /// mid-program, as migrations of long-running guests do.
+    /// mid-program, as migrations of long-running guests do. Unset: at 0 s
+    /// in simulation, after the live test-bed's default warm-up live.
     #[serde(default)]
-    pub migrate_at_s: f64,
+    pub migrate_at_s: Option<f64>,
     /// The phases, in order.
     #[serde(rename = "phase")]
     pub phases: Vec<Phase>,
@@ -170,10 +171,10 @@ impl Workload {
                 ),
             ));
         }
-        if !(self.migrate_at_s.is_finite() && self.migrate_at_s >= 0.0) {
+        if let Some(at_s) = self.migrate_at_s.filter(|t| !(t.is_finite() && *t >= 0.0)) {
             return Err(invalid(
                 "migrate_at_s".into(),
-                format!("{} must be >= 0", self.migrate_at_s),
+                format!("{at_s} must be >= 0"),
             ));
         }
         if self.phases.is_empty() {

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# The live sweep: real migrations of every workload under QEMU's rule at
+# every static downtime-limit from 300 to 1000 ms (steps of 100 ms),
+# auto-converge, KubeVirt's ramp and predictive at the downtime weights 3,
+# 10 and 30; 5 repeats a cell, interleaved (one run of every cell per pass,
+# in an order drawn from a seed). Workloads: six catalogue workloads and
+# benchmarks, and ten held-out random programs
+# (testbed/workloads-held-out/sweep: eight 1 GiB guests, two 4 GiB ones).
+# 16 workloads x 13 cells x 5 repeats = 1040 migrations: 10-15 hours on
+# 2 cores, so it runs in the background, resumable, never in CI.
+#
+# One commit: `start` pins HEAD (tracked files must be clean) and builds
+# that commit's code apart, in a worktree under build/sweep/root (QEMU with
+# its libkairos, the guest, the kairos CLI), so later work on main changes
+# nothing in the campaign; every run records the commit (kairos compare
+# refuses to resume a campaign with another commit's binary).
+#
+#   bash scripts/sweep.sh start    pin HEAD, build its code, run in the background
+#   bash scripts/sweep.sh resume   go on with the pinned campaign in the background
+#                                  (after stop, a reboot or a crash)
+#   bash scripts/sweep.sh status   runs done and left, the time left, the log's tail
+#   bash scripts/sweep.sh stop     stop it (the run under way is dropped, made again on resume)
+#   bash scripts/sweep.sh run      what start and resume run, in the foreground
+#
+# Raw runs: build/sweep/out/runs (one JSON, trace and guest logs per run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+main=$(pwd)
+top=$main/build/sweep
+root=$top/root
+out=$top/out
+log=$top/log
+pidfile=$top/pid
+commit_file=$top/COMMIT
+
+WORKLOADS=hot-wss,phase-change,periodic,redis,ycsb-a,sysbench-memory
+PROGRAMS=testbed/workloads-held-out/sweep
+POLICIES=qemu@300,qemu@400,qemu@500,qemu@600,qemu@700,qemu@800,qemu@900,qemu@1000,auto-converge,kubevirt-ramp,predictive
+WEIGHTS=3,10,30
+REPEAT=5
+TIMEOUT_S=120
+ORDER_SEED=61206
+
+log_line() { printf '[sweep] %s\n' "$*" >&2; }
+die() { log_line "$*"; exit 1; }
+
+running_pid() {
+    local pid
+    [ -f "$pidfile" ] || return 1
+    pid=$(cat "$pidfile")
+    kill -0 "$pid" 2>/dev/null || return 1
+    echo "$pid"
+}
+
+# The pinned commit's code, built in its worktree (idempotent: the builds
+# are incremental, the download caches are shared with main's).
+build_root() {
+    local commit=$1
+    if [ ! -e "$root/.git" ]; then
+        log_line "worktree of $commit at $root"
+        git worktree add -q --detach "$root" "$commit"
+    fi
+    [ "$(git -C "$root" rev-parse HEAD)" = "$commit" ] ||
+        die "$root is not at the pinned commit $commit: remove it (git worktree remove --force $root)"
+    [ -z "$(git -C "$root" status --porcelain --untracked-files=no)" ] ||
+        die "$root has local changes: the campaign's code must be its commit's"
+    mkdir -p "$root/build/qemu" "$root/build/guest"
+    for cache in qemu/download guest/download; do
+        if [ -d "$main/build/$cache" ] && [ ! -e "$root/build/$cache" ]; then
+            cp -al "$main/build/$cache" "$root/build/$cache"
+        fi
+    done
+    (
+        cd "$root"
+        bash scripts/build-qemu.sh
+        bash scripts/build-guest.sh
+        cargo build --release -q -p kairos-testbed
+    )
+}
+
+suite() {
+    local list=$WORKLOADS f
+    for f in "$root/$PROGRAMS"/*.toml; do list+=",$f"; done
+    echo "$list"
+}
+
+run_campaign() {
+    [ -f "$commit_file" ] || die "no campaign: bash scripts/sweep.sh start"
+    local commit
+    commit=$(cat "$commit_file")
+    bash scripts/setup.sh
+    build_root "$commit"
+    log_line "campaign at $commit: $REPEAT repeats, out $out"
+    cd "$root"
+    exec target/release/kairos compare --suite "$(suite)" --policies "$POLICIES" \
+        --downtime-weights "$WEIGHTS" --repeat "$REPEAT" --oracle-s 0 \
+        --timeout-s "$TIMEOUT_S" --order interleaved --order-seed "$ORDER_SEED" \
+        --root "$root" --out "$out"
+}
+
+in_background() {
+    local pid
+    if pid=$(running_pid); then
+        die "already running (pid $pid): bash scripts/sweep.sh status"
+    fi
+    mkdir -p "$top"
+    setsid nohup bash "$main/scripts/sweep.sh" run >>"$log" 2>&1 </dev/null &
+    echo $! >"$pidfile"
+    log_line "running in the background (pid $!); log: $log; bash scripts/sweep.sh status"
+}
+
+status() {
+    local done total workloads cells pid
+    workloads=$(( $(tr ',' '\n' <<<"$WORKLOADS" | wc -l) + $(find "$PROGRAMS" -maxdepth 1 -name '*.toml' | wc -l) ))
+    cells=$(( $(tr ',' '\n' <<<"$POLICIES" | wc -l) - 1 + $(tr ',' '\n' <<<"$WEIGHTS" | wc -l) ))
+    total=$(( workloads * cells * REPEAT ))
+    done=$( (find "$out/runs" -maxdepth 1 -name '*.json' 2>/dev/null || true) | wc -l)
+    if [ -f "$commit_file" ]; then
+        echo "campaign at $(cat "$commit_file")"
+    else
+        echo "no campaign (bash scripts/sweep.sh start)"
+        return 0
+    fi
+    if pid=$(running_pid); then echo "running (pid $pid)"; else echo "not running"; fi
+    echo "runs kept: $done of $total"
+    [ -f "$log" ] && grep -E '^\[[0-9]+/[0-9]+' "$log" | tail -n 3
+    return 0
+}
+
+case "${1:-}" in
+    start)
+        [ ! -f "$commit_file" ] ||
+            die "a campaign is pinned at $(cat "$commit_file"): resume it, or move build/sweep away to start over"
+        [ -z "$(git status --porcelain --untracked-files=no)" ] ||
+            die "tracked files differ from HEAD: commit first (the campaign's runs must be one commit's)"
+        mkdir -p "$top"
+        git rev-parse HEAD >"$commit_file"
+        in_background
+        ;;
+    resume) in_background ;;
+    run) run_campaign ;;
+    status) status ;;
+    stop)
+        if pid=$(running_pid); then
+            kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+            log_line "stopped (pid $pid); bash scripts/sweep.sh resume goes on"
+        else
+            log_line "not running"
+        fi
+        ;;
+    *)
+        sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2
+        exit 2
+        ;;
+esac
