@@ -102,7 +102,8 @@ enum KairosReason
   KAIROS_REASON_TROUGH_NOW = 7,
   // No forecast point fits the hard maximum downtime.
   KAIROS_REASON_NO_CONVERGENCE_FORECAST = 8,
-  // A safety cap (rounds, time or bytes sent) was reached.
+  // A safety cap (rounds, time or bytes sent) was reached: stop if the
+  // stop fits the maximum, abort otherwise.
   KAIROS_REASON_SAFETY_CAP = 9,
   // The observation was invalid; the answer is QEMU's own rule.
   KAIROS_REASON_BAD_INPUT_FALLBACK = 10,

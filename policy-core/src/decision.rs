@@ -65,7 +65,8 @@ pub enum Reason {
     TroughNow = 7,
     /// No forecast point fits the hard maximum downtime.
     NoConvergenceForecast = 8,
-    /// A safety cap (rounds, time or bytes sent) was reached.
+    /// A safety cap (rounds, time or bytes sent) was reached: stop if the
+    /// stop fits the maximum, abort otherwise.
     SafetyCap = 9,
     /// The observation was invalid; the answer is QEMU's own rule.
     BadInputFallback = 10,

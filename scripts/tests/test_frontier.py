@@ -61,3 +61,20 @@ def test_the_renderer_rejects_a_malformed_set(tmp_path):
                              "--count", "1", "--command", "c", "--out", str(tmp_path / "p.md")],
                             capture_output=True).returncode
         assert rc == 2, spec
+
+
+def test_a_fixed_guest_size_keeps_the_draws(tmp_path):
+    drawn = generate(tmp_path / "drawn", seed=6)
+    out = tmp_path / "fixed"
+    subprocess.run([sys.executable, str(ROOT / "scripts/gen_workloads.py"), "--seed", "6",
+                    "--count", "4", "--ram-mib", "4096", "--out", str(out)], check=True,
+                   stdout=subprocess.DEVNULL)
+    fixed = {p.name: p.read_text() for p in sorted(out.glob("*.toml"))}
+    assert fixed.keys() == drawn.keys()
+    for text in fixed.values():
+        assert "ram_mib = 4096" in text
+        sizes = [float(m) for m in re.findall(r"wss_mib = (\d+)", text)]
+        assert all(s <= (4096 - 64) / 2 + 1 for s in sizes)
+    # The same seed draws the same phases' kinds and lengths either way.
+    kinds = lambda t: re.findall(r'kind = "(\w+)"', t)
+    assert [kinds(t) for t in fixed.values()] == [kinds(t) for t in drawn.values()]

@@ -12,6 +12,7 @@ mod compare;
 mod live;
 mod plot;
 mod profile_overhead;
+mod report;
 mod table;
 
 use clap::{Parser, Subcommand};
@@ -69,6 +70,9 @@ enum Command {
   kairos advise --qmp /run/qemu/guest.qmp --duration-s 240
   kairos advise --suite testbed/workloads --trials 12")]
     Advise(cmd_advise::AdviseArgs),
+    /// Render results pages from stored runs (no QEMU needed), or pack a
+    /// campaign's runs for the repository.
+    Report(report::ReportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -81,6 +85,7 @@ fn main() -> std::process::ExitCode {
         Command::Profile(args) => cmd_profile::run(&args),
         Command::Soak(args) => cmd_soak::run(&args),
         Command::Advise(args) => cmd_advise::run(&args),
+        Command::Report(args) => report::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -10,8 +10,10 @@
 
 pub mod advise;
 pub mod baseline;
+pub mod cell_stats;
 pub mod forecast_quality;
 pub mod oracle;
+pub mod outcome;
 pub mod replay;
 pub mod sim;
 pub mod summary;

@@ -4,89 +4,17 @@
 //! `docs/results-format.md`).
 
 use kairos_policy_core::cost::Objective;
-use kairos_policy_core::names::UnknownName;
 use kairos_policy_core::{ConfigError, PolicyConfig, PolicyKind};
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::PolicySpec;
+pub use crate::outcome::MigrationStatus;
+use crate::outcome::Outcome;
 use crate::oracle::{oracle_choice, regret, OracleChoice, StopCost};
 use crate::replay::{replay, stop_cost};
 use crate::sim::workload::Workload;
 use crate::sim::{simulate, SimConfig};
 use crate::trace::TraceRow;
-
-/// How a migration ended (QEMU's `status` where it has one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MigrationStatus {
-    /// Stop-and-copy happened and the destination runs.
-    Completed,
-    /// The policy aborted the migration.
-    Aborted,
-    /// The time cap (`--timeout-s`, `--time-cap-s`) was reached first.
-    TimedOut,
-    /// QEMU reported the migration failed.
-    Failed,
-    /// The migration was cancelled.
-    Cancelled,
-    /// It completed, but the guest found pages that were wrong.
-    MemoryCorrupted,
-}
-
-impl MigrationStatus {
-    /// Every status, in declaration order.
-    pub const ALL: [MigrationStatus; 6] = [
-        MigrationStatus::Completed,
-        MigrationStatus::Aborted,
-        MigrationStatus::TimedOut,
-        MigrationStatus::Failed,
-        MigrationStatus::Cancelled,
-        MigrationStatus::MemoryCorrupted,
-    ];
-
-    /// Its name, as in JSON and tables.
-    pub fn name(self) -> &'static str {
-        match self {
-            MigrationStatus::Completed => "completed",
-            MigrationStatus::Aborted => "aborted",
-            MigrationStatus::TimedOut => "timed-out",
-            MigrationStatus::Failed => "failed",
-            MigrationStatus::Cancelled => "cancelled",
-            MigrationStatus::MemoryCorrupted => "memory-corrupted",
-        }
-    }
-
-    /// The status a QEMU `query-migrate` status string maps to, if it is
-    /// final.
-    pub fn from_qemu(status: &str) -> Option<Self> {
-        match status {
-            "completed" => Some(MigrationStatus::Completed),
-            "failed" => Some(MigrationStatus::Failed),
-            "cancelled" => Some(MigrationStatus::Cancelled),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for MigrationStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for MigrationStatus {
-    type Err = UnknownName;
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.name() == name)
-            .ok_or_else(|| UnknownName {
-                set: "status",
-                name: name.to_string(),
-                known: Self::ALL.map(Self::name).join(", "),
-            })
-    }
-}
 
 /// A policy's migration of one workload (or trace), its cost under the
 /// comparison's objective, and the oracle's.
@@ -114,10 +42,11 @@ pub struct RunSummary {
     pub app_loss_pct: f64,
     /// λ of the objective the costs are under.
     pub downtime_weight: f64,
-    /// Cost of the stop, ms: T + λ·max(0, D − L) (null unless completed).
+    /// Cost of the stop, ms: T + λ·max(0, D − L); null unless it
+    /// completed within the maximum ([`Outcome`]: a stop above it failed).
     pub cost_ms: Option<f64>,
     /// False when the downtime exceeded the maximum (the stop was not
-    /// allowed; its cost is shown as if it were).
+    /// allowed: the run failed).
     pub within_max: Option<bool>,
     /// The oracle's stop under the same objective.
     pub oracle: Option<OracleChoice>,
@@ -139,8 +68,16 @@ fn weigh(
     oracle: Option<OracleChoice>,
 ) -> RunSummary {
     summary.downtime_weight = objective.downtime_weight;
+    // A stop above the maximum is a failure: no cost (never summed as a
+    // success), flagged by within_max.
+    let outcome = Outcome::of(
+        summary.status,
+        Some(summary.total_time_ms),
+        summary.downtime_ms,
+        objective,
+    );
+    summary.cost_ms = outcome.cost_ms();
     if let (true, Some(downtime)) = (summary.completed(), summary.downtime_ms) {
-        summary.cost_ms = Some(objective.unbounded_cost_ms(summary.total_time_ms, downtime));
         summary.within_max = Some(objective.allows(downtime));
     }
     summary.oracle = oracle;

@@ -13,7 +13,8 @@
 //!
 //! Rules, in order (see `docs/design.md`):
 //! 1. QEMU's rule holds → stop (never later than `qemu`).
-//! 2. A safety cap is reached → stop.
+//! 2. A safety cap is reached → stop if the stop fits the maximum, else
+//!    abort (never a stop above what the user accepts).
 //! 3. No rate sample yet → continue (warm-up; the bulk round gives the
 //!    first, so the first decision is at the first sync after it; being a
 //!    lower bound, that sample is replaced by the first full round's).
@@ -675,7 +676,15 @@ impl PredictiveRule {
             return decision(Action::StopAndCopy, Reason::BelowThreshold);
         }
         if Self::safety_cap_reached(obs, cfg) {
-            return decision(Action::StopAndCopy, Reason::SafetyCap);
+            // Out of rounds, time or bytes: stop if the stop fits the
+            // maximum (with its headroom), else give up rather than stop
+            // above what the user accepts (QEMU goes on under its own rule).
+            let action = if obs.implied_downtime_ms() <= allowed_ms {
+                Action::StopAndCopy
+            } else {
+                Action::Abort
+            };
+            return decision(action, Reason::SafetyCap);
         }
         if (self.rate_samples as usize) < cfg.forecast.min_history_rounds || forecast.len == 0 {
             return decision(Action::Continue, Reason::Warmup);

@@ -3,7 +3,9 @@
 //! the oracle's cost under the same weight, the regret, and whether a
 //! baseline dominates the cell. Reports and plots read these.
 
+pub use kairos_eval::cell_stats::median;
 use kairos_eval::oracle::OracleChoice;
+use kairos_eval::outcome::Outcome;
 use kairos_policy_core::cost::Objective;
 use serde::{Deserialize, Serialize};
 
@@ -16,21 +18,6 @@ pub const DOMINANCE_TIME_FRACTION: f64 = 0.05;
 /// … and has more than this many ms less downtime (the goal).
 pub const DOMINANCE_DOWNTIME_MS: f64 = 30.0;
 
-/// The median of the finite values (None when there are none).
-pub fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
-    let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
-}
-
 /// The smallest and largest finite values.
 pub fn spread(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
     values
@@ -42,13 +29,10 @@ pub fn spread(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
         })
 }
 
-/// The cost of one completed run under `objective` (its stop may exceed
-/// the maximum: then it is the cost as if allowed, flagged elsewhere).
+/// The cost of one run under `objective`: None unless it completed within
+/// the maximum ([`Outcome`]: a stop above it is a failure, never a cost).
 pub fn run_cost_ms(run: &LiveResult, objective: &Objective) -> Option<f64> {
-    match (run.completed(), run.total_time_ms, run.downtime_ms) {
-        (true, Some(t), Some(d)) => Some(objective.unbounded_cost_ms(t, d)),
-        _ => None,
-    }
+    Outcome::of(run.status, run.total_time_ms, run.downtime_ms, objective).cost_ms()
 }
 
 /// One cell of the comparison under one downtime weight.
@@ -80,7 +64,8 @@ pub struct CellStats {
     pub transferred_bytes: Option<f64>,
     /// Median application throughput loss, %.
     pub app_loss_pct: Option<f64>,
-    /// Median cost of the completed runs under λ, ms.
+    /// Median cost of the runs that completed within the maximum, under
+    /// λ, ms.
     pub cost_ms: Option<f64>,
     /// Runs whose downtime exceeded the maximum.
     pub over_max: usize,
@@ -217,10 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn medians_and_spreads() {
-        assert_eq!(median([3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median([4.0, 1.0, 2.0, 3.0]), Some(2.5));
-        assert_eq!(median([f64::NAN]), None);
+    fn spreads() {
         assert_eq!(spread([3.0, 1.0, 2.0]), Some((1.0, 3.0)));
         assert_eq!(spread(std::iter::empty()), None);
     }

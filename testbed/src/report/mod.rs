@@ -1,0 +1,140 @@
+//! `kairos report`: pages rendered from stored runs, without QEMU.
+//!
+//! `pack` turns a campaign's run store into the versioned, compressed
+//! records the repository keeps ([`record`]); `sweep` renders the live
+//! sweep's page from them ([`sweep`]); `--check` renders without writing
+//! and fails when the committed page differs (CI).
+
+mod record;
+mod sweep;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+
+/// Arguments of `kairos report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub page: ReportCommand,
+}
+
+/// What `kairos report` does.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Pack a campaign's run store (OUT/runs of `kairos compare`) into one
+    /// compressed file of versioned run records.
+    #[command(after_help = "Example:
+  kairos report pack --runs build/sweep/out/runs --out docs/results/runs/sweep.jsonl.gz")]
+    Pack(PackArgs),
+    /// Render the live sweep's page (predictive against every static limit).
+    #[command(after_help = "Examples:
+  kairos report sweep --records docs/results/runs/sweep.jsonl.gz --page docs/results-sweep.md
+  kairos report sweep --records docs/results/runs/sweep.jsonl.gz --page docs/results-sweep.md --check")]
+    Sweep(SweepArgs),
+}
+
+/// Arguments of `kairos report pack`.
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// The run store: a directory of NAME.json results and NAME/trace.csv.
+    #[arg(long)]
+    pub runs: PathBuf,
+    /// The records file to write (gzip JSON lines).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Arguments of `kairos report sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The records (from `kairos report pack`).
+    #[arg(long)]
+    pub records: PathBuf,
+    /// The page to write (or, with --check, to compare).
+    #[arg(long)]
+    pub page: PathBuf,
+    /// The user's downtime limit L every cost is under, ms.
+    #[arg(long, default_value_t = 300.0, value_name = "MS")]
+    pub downtime_limit_ms: f64,
+    /// What a run that did not succeed is charged, s (the sweep's
+    /// --timeout-s: what a user waits before giving up).
+    #[arg(long, default_value_t = 120.0, value_name = "S")]
+    pub failure_charge_s: f64,
+    /// Repeats a cell has when the sweep is done (fewer: the page says it
+    /// is partial).
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Do not write: fail when the page differs from what the records give.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Run `kairos report`.
+pub fn run(args: &ReportArgs) -> Result<()> {
+    match &args.page {
+        ReportCommand::Pack(a) => pack(a),
+        ReportCommand::Sweep(a) => sweep_page(a),
+    }
+}
+
+fn pack(args: &PackArgs) -> Result<()> {
+    let (records, skipped) = record::from_store(&args.runs)?;
+    if records.is_empty() {
+        bail!("{}: no run results in it", args.runs.display());
+    }
+    record::write(&args.out, &records)?;
+    let bytes = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "packed {} runs ({} with a trace; {skipped} other files skipped) into {} ({:.1} KiB)",
+        records.len(),
+        records.iter().filter(|r| r.trace_csv.is_some()).count(),
+        args.out.display(),
+        bytes as f64 / 1024.0
+    );
+    Ok(())
+}
+
+fn sweep_page(args: &SweepArgs) -> Result<()> {
+    if !(args.failure_charge_s.is_finite() && args.failure_charge_s > 0.0) {
+        bail!("--failure-charge-s must be > 0");
+    }
+    if !(args.downtime_limit_ms.is_finite() && args.downtime_limit_ms > 0.0) {
+        bail!("--downtime-limit-ms must be > 0");
+    }
+    let records = record::read(&args.records)?;
+    let source = args.records.display().to_string();
+    let command = format!(
+        "kairos report sweep --records {source} --page {}",
+        args.page.display()
+    );
+    let text = sweep::render(&sweep::SweepPage {
+        records: &records,
+        downtime_limit_ms: args.downtime_limit_ms,
+        failure_charge_ms: args.failure_charge_s * 1000.0,
+        source: &source,
+        command: &command,
+        repeats: args.repeats,
+    })?;
+    write_or_check(&args.page, &text, args.check)
+}
+
+/// Write `text` to `page`, or with `check` compare them.
+fn write_or_check(page: &Path, text: &str, check: bool) -> Result<()> {
+    if check {
+        let committed =
+            std::fs::read_to_string(page).with_context(|| format!("reading {}", page.display()))?;
+        if committed != text {
+            bail!(
+                "{} differs from what its stored runs give: re-render it (the same command without --check) and commit it",
+                page.display()
+            );
+        }
+        eprintln!("{}: matches its stored runs", page.display());
+        return Ok(());
+    }
+    std::fs::write(page, text).with_context(|| format!("writing {}", page.display()))?;
+    eprintln!("wrote {}", page.display());
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! The stored form of live runs: one versioned record per run (its result
+//! and per-round trace), all of a campaign in one gzip-compressed JSON-lines
+//! file that the repository keeps and every page is rendered from.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde::{Deserialize, Serialize};
+
+use crate::live::run::LiveResult;
+
+/// The record format this binary writes and reads.
+pub const RECORD_FORMAT: u32 = 1;
+
+/// One live run as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// [`RECORD_FORMAT`] of the writer.
+    pub format: u32,
+    /// The run's name in its campaign (`workload__policy__repeat`).
+    pub name: String,
+    /// What the run measured (its `work_dir` and `trace` paths are the
+    /// machine's that made it, kept for the record only).
+    pub result: LiveResult,
+    /// The per-round trace as QEMU's convergence feed recorded it (CSV),
+    /// when there was one.
+    pub trace_csv: Option<String>,
+}
+
+/// The records of a campaign's run store (`OUT/runs`: `NAME.json` and its
+/// `NAME/trace.csv`), sorted by name. Files that are not runs (oracles,
+/// half-written ones) are skipped and counted.
+pub fn from_store(runs_dir: &Path) -> Result<(Vec<RunRecord>, usize)> {
+    let mut records = Vec::new();
+    let mut skipped = 0;
+    let entries =
+        std::fs::read_dir(runs_dir).with_context(|| format!("reading {}", runs_dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let Ok(result) = serde_json::from_str::<LiveResult>(&text) else {
+            skipped += 1;
+            continue;
+        };
+        let trace = runs_dir.join(&name).join("trace.csv");
+        records.push(RunRecord {
+            format: RECORD_FORMAT,
+            trace_csv: std::fs::read_to_string(&trace).ok(),
+            name,
+            result,
+        });
+    }
+    records.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((records, skipped))
+}
+
+/// Write `records` to `path` (gzip JSON lines), atomically.
+pub fn write(path: &Path, records: &[RunRecord]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("tmp");
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut gz = GzEncoder::new(file, Compression::best());
+    for record in records {
+        serde_json::to_writer(&mut gz, record)?;
+        gz.write_all(b"\n")?;
+    }
+    gz.finish()?.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
+/// Read the records of `path`; a record of another format, or a line that
+/// does not read, is an error naming the line.
+pub fn read(path: &Path) -> Result<Vec<RunRecord>> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut records = Vec::new();
+    for (i, line) in BufReader::new(GzDecoder::new(file)).lines().enumerate() {
+        let line = line.with_context(|| format!("{}: line {}", path.display(), i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: RunRecord = serde_json::from_str(&line)
+            .with_context(|| format!("{}: line {} is not a run record", path.display(), i + 1))?;
+        if record.format != RECORD_FORMAT {
+            bail!(
+                "{}: line {}: record format {} (this binary reads {RECORD_FORMAT})",
+                path.display(),
+                i + 1,
+                record.format
+            );
+        }
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// The UTC date (`YYYY-MM-DD`) of `unix_s` seconds since the epoch.
+pub fn utc_date(unix_s: u64) -> String {
+    // Days to civil date (proleptic Gregorian), after H. Hinnant's method.
+    let days = (unix_s / 86_400) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(951_782_400), "2000-02-29");
+        assert_eq!(utc_date(1_796_533_424), "2026-12-06");
+    }
+}
