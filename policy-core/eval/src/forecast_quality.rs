@@ -3,6 +3,12 @@
 //! bytes and of the dirty rate, the coverage of the prediction intervals,
 //! and how often a "no convergence" verdict was right.
 //!
+//! The steady-phase figure flatters: most rounds of a long migration are
+//! steady, and no decision hangs on them. So the rounds that decide are
+//! scored apart: the one-step forecasts made in the [`DECIDING_ROUNDS`]
+//! rounds before the first stop `predictive` makes along the rounds, and
+//! those whose target is the first round of a new phase.
+//!
 //! Errors are scored within steady phases: a forecast made at sync i for
 //! sync i + h counts when the rounds from i − 1 (the round the newest rate
 //! sample came from) to i + h lie in one phase of the workload. The caller
@@ -23,6 +29,8 @@ const SEGMENT_DRIFT: f64 = 0.1;
 const SEGMENT_THRESHOLD: f64 = 1.5;
 /// Floor under the dirty rate before its logarithm, bytes/s.
 const LOG_RATE_FLOOR: f64 = 1e5;
+/// The rounds before a stop whose forecasts decided it.
+pub const DECIDING_ROUNDS: usize = 3;
 
 /// Absolute and symmetric percentage errors, and interval coverage, over
 /// the forecasts scored at one horizon.
@@ -46,6 +54,27 @@ struct Accumulator {
     sape: f64,
     covered: u64,
     with_interval: u64,
+}
+
+impl ErrorStats {
+    /// The scores of `self` and `other` together, each weighted by its
+    /// count (coverage too: every pending-bytes forecast has an interval).
+    pub fn merged(self, other: ErrorStats) -> ErrorStats {
+        let n = self.count + other.count;
+        if n == 0 {
+            return ErrorStats::default();
+        }
+        let mean = |a: f64, b: f64| {
+            let part = |x: f64, c: u64| if c == 0 { 0.0 } else { x * c as f64 };
+            (part(a, self.count) + part(b, other.count)) / n as f64
+        };
+        ErrorStats {
+            count: n,
+            mape_pct: mean(self.mape_pct, other.mape_pct),
+            smape_pct: mean(self.smape_pct, other.smape_pct),
+            coverage_pct: mean(self.coverage_pct, other.coverage_pct),
+        }
+    }
 }
 
 impl Accumulator {
@@ -84,6 +113,15 @@ pub struct ForecastQuality {
     pub pending_h: ErrorStats,
     /// Pending bytes, one step ahead, every round (phase changes included).
     pub pending_1_all: ErrorStats,
+    /// Pending bytes, one step ahead, forecast in the [`DECIDING_ROUNDS`]
+    /// rounds before the first stop `predictive` makes (phase changes
+    /// included: these are the forecasts the stop rested on).
+    #[serde(default)]
+    pub pending_1_deciding: ErrorStats,
+    /// Pending bytes, one step ahead, of the first round of each new phase
+    /// (the forecast made in the old one).
+    #[serde(default)]
+    pub pending_1_change: ErrorStats,
     /// Dirty rate (bytes newly dirty at a sync over its round), one step.
     pub dirty_rate_1: ErrorStats,
     /// Dirty rate, h steps.
@@ -154,6 +192,12 @@ pub fn forecast_quality(
     };
 
     let (mut p1, mut ph, mut p1_all, mut r1, mut rh) = Default::default();
+    let (mut deciding, mut change): (Accumulator, Accumulator) = Default::default();
+    let first_stop = decisions
+        .iter()
+        .zip(rounds)
+        .position(|(d, o)| crate::sim::acted_on(d, o) == kairos_policy_core::Action::StopAndCopy);
+    let decides = |i: usize| first_stop.is_some_and(|s| i < s && i + DECIDING_ROUNDS >= s);
     let (mut verdicts, mut right) = (0, 0);
     for (i, d) in decisions.iter().enumerate() {
         if d.reason == Reason::NoConvergenceForecast {
@@ -174,6 +218,12 @@ pub fn forecast_quality(
             let pending = actual.pending_bytes as f64;
             if h == 1 {
                 Accumulator::add(&mut p1_all, point.pending_bytes, pending, interval);
+                if decides(i) {
+                    deciding.add(point.pending_bytes, pending, interval);
+                }
+                if segments.get(i + 1).is_some_and(|next| Some(next) != segments.get(i)) {
+                    change.add(point.pending_bytes, pending, interval);
+                }
             }
             if steady(i, i + h) {
                 let acc_p: &mut Accumulator = acc_p;
@@ -190,6 +240,8 @@ pub fn forecast_quality(
         pending_1: p1.stats(),
         pending_h: ph.stats(),
         pending_1_all: p1_all.stats(),
+        pending_1_deciding: deciding.stats(),
+        pending_1_change: change.stats(),
         dirty_rate_1: r1.stats(),
         dirty_rate_h: rh.stats(),
         no_convergence_verdicts: verdicts,
@@ -249,6 +301,35 @@ mod tests {
             "{aware:?} vs {blind:?}"
         );
         assert_eq!(aware.pending_1_all, blind.pending_1_all);
+    }
+
+    #[test]
+    fn the_rounds_before_the_stop_and_at_a_change_are_scored_apart() {
+        // Steady above the maximum (no stop fits), then the guest calms
+        // below the limit: the stop is there.
+        let mut rounds = steady_rounds(30);
+        for r in rounds.iter_mut().skip(1).take(14) {
+            r.pending_bytes = 150_000_000;
+        }
+        for r in rounds.iter_mut().skip(15) {
+            r.dirtied_pages = 2_000;
+            r.pending_bytes = 20_000_000;
+        }
+        let split: Vec<u64> = (0..rounds.len() as u64)
+            .map(|i| u64::from(i >= 15))
+            .collect();
+        let q = forecast_quality(&rounds, &split, &PolicyConfig::default(), 3).unwrap();
+        // One change, forecast from the old phase: far off.
+        assert_eq!(q.pending_1_change.count, 1, "{q:?}");
+        assert!(q.pending_1_change.mape_pct > 20.0, "{q:?}");
+        // Three forecasts decided the stop, the last across the change.
+        assert_eq!(q.pending_1_deciding.count, DECIDING_ROUNDS as u64, "{q:?}");
+        assert!(q.pending_1_deciding.mape_pct > q.pending_1.mape_pct, "{q:?}");
+        // Merging weighs by count.
+        let m = q.pending_1.merged(q.pending_1_change);
+        assert_eq!(m.count, q.pending_1.count + 1);
+        assert!(m.mape_pct > q.pending_1.mape_pct && m.mape_pct < q.pending_1_change.mape_pct);
+        assert_eq!(ErrorStats::default().merged(ErrorStats::default()).count, 0);
     }
 
     #[test]

@@ -14,8 +14,13 @@ use std::fmt::Write as _;
 
 use anyhow::{bail, Result};
 use kairos_eval::cell_stats::{bootstrap_interval, median, median_interval, Interval, Verdict};
+use kairos_eval::forecast_quality::{
+    change_segments, forecast_quality, ErrorStats, DECIDING_ROUNDS,
+};
 use kairos_eval::outcome::Outcome;
+use kairos_eval::trace::read_trace;
 use kairos_policy_core::cost::Objective;
+use kairos_policy_core::PolicyConfig;
 
 use super::record::{utc_date, RunRecord};
 use crate::live::spec::LiveSpec;
@@ -465,6 +470,8 @@ pub fn render(page: &SweepPage<'_>) -> Result<String> {
         }
     }
 
+    forecast_section(&mut md, page, &sweep)?;
+
     // Stops above the maximum, by policy (the same under every λ).
     let first = per_weight.first().map(|p| &p.1);
     if let Some(cells) = first {
@@ -498,6 +505,64 @@ pub fn render(page: &SweepPage<'_>) -> Result<String> {
         )?;
     }
     Ok(md)
+}
+
+/// Forecast errors of `predictive` along its own runs' traces, per λ: the
+/// steady rounds, the rounds that decided the stop and the rounds that
+/// began a new phase (replayed with the run's objective).
+fn forecast_section(md: &mut String, page: &SweepPage<'_>, sweep: &Sweep) -> Result<()> {
+    writeln!(
+        md,
+        "## Forecast error where it matters\n\nOne-step error of the pending-bytes forecast (MAPE, %, and the share of actual values inside the forecast's interval) along predictive's own runs, replayed from their traces: in steady phases, in the {DECIDING_ROUNDS} rounds before its stop, and at the first round of each phase change (a change detector on the dirty rate splits the trace).\n"
+    )?;
+    writeln!(md, "| λ | runs | steady: n, MAPE, in interval | deciding: n, MAPE, in interval | phase change: n, MAPE, in interval |")?;
+    writeln!(md, "|---|---|---|---|---|")?;
+    let show = |e: ErrorStats| {
+        if e.count == 0 {
+            "0".to_string()
+        } else {
+            format!("{}, {:.1}, {:.0} %", e.count, e.mape_pct, e.coverage_pct)
+        }
+    };
+    for &w in &sweep.weights {
+        let cfg = PolicyConfig {
+            downtime_limit_ms: page.downtime_limit_ms,
+            max_downtime_ms: sweep.max_downtime_ms,
+            downtime_weight: w,
+            ..PolicyConfig::default()
+        };
+        let name = predictive_name(w);
+        let (mut runs, mut steady, mut deciding, mut change) = (
+            0,
+            ErrorStats::default(),
+            ErrorStats::default(),
+            ErrorStats::default(),
+        );
+        for r in page.records.iter().filter(|r| r.result.policy == name) {
+            let Some(csv) = &r.trace_csv else { continue };
+            let Ok(rows) = read_trace(csv.as_bytes(), std::path::Path::new(&r.name)) else {
+                continue;
+            };
+            let rounds: Vec<_> = rows.iter().map(|row| row.observation).collect();
+            let segments = change_segments(&rounds);
+            let Ok(q) = forecast_quality(&rounds, &segments, &cfg, 1) else {
+                continue;
+            };
+            runs += 1;
+            steady = steady.merged(q.pending_1);
+            deciding = deciding.merged(q.pending_1_deciding);
+            change = change.merged(q.pending_1_change);
+        }
+        writeln!(
+            md,
+            "| {w} | {runs} | {} | {} | {} |",
+            show(steady),
+            show(deciding),
+            show(change)
+        )?;
+    }
+    writeln!(md)?;
+    Ok(())
 }
 
 #[cfg(test)]
