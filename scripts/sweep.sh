@@ -21,6 +21,9 @@
 #   bash scripts/sweep.sh status   runs done and left, the time left, the log's tail
 #   bash scripts/sweep.sh stop     stop it (the run under way is dropped, made again on resume)
 #   bash scripts/sweep.sh run      what start and resume run, in the foreground
+#   bash scripts/sweep.sh pack     store the runs made so far in the repository
+#                                  (docs/results/runs/sweep.jsonl.gz) and render
+#                                  docs/results-sweep.md from them (scripts/report.sh)
 #
 # Raw runs: build/sweep/out/runs (one JSON, trace and guest logs per run).
 set -euo pipefail
@@ -140,6 +143,11 @@ case "${1:-}" in
     resume) in_background ;;
     run) run_campaign ;;
     status) status ;;
+    pack)
+        cargo build --release -q -p kairos-testbed
+        target/release/kairos report pack --runs "$out/runs" --out docs/results/runs/sweep.jsonl.gz
+        bash scripts/report.sh
+        ;;
     stop)
         if pid=$(running_pid); then
             kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
@@ -149,7 +157,7 @@ case "${1:-}" in
         fi
         ;;
     *)
-        sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2
+        awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
         exit 2
         ;;
 esac

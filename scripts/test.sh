@@ -39,6 +39,9 @@ cargo build --workspace
 stage "cargo test --workspace"
 cargo test --workspace
 
+stage "results pages: each re-rendered from the runs stored in the repository matches the committed one"
+bash scripts/report.sh --check
+
 stage "C tests under valgrind memcheck"
 # --fair-sched=yes: valgrind runs one thread at a time, and test_api's
 # concurrent-reader test has a reader that takes the policy's lock in a

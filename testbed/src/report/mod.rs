@@ -10,8 +10,11 @@ mod sweep;
 
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use kairos_eval::sim::workload::{suite_files, Workload};
 
 /// Arguments of `kairos report`.
 #[derive(Debug, Args)]
@@ -62,10 +65,22 @@ pub struct SweepArgs {
     /// --timeout-s: what a user waits before giving up).
     #[arg(long, default_value_t = 120.0, value_name = "S")]
     pub failure_charge_s: f64,
+    /// Directories of the workload programs the runs name (the simulated
+    /// counterpart runs them), comma-separated.
+    #[arg(
+        long,
+        default_value = "testbed/workloads,testbed/workloads-held-out/sweep",
+        value_name = "DIR[,DIR...]"
+    )]
+    pub programs: String,
     /// Repeats a cell has when the sweep is done (fewer: the page says it
     /// is partial).
     #[arg(long, default_value_t = 5)]
     pub repeats: usize,
+    /// Cells the campaign plans (workloads × policies), for a partial
+    /// sweep's count [default: those the runs show].
+    #[arg(long, value_name = "N")]
+    pub planned_cells: Option<usize>,
     /// Do not write: fail when the page differs from what the records give.
     #[arg(long)]
     pub check: bool,
@@ -104,6 +119,7 @@ fn sweep_page(args: &SweepArgs) -> Result<()> {
         bail!("--downtime-limit-ms must be > 0");
     }
     let records = record::read(&args.records)?;
+    let programs = load_programs(&args.programs)?;
     let source = args.records.display().to_string();
     let command = format!(
         "kairos report sweep --records {source} --page {}",
@@ -116,8 +132,27 @@ fn sweep_page(args: &SweepArgs) -> Result<()> {
         source: &source,
         command: &command,
         repeats: args.repeats,
+        planned_cells: args.planned_cells,
+        programs: &programs,
     })?;
     write_or_check(&args.page, &text, args.check)
+}
+
+/// Every workload program in the comma-separated directories, by name (a
+/// bad file is an error naming it).
+fn load_programs(dirs: &str) -> Result<BTreeMap<String, Workload>> {
+    let mut out = BTreeMap::new();
+    for dir in dirs.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        for file in suite_files(Path::new(dir))? {
+            let program = Workload::from_file(&file)?;
+            let name = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.insert(name, program);
+        }
+    }
+    Ok(out)
 }
 
 /// Write `text` to `page`, or with `check` compare them.

@@ -13,11 +13,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use anyhow::{bail, Result};
+use kairos_eval::baseline::PolicySpec;
 use kairos_eval::cell_stats::{bootstrap_interval, median, median_interval, Interval, Verdict};
 use kairos_eval::forecast_quality::{
     change_segments, forecast_quality, ErrorStats, DECIDING_ROUNDS,
 };
 use kairos_eval::outcome::Outcome;
+use kairos_eval::sim::workload::Workload;
+use kairos_eval::sim::SimConfig;
+use kairos_eval::summary::simulate_workload;
 use kairos_eval::trace::read_trace;
 use kairos_policy_core::cost::Objective;
 use kairos_policy_core::PolicyConfig;
@@ -40,6 +44,12 @@ pub struct SweepPage<'a> {
     pub command: &'a str,
     /// Repeats a cell has when the sweep is done.
     pub repeats: usize,
+    /// Cells the campaign plans (workloads × policies), when the runs so
+    /// far do not show them all.
+    pub planned_cells: Option<usize>,
+    /// The workload programs by name, for the simulated counterpart
+    /// (benchmarks have none and are left out of it).
+    pub programs: &'a BTreeMap<String, Workload>,
 }
 
 /// A column of the sweep.
@@ -344,8 +354,9 @@ pub fn render(page: &SweepPage<'_>) -> Result<String> {
         .collect();
 
     if let Some((_, cells, _)) = per_weight.first() {
-        let expected =
+        let seen =
             sweep.workloads.len() * (sweep.limits.len() + sweep.others.len() + sweep.weights.len());
+        let expected = page.planned_cells.unwrap_or(seen).max(seen);
         let full = cells
             .values()
             .filter(|c| c.charged_ms.len() >= page.repeats)
@@ -470,6 +481,7 @@ pub fn render(page: &SweepPage<'_>) -> Result<String> {
         }
     }
 
+    simulation_section(&mut md, page, &sweep, &per_weight)?;
     forecast_section(&mut md, page, &sweep)?;
 
     // Stops above the maximum, by policy (the same under every λ).
@@ -505,6 +517,120 @@ pub fn render(page: &SweepPage<'_>) -> Result<String> {
         )?;
     }
     Ok(md)
+}
+
+/// The sign of (predictive − best single static limit), live and in the
+/// simulator, over the workloads that are programs (the simulator runs
+/// them as the live guest: the same size, the same start, the link and
+/// limits of the sweep, a failure charged the same cap).
+fn simulation_section(
+    md: &mut String,
+    page: &SweepPage<'_>,
+    sweep: &Sweep,
+    per_weight: &[(f64, Cells, Option<Totals>)],
+) -> Result<()> {
+    let programs: Vec<&Workload> = sweep
+        .workloads
+        .iter()
+        .filter_map(|w| page.programs.get(w))
+        .collect();
+    writeln!(
+        md,
+        "## Simulation against live\n\nThe same comparison on the {} workloads that are programs ({}), simulated (1 Gbit/s with ±5 % noise per round, simulator seed 1, the live warm-up, a run that does not end within {} s charged that), beside the live medians of the same workloads. The sign of predictive − the best single limit should agree.\n",
+        programs.len(),
+        if programs.is_empty() {
+            "none".to_string()
+        } else {
+            programs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+        },
+        secs(page.failure_charge_ms)
+    )?;
+    if programs.is_empty() {
+        return Ok(());
+    }
+    let mut specs: Vec<PolicySpec> = sweep
+        .limits
+        .iter()
+        .map(|&l| PolicySpec::QemuAt(l))
+        .collect();
+    specs.push(PolicySpec::Library(
+        kairos_policy_core::PolicyKind::Predictive,
+    ));
+    writeln!(md, "| λ | simulated: predictive, best single limit, difference | live (same workloads): predictive, best single limit, difference | same sign |")?;
+    writeln!(md, "|---|---|---|---|")?;
+    for (w, cells, _) in per_weight {
+        let cfg = PolicyConfig {
+            downtime_limit_ms: page.downtime_limit_ms,
+            max_downtime_ms: sweep.max_downtime_ms,
+            downtime_weight: *w,
+            ..PolicyConfig::default()
+        };
+        // Sum per policy over the programs, failures charged the cap.
+        let mut sim_sum = vec![0.0; specs.len()];
+        for program in &programs {
+            let sim_cfg = SimConfig {
+                warmup_s: program
+                    .migrate_at_s
+                    .unwrap_or(crate::cmd_run::DEFAULT_WARMUP_S),
+                time_cap_s: page.failure_charge_ms / 1000.0,
+                ..SimConfig::default()
+            };
+            let rows = simulate_workload(program, &specs, &cfg, &sim_cfg)?;
+            for (sum, row) in sim_sum.iter_mut().zip(&rows) {
+                *sum += row.cost_ms.unwrap_or(page.failure_charge_ms);
+            }
+        }
+        let statics = &sim_sum[..sweep.limits.len()];
+        let (sim_best, sim_best_ms) = statics
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, m)| (sweep.limits[i], *m))
+            .unwrap_or((0, f64::NAN));
+        let sim_pred_ms = sim_sum[sweep.limits.len()];
+        // Live, over the same workloads (medians, failures charged).
+        let med = |wl: &str, p: &str| {
+            cells
+                .get(&(wl.to_string(), p.to_string()))
+                .and_then(|c| median(c.charged_ms.iter().copied()))
+        };
+        let live_sum =
+            |p: &str| -> Option<f64> { programs.iter().map(|prog| med(&prog.name, p)).sum() };
+        let live_pred = live_sum(&predictive_name(*w));
+        let live_best = sweep
+            .limits
+            .iter()
+            .filter_map(|&l| live_sum(&static_name(l)).map(|m| (l, m)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        let sim_diff = sim_pred_ms - sim_best_ms;
+        let (live_text, agree) = match (live_pred, live_best) {
+            (Some(p), Some((l, m))) => (
+                format!(
+                    "{} s, `{}` {} s, {:+.1} s",
+                    secs(p),
+                    static_name(l),
+                    secs(m),
+                    (p - m) / 1000.0
+                ),
+                if (p - m).signum() == sim_diff.signum() {
+                    "yes"
+                } else {
+                    "**no**"
+                },
+            ),
+            _ => ("a cell has no run yet".to_string(), "-"),
+        };
+        writeln!(
+            md,
+            "| {w} | {} s, `{}` {} s, {:+.1} s | {live_text} | {agree} |",
+            secs(sim_pred_ms),
+            static_name(sim_best),
+            secs(sim_best_ms),
+            sim_diff / 1000.0
+        )?;
+    }
+    writeln!(md)?;
+    Ok(())
 }
 
 /// Forecast errors of `predictive` along its own runs' traces, per λ: the
@@ -605,6 +731,8 @@ mod tests {
             source: "runs.jsonl.gz",
             command: "kairos report sweep",
             repeats: 5,
+            planned_cells: None,
+            programs: &BTreeMap::new(),
         })
         .unwrap()
     }
@@ -699,6 +827,8 @@ mod tests {
             source: "",
             command: "",
             repeats: 5,
+            planned_cells: None,
+            programs: &BTreeMap::new(),
         })
         .unwrap_err();
         assert!(err.to_string().contains("static limits"), "{err}");

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Re-renders every results page that has its runs stored in the repository
+# (docs/results/runs/), from them alone: no QEMU, no guest, no network.
+#
+#   bash scripts/report.sh           re-render the pages
+#   bash scripts/report.sh --check   render without writing; fail when a
+#                                    committed page differs (CI runs this)
+#
+# Pages and their runs:
+#   docs/results-sweep.md  <- docs/results/runs/sweep.jsonl.gz  (scripts/sweep.sh pack)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+check=()
+case "${1:-}" in
+    --check) check=(--check) ;;
+    "") ;;
+    *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+esac
+
+cargo build --release -q -p kairos-testbed
+kairos=target/release/kairos
+runs=docs/results/runs
+
+# The live sweep: 16 workloads x 13 policies planned (scripts/sweep.sh).
+if [ -f "$runs/sweep.jsonl.gz" ]; then
+    $kairos report sweep --records "$runs/sweep.jsonl.gz" --page docs/results-sweep.md \
+        --planned-cells 208 "${check[@]}"
+fi
