@@ -7,7 +7,8 @@
 #                                    committed page differs (CI runs this)
 #
 # Pages and their runs:
-#   docs/results-sweep.md  <- docs/results/runs/sweep.jsonl.gz  (scripts/sweep.sh pack)
+#   docs/results-sweep.md     <- docs/results/runs/sweep.jsonl.gz     (scripts/sweep.sh pack)
+#   docs/results-frontier.md  <- docs/results/runs/frontier.jsonl.gz  (scripts/results-frontier.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,4 +27,11 @@ runs=docs/results/runs
 if [ -f "$runs/sweep.jsonl.gz" ]; then
     $kairos report sweep --records "$runs/sweep.jsonl.gz" --page docs/results-sweep.md \
         --planned-cells 208 "${check[@]}"
+fi
+
+# Random programs against every static limit, simulated; seeds 7, 8, 11
+# were used to choose between designs.
+if [ -f "$runs/frontier.jsonl.gz" ]; then
+    $kairos report frontier --records "$runs/frontier.jsonl.gz" --page docs/results-frontier.md \
+        --design-sets 7,8,11 --command "bash scripts/results-frontier.sh" "${check[@]}"
 fi

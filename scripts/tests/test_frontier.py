@@ -1,5 +1,6 @@
 """The static-frontier campaign's pieces (scripts/results-frontier.sh): the
-random program generator and the page renderer, on a few programs."""
+random program generator, and the stored runs and page of `kairos report`,
+on a few programs."""
 import re
 import subprocess
 import sys
@@ -41,26 +42,38 @@ def test_the_page_accounts_for_every_program(tmp_path):
                                 "--policy", "predictive,qemu@300,qemu@1000,auto-converge",
                                 "--downtime-weight", str(weight), "--json"],
                                check=True, stdout=f, stderr=subprocess.DEVNULL)
-        sets += ["--set", f"{seed}={tmp_path / f's{seed}'}"]
+            sets += ["--sim", f"{seed}={tmp_path / f's{seed}/sim-w{weight}.jsonl'}"]
+    records = tmp_path / "frontier.jsonl.gz"
+    subprocess.run([str(KAIROS), "report", "pack-sim", *sets, "--out", str(records)],
+                   check=True, stderr=subprocess.DEVNULL)
     page = tmp_path / "frontier.md"
-    subprocess.run([sys.executable, str(ROOT / "scripts/render_frontier.py"), *sets,
-                    "--weights", "3,30", "--count", "4", "--command", "test", "--out", str(page)],
-                   check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+    subprocess.run([str(KAIROS), "report", "frontier", "--records", str(records),
+                    "--page", str(page), "--design-sets", "4"],
+                   check=True, stderr=subprocess.DEVNULL)
+    text = page.read_text()
     rows = re.findall(r"^\| (\d) \| (3|30) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| [-0-9.]+ \| (\d+) \|",
-                      page.read_text(), re.M)
-    assert [(r[0], r[1]) for r in rows] == [("3", "3"), ("3", "30"), ("4", "3"), ("4", "30")], \
-        page.read_text()
+                      text, re.M)
+    assert [(r[0], r[1]) for r in rows] == [("3", "3"), ("3", "30"), ("4", "3"), ("4", "30")], text
     for _, _, ended, cheaper, same, dearer, none in rows:
         assert int(ended) + int(none) == 4
         assert int(cheaper) + int(same) + int(dearer) == int(ended)
+    assert "the sets of seeds 4 have been used to choose between designs" in text
+    # The page is what its stored runs give: --check passes, then fails on
+    # an edited page.
+    check = [str(KAIROS), "report", "frontier", "--records", str(records), "--page", str(page),
+             "--design-sets", "4", "--check"]
+    assert subprocess.run(check, capture_output=True).returncode == 0
+    page.write_text(text.replace("| 3 | 3 |", "| 3 | 3.0 |"))
+    assert subprocess.run(check, capture_output=True).returncode == 1
 
 
-def test_the_renderer_rejects_a_malformed_set(tmp_path):
-    for spec in ("x", "7", "seven=/tmp", f"7={tmp_path}"):
-        rc = subprocess.run([sys.executable, str(ROOT / "scripts/render_frontier.py"), "--set", spec,
-                             "--count", "1", "--command", "c", "--out", str(tmp_path / "p.md")],
+def test_packing_rejects_a_malformed_set(tmp_path):
+    for spec in ("x", "=f", "7=", f"7={tmp_path / 'missing.jsonl'}"):
+        rc = subprocess.run([str(KAIROS), "report", "pack-sim", "--sim", spec,
+                             "--out", str(tmp_path / "r.jsonl.gz")],
                             capture_output=True).returncode
-        assert rc == 2, spec
+        assert rc == 1, spec
+    assert not (tmp_path / "r.jsonl.gz").exists()
 
 
 def test_a_fixed_guest_size_keeps_the_draws(tmp_path):

@@ -91,7 +91,11 @@ pub fn bootstrap_interval(
 
 /// The bootstrap interval of one cell's median.
 pub fn median_interval(values: &[f64], seed: u64) -> Option<Interval> {
-    bootstrap_interval(&[values], |g| median(g[0].iter().copied()).unwrap_or(f64::NAN), seed)
+    bootstrap_interval(
+        &[values],
+        |g| median(g[0].iter().copied()).unwrap_or(f64::NAN),
+        seed,
+    )
 }
 
 /// How a policy compares with a reference, read from the interval of
@@ -147,7 +151,10 @@ mod tests {
         assert!(i.contains(11.0), "{i:?}");
         assert!(i.lo >= 9.0 && i.hi <= 30.0, "{i:?}");
         let same = [5.0; 5];
-        assert_eq!(median_interval(&same, 1), Some(Interval { lo: 5.0, hi: 5.0 }));
+        assert_eq!(
+            median_interval(&same, 1),
+            Some(Interval { lo: 5.0, hi: 5.0 })
+        );
         assert_eq!(median_interval(&[], 1), None);
         // Seeded: the same runs, the same interval.
         assert_eq!(median_interval(&spread, 7), median_interval(&spread, 7));

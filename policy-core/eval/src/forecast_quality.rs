@@ -221,7 +221,10 @@ pub fn forecast_quality(
                 if decides(i) {
                     deciding.add(point.pending_bytes, pending, interval);
                 }
-                if segments.get(i + 1).is_some_and(|next| Some(next) != segments.get(i)) {
+                if segments
+                    .get(i + 1)
+                    .is_some_and(|next| Some(next) != segments.get(i))
+                {
                     change.add(point.pending_bytes, pending, interval);
                 }
             }
@@ -324,7 +327,10 @@ mod tests {
         assert!(q.pending_1_change.mape_pct > 20.0, "{q:?}");
         // Three forecasts decided the stop, the last across the change.
         assert_eq!(q.pending_1_deciding.count, DECIDING_ROUNDS as u64, "{q:?}");
-        assert!(q.pending_1_deciding.mape_pct > q.pending_1.mape_pct, "{q:?}");
+        assert!(
+            q.pending_1_deciding.mape_pct > q.pending_1.mape_pct,
+            "{q:?}"
+        );
         // Merging weighs by count.
         let m = q.pending_1.merged(q.pending_1_change);
         assert_eq!(m.count, q.pending_1.count + 1);

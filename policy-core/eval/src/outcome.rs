@@ -178,7 +178,12 @@ mod tests {
             Some(12000.0)
         );
         let above = Outcome::of(done, Some(3000.0), Some(1009.0), &o);
-        assert_eq!(above, Outcome::AboveMaximum { downtime_ms: 1009.0 });
+        assert_eq!(
+            above,
+            Outcome::AboveMaximum {
+                downtime_ms: 1009.0
+            }
+        );
         assert!(!above.succeeded());
         assert_eq!(above.charged_ms(120_000.0), 120_000.0);
         assert_eq!(above.name(), "above-maximum");

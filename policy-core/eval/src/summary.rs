@@ -8,9 +8,9 @@ use kairos_policy_core::{ConfigError, PolicyConfig, PolicyKind};
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::PolicySpec;
+use crate::oracle::{oracle_choice, regret, OracleChoice, StopCost};
 pub use crate::outcome::MigrationStatus;
 use crate::outcome::Outcome;
-use crate::oracle::{oracle_choice, regret, OracleChoice, StopCost};
 use crate::replay::{replay, stop_cost};
 use crate::sim::workload::Workload;
 use crate::sim::{simulate, SimConfig};

@@ -5,6 +5,7 @@
 //! sweep's page from them ([`sweep`]); `--check` renders without writing
 //! and fails when the committed page differs (CI).
 
+mod frontier;
 mod record;
 mod sweep;
 
@@ -36,6 +37,55 @@ pub enum ReportCommand {
   kairos report sweep --records docs/results/runs/sweep.jsonl.gz --page docs/results-sweep.md
   kairos report sweep --records docs/results/runs/sweep.jsonl.gz --page docs/results-sweep.md --check")]
     Sweep(SweepArgs),
+    /// Pack `kairos sim --json` outputs into one compressed file of
+    /// versioned records, stamped with this binary's commit (the one that
+    /// simulated them).
+    #[command(after_help = "Example:
+  kairos report pack-sim --sim 7=build/frontier/s7/sim-w3.jsonl --sim 7=build/frontier/s7/sim-w10.jsonl \\
+      --out docs/results/runs/frontier.jsonl.gz")]
+    PackSim(PackSimArgs),
+    /// Render the frontier page (predictive against every static limit on
+    /// random programs, simulated).
+    #[command(after_help = "Example:
+  kairos report frontier --records docs/results/runs/frontier.jsonl.gz --page docs/results-frontier.md --check")]
+    Frontier(FrontierArgs),
+}
+
+/// Arguments of `kairos report pack-sim`.
+#[derive(Debug, Args)]
+pub struct PackSimArgs {
+    /// A set's name and one of its `kairos sim --json` outputs (repeat for
+    /// every weight and set).
+    #[arg(long, required = true, value_name = "SET=FILE")]
+    pub sim: Vec<String>,
+    /// The records file to write (gzip JSON lines).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Arguments of `kairos report frontier`.
+#[derive(Debug, Args)]
+pub struct FrontierArgs {
+    /// The records (from `kairos report pack-sim`).
+    #[arg(long)]
+    pub records: PathBuf,
+    /// The page to write (or, with --check, to compare).
+    #[arg(long)]
+    pub page: PathBuf,
+    /// What a run that never ends counts in a sum, s (the simulator's time
+    /// cap).
+    #[arg(long, default_value_t = 600.0, value_name = "S")]
+    pub cap_s: f64,
+    /// Sets already used to choose between designs (the page says they are
+    /// not unseen), comma-separated.
+    #[arg(long, default_value = "", value_name = "SET[,SET...]")]
+    pub design_sets: String,
+    /// The command that makes the runs and the page, as the page names it.
+    #[arg(long, default_value = "bash scripts/results-frontier.sh")]
+    pub command: String,
+    /// Do not write: fail when the page differs from what the records give.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Arguments of `kairos report pack`.
@@ -91,6 +141,8 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     match &args.page {
         ReportCommand::Pack(a) => pack(a),
         ReportCommand::Sweep(a) => sweep_page(a),
+        ReportCommand::PackSim(a) => pack_sim(a),
+        ReportCommand::Frontier(a) => frontier_page(a),
     }
 }
 
@@ -111,6 +163,59 @@ fn pack(args: &PackArgs) -> Result<()> {
     Ok(())
 }
 
+fn pack_sim(args: &PackSimArgs) -> Result<()> {
+    let now = crate::live::run::unix_now_s();
+    let mut records = Vec::new();
+    for spec in &args.sim {
+        let Some((set, file)) = spec
+            .split_once('=')
+            .filter(|(s, f)| !s.is_empty() && !f.is_empty())
+        else {
+            bail!("--sim '{spec}' is not SET=FILE");
+        };
+        for summary in record::sim_rows(Path::new(file))? {
+            records.push(record::SimRecord {
+                format: record::RECORD_FORMAT,
+                set: set.to_string(),
+                code_commit: crate::live::run::CODE_COMMIT.to_string(),
+                made_unix_s: now,
+                summary,
+            });
+        }
+    }
+    record::write(&args.out, &records)?;
+    eprintln!(
+        "packed {} simulated runs into {} ({:.1} KiB)",
+        records.len(),
+        args.out.display(),
+        std::fs::metadata(&args.out).map_or(0, |m| m.len()) as f64 / 1024.0
+    );
+    Ok(())
+}
+
+fn frontier_page(args: &FrontierArgs) -> Result<()> {
+    if !(args.cap_s.is_finite() && args.cap_s > 0.0) {
+        bail!("--cap-s must be > 0");
+    }
+    let records: Vec<record::SimRecord> = record::read(&args.records)?;
+    let design_sets: Vec<String> = args
+        .design_sets
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    let source = args.records.display().to_string();
+    let text = frontier::render(&frontier::FrontierPage {
+        records: &records,
+        cap_ms: args.cap_s * 1000.0,
+        source: &source,
+        command: &args.command,
+        design_sets: &design_sets,
+    })?;
+    write_or_check(&args.page, &text, args.check)
+}
+
 fn sweep_page(args: &SweepArgs) -> Result<()> {
     if !(args.failure_charge_s.is_finite() && args.failure_charge_s > 0.0) {
         bail!("--failure-charge-s must be > 0");
@@ -118,7 +223,7 @@ fn sweep_page(args: &SweepArgs) -> Result<()> {
     if !(args.downtime_limit_ms.is_finite() && args.downtime_limit_ms > 0.0) {
         bail!("--downtime-limit-ms must be > 0");
     }
-    let records = record::read(&args.records)?;
+    let records: Vec<record::RunRecord> = record::read(&args.records)?;
     let programs = load_programs(&args.programs)?;
     let source = args.records.display().to_string();
     let command = format!(

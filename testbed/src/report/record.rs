@@ -1,5 +1,6 @@
-//! The stored form of live runs: one versioned record per run (its result
-//! and per-round trace), all of a campaign in one gzip-compressed JSON-lines
+//! The stored form of runs: one versioned record per run — a live run's
+//! result and per-round trace ([`RunRecord`]), a simulated run's summary
+//! ([`SimRecord`]) — all of a campaign in one gzip-compressed JSON-lines
 //! file that the repository keeps and every page is rendered from.
 
 use std::io::{BufRead, BufReader, Write};
@@ -10,6 +11,9 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::{Deserialize, Serialize};
+
+use kairos_eval::summary::RunSummary;
+use serde::de::DeserializeOwned;
 
 use crate::live::run::LiveResult;
 
@@ -65,8 +69,57 @@ pub fn from_store(runs_dir: &Path) -> Result<(Vec<RunRecord>, usize)> {
     Ok((records, skipped))
 }
 
+/// A record of a known format.
+pub trait Versioned {
+    /// The format the record says it has.
+    fn format(&self) -> u32;
+}
+
+impl Versioned for RunRecord {
+    fn format(&self) -> u32 {
+        self.format
+    }
+}
+
+impl Versioned for SimRecord {
+    fn format(&self) -> u32 {
+        self.format
+    }
+}
+
+/// One simulated run as stored: the set of programs it belongs to, the
+/// code that simulated it, and its summary (`kairos sim --json`'s row).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimRecord {
+    /// [`RECORD_FORMAT`] of the writer.
+    pub format: u32,
+    /// The set's name (e.g. the generator's seed).
+    pub set: String,
+    /// The commit of the code that simulated it.
+    pub code_commit: String,
+    /// When it was packed, seconds since the Unix epoch.
+    pub made_unix_s: u64,
+    /// The run.
+    pub summary: RunSummary,
+}
+
+/// The summaries in a `kairos sim --json` output (other lines, such as
+/// forecast-quality lines, are skipped).
+pub fn sim_rows(path: &Path) -> Result<Vec<RunSummary>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let rows: Vec<RunSummary> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<RunSummary>(line).ok())
+        .collect();
+    if rows.is_empty() {
+        bail!("{}: no kairos sim --json rows in it", path.display());
+    }
+    Ok(rows)
+}
+
 /// Write `records` to `path` (gzip JSON lines), atomically.
-pub fn write(path: &Path, records: &[RunRecord]) -> Result<()> {
+pub fn write<T: Serialize>(path: &Path, records: &[T]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -84,7 +137,7 @@ pub fn write(path: &Path, records: &[RunRecord]) -> Result<()> {
 
 /// Read the records of `path`; a record of another format, or a line that
 /// does not read, is an error naming the line.
-pub fn read(path: &Path) -> Result<Vec<RunRecord>> {
+pub fn read<T: DeserializeOwned + Versioned>(path: &Path) -> Result<Vec<T>> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut records = Vec::new();
     for (i, line) in BufReader::new(GzDecoder::new(file)).lines().enumerate() {
@@ -92,14 +145,19 @@ pub fn read(path: &Path) -> Result<Vec<RunRecord>> {
         if line.trim().is_empty() {
             continue;
         }
-        let record: RunRecord = serde_json::from_str(&line)
-            .with_context(|| format!("{}: line {} is not a run record", path.display(), i + 1))?;
-        if record.format != RECORD_FORMAT {
+        let record: T = serde_json::from_str(&line).with_context(|| {
+            format!(
+                "{}: line {} is not a record of this kind",
+                path.display(),
+                i + 1
+            )
+        })?;
+        if record.format() != RECORD_FORMAT {
             bail!(
                 "{}: line {}: record format {} (this binary reads {RECORD_FORMAT})",
                 path.display(),
                 i + 1,
-                record.format
+                record.format()
             );
         }
         records.push(record);

@@ -1,0 +1,362 @@
+//! The frontier page: `predictive` against QEMU's rule at every static
+//! limit, on sets of random programs, in simulation (one seeded run per
+//! program and policy: the simulator has no noise between repeats).
+//!
+//! Per set and λ: on how many programs `predictive` is cheaper, as cheap
+//! (within 1 ms of cost) or dearer than the program's best static limit in
+//! hindsight; the one best static limit for the whole set; the programs
+//! where they differ. A run that does not end within the maximum (a stop
+//! above it included) has no cost; sums charge it the time cap.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use anyhow::{bail, Result};
+use kairos_eval::cell_stats::median;
+use kairos_eval::summary::{MigrationStatus, RunSummary};
+
+use super::record::{utc_date, SimRecord};
+
+/// Costs closer than this are "as cheap", ms.
+const SAME_COST_MS: f64 = 1.0;
+
+/// What the page is rendered with besides the runs.
+#[derive(Debug, Clone)]
+pub struct FrontierPage<'a> {
+    /// The stored runs.
+    pub records: &'a [SimRecord],
+    /// What a run that never ends counts in a sum, ms.
+    pub cap_ms: f64,
+    /// Where the runs are, as the page names it.
+    pub source: &'a str,
+    /// The command that makes the runs and the page, as the page names it.
+    pub command: &'a str,
+    /// Sets that have been used to choose between designs (not unseen).
+    pub design_sets: &'a [String],
+}
+
+const KAIROS: &str = "predictive";
+const AUTO_CONVERGE: &str = "auto-converge";
+
+fn static_limit_ms(policy: &str) -> Option<u64> {
+    policy.strip_prefix("qemu@")?.parse().ok()
+}
+
+fn cost_ms(run: &RunSummary) -> Option<f64> {
+    run.cost_ms
+}
+
+fn fmt_cost(c: Option<f64>) -> String {
+    c.map_or("did not end within the maximum".into(), |c| {
+        format!("{:.2}", c / 1000.0)
+    })
+}
+
+fn describe(run: &RunSummary) -> String {
+    match (run.status, run.downtime_ms) {
+        (MigrationStatus::Completed, Some(d)) => format!(
+            "{:.1} s, {d:.0} ms, {} syncs ({})",
+            run.total_time_ms / 1000.0,
+            run.rounds,
+            run.reason
+        ),
+        _ => format!("{} ({})", run.status, run.reason),
+    }
+}
+
+/// One λ of one set: program → policy → run.
+type Section<'a> = BTreeMap<&'a str, BTreeMap<&'a str, &'a RunSummary>>;
+
+/// What one section found, for the summary table.
+struct Found {
+    set: String,
+    weight: f64,
+    ended: usize,
+    better: usize,
+    worse: usize,
+    none: usize,
+    worst: Option<f64>,
+    fleet_best: String,
+    fleet_total_ms: f64,
+    mine_total_ms: f64,
+    vs_fleet_better: usize,
+    vs_fleet_worse: usize,
+}
+
+fn section(
+    md: &mut String,
+    set: &str,
+    weight: f64,
+    by: &Section<'_>,
+    cap_ms: f64,
+) -> Result<Found> {
+    let statics: Vec<&str> = by
+        .values()
+        .flat_map(|runs| runs.keys().copied())
+        .filter(|p| static_limit_ms(p).is_some())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut statics = statics;
+    statics.sort_by_key(|p| static_limit_ms(p));
+    if statics.is_empty() {
+        bail!("set {set}, λ = {weight}: no static limits (qemu@MS) among the runs");
+    }
+    let charged =
+        |r: Option<&&RunSummary>| r.and_then(|r| cost_ms(r)).map_or(cap_ms, |c| c.min(cap_ms));
+    let total = |p: &str| -> f64 { by.values().map(|runs| charged(runs.get(p))).sum() };
+    let fleet_best = statics
+        .iter()
+        .copied()
+        .min_by(|a, b| total(a).total_cmp(&total(b)))
+        .unwrap_or_default();
+    let fleet_total_ms = total(fleet_best);
+    struct Row<'a> {
+        name: &'a str,
+        mine: Option<f64>,
+        best: &'a str,
+        best_cost: Option<f64>,
+        runs: &'a BTreeMap<&'a str, &'a RunSummary>,
+    }
+    let mut rows = Vec::new();
+    for (name, runs) in by {
+        let Some(mine_run) = runs.get(KAIROS) else {
+            bail!("set {set}, λ = {weight}: program {name} has no predictive run");
+        };
+        // The cheapest static limit that ended; ties to the lower limit.
+        let best = statics
+            .iter()
+            .copied()
+            .filter_map(|p| runs.get(p).and_then(|r| cost_ms(r)).map(|c| (p, c)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        rows.push(Row {
+            name,
+            mine: cost_ms(mine_run),
+            best: best.map_or("none", |b| b.0),
+            best_cost: best.map(|b| b.1),
+            runs,
+        });
+    }
+    let ended: Vec<&Row> = rows.iter().filter(|r| r.best_cost.is_some()).collect();
+    let none_ended: Vec<&Row> = rows.iter().filter(|r| r.best_cost.is_none()).collect();
+    let mine_or_inf = |r: &Row| r.mine.unwrap_or(f64::INFINITY);
+    let better: Vec<&Row> = ended
+        .iter()
+        .copied()
+        .filter(|r| mine_or_inf(r) < r.best_cost.unwrap_or(0.0) - SAME_COST_MS)
+        .collect();
+    let worse: Vec<&Row> = ended
+        .iter()
+        .copied()
+        .filter(|r| mine_or_inf(r) > r.best_cost.unwrap_or(0.0) + SAME_COST_MS)
+        .collect();
+    let ratios: Vec<f64> = ended
+        .iter()
+        .filter_map(|r| Some(r.mine? / r.best_cost?))
+        .collect();
+    let fleet_cost = |r: &Row| charged(r.runs.get(fleet_best));
+    let mine_charged = |r: &Row| r.mine.map_or(cap_ms, |c| c.min(cap_ms));
+    let vs_fleet_better = rows
+        .iter()
+        .filter(|r| mine_charged(r) < fleet_cost(r) - SAME_COST_MS)
+        .count();
+    let vs_fleet_worse = rows
+        .iter()
+        .filter(|r| mine_charged(r) > fleet_cost(r) + SAME_COST_MS)
+        .count();
+    let mine_total_ms: f64 = rows.iter().map(mine_charged).sum();
+    let worst = ratios
+        .iter()
+        .copied()
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+
+    writeln!(md, "### λ = {weight}\n")?;
+    writeln!(md, "| | programs |\n|---|---|")?;
+    writeln!(
+        md,
+        "| some static limit ends within the maximum | {} |",
+        ended.len()
+    )?;
+    writeln!(
+        md,
+        "| `predictive` cheaper than the best of them (each program's own, in hindsight) | {} |",
+        better.len()
+    )?;
+    writeln!(
+        md,
+        "| `predictive` as cheap (within 1 ms of cost) | {} |",
+        ended.len() - better.len() - worse.len()
+    )?;
+    writeln!(md, "| `predictive` dearer | {} |", worse.len())?;
+    if let (Some(m), Some(w)) = (median(ratios.iter().copied()), worst) {
+        writeln!(
+            md,
+            "| `predictive`'s cost over that best: median / worst | {m:.3} / {w:.3} |"
+        )?;
+    }
+    writeln!(
+        md,
+        "| no static limit ends within the maximum | {} |\n",
+        none_ended.len()
+    )?;
+    writeln!(
+        md,
+        "The one static limit that costs least over all {} programs (a run that never ends counted at the {:.0} s cap) is `{fleet_best}`: {:.1} s in all, against `predictive`'s {:.1} s; `predictive` is cheaper than it on {vs_fleet_better} programs and dearer on {vs_fleet_worse}.\n",
+        rows.len(),
+        cap_ms / 1000.0,
+        fleet_total_ms / 1000.0,
+        mine_total_ms / 1000.0
+    )?;
+    let listed: Vec<&Row> = better
+        .iter()
+        .chain(&worse)
+        .chain(&none_ended)
+        .copied()
+        .collect();
+    if !listed.is_empty() {
+        writeln!(
+            md,
+            "Programs where `predictive` and the best static limit differ, or where none ends:\n"
+        )?;
+        writeln!(md, "| program | `predictive` cost s | its stop | best static limit | its cost s | its stop | auto-converge cost s (app loss %) |")?;
+        writeln!(md, "|---|---|---|---|---|---|---|")?;
+        for r in listed {
+            let ac = r.runs.get(AUTO_CONVERGE);
+            let best_stop = r
+                .runs
+                .get(r.best)
+                .filter(|_| r.best_cost.is_some())
+                .map_or("-".to_string(), |run| describe(run));
+            writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {best_stop} | {} ({}) |",
+                r.name,
+                fmt_cost(r.mine),
+                r.runs
+                    .get(KAIROS)
+                    .map_or("-".to_string(), |run| describe(run)),
+                r.best,
+                fmt_cost(r.best_cost),
+                ac.map_or("-".to_string(), |run| fmt_cost(cost_ms(run))),
+                ac.map_or("-".to_string(), |run| format!("{:.1}", run.app_loss_pct)),
+            )?;
+        }
+        writeln!(md)?;
+    }
+    Ok(Found {
+        set: set.to_string(),
+        weight,
+        ended: ended.len(),
+        better: better.len(),
+        worse: worse.len(),
+        none: none_ended.len(),
+        worst,
+        fleet_best: fleet_best.to_string(),
+        fleet_total_ms,
+        mine_total_ms,
+        vs_fleet_better,
+        vs_fleet_worse,
+    })
+}
+
+/// Render the page.
+pub fn render(page: &FrontierPage<'_>) -> Result<String> {
+    if page.records.is_empty() {
+        bail!("no runs");
+    }
+    // set → weight (as bits, ordered) → program → policy → run.
+    let mut sets: BTreeMap<&str, BTreeMap<u64, Section<'_>>> = BTreeMap::new();
+    for r in page.records {
+        sets.entry(r.set.as_str())
+            .or_default()
+            .entry(r.summary.downtime_weight.to_bits())
+            .or_default()
+            .entry(r.summary.workload.as_str())
+            .or_default()
+            .insert(r.summary.policy.as_str(), &r.summary);
+    }
+    let commits: BTreeSet<&str> = page
+        .records
+        .iter()
+        .map(|r| r.code_commit.as_str())
+        .collect();
+    let dates: BTreeSet<String> = page
+        .records
+        .iter()
+        .map(|r| utc_date(r.made_unix_s))
+        .collect();
+    let programs_per_set: BTreeSet<usize> = sets
+        .values()
+        .flat_map(|by_w| by_w.values().map(BTreeMap::len))
+        .collect();
+    let set_names: Vec<&str> = sets.keys().copied().collect();
+    let mut md = String::new();
+    writeln!(
+        md,
+        "# Against every static limit, on programs nobody tuned for\n"
+    )?;
+    writeln!(
+        md,
+        "**Code:** {}. **Runs:** {} simulated runs made {}, stored in `{}`; this page is rendered from them by `kairos report frontier` (`{}` makes the runs and the page). Simulation only.\n",
+        commits.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+        page.records.len(),
+        dates.into_iter().collect::<Vec<_>>().join(", "),
+        page.source,
+        page.command
+    )?;
+    writeln!(
+        md,
+        "**What it asks.** A user can always pick another `downtime-limit`; `predictive` is worth having only where it is at least as cheap as every value they could have picked, on guests it was never tuned on. Sets of {} random workload programs (`scripts/gen_workloads.py`, seeds {}: 512 MiB-4 GiB guests, one to four phases of writes, CPU or idle, working sets of 4 MiB to half the RAM written at 2-800 MiB/s, uniform, Zipf or sequential; drawn from fixed distributions, never from the catalogue) are simulated under `predictive` and under QEMU's rule at every static limit from 100 to 1000 ms in steps of 100 (1000 ms is the maximum M, so each is a setting the user could have chosen), at L = 300 ms, a 1 Gbit/s link with ±5 % noise per round, simulator seed 1. Cost = T + λ·max(0, D − L); a run that does not end within M — a stop above M included — counts as failed. *Best static limit* is each program's cheapest static limit, found in hindsight — a bound no single setting reaches; *the best single limit* is the one that costs least over a whole set, also in hindsight (a run that never ends counted at the {:.0} s cap). Auto-converge (at L) is shown beside: it changes the guest (its app loss), so it is not a static limit.\n",
+        programs_per_set.iter().map(ToString::to_string).collect::<Vec<_>>().join("/"),
+        set_names.join(", "),
+        page.cap_ms / 1000.0
+    )?;
+    let design: Vec<&str> = set_names
+        .iter()
+        .copied()
+        .filter(|s| page.design_sets.iter().any(|d| d == s))
+        .collect();
+    if !design.is_empty() {
+        writeln!(
+            md,
+            "**Not unseen:** the sets of seeds {} have been used to choose between designs, so they are not guests the policy was never tuned on; the held-out sets are the others.\n",
+            design.join(", ")
+        )?;
+    }
+    let mut found = Vec::new();
+    for (set, by_w) in &sets {
+        writeln!(md, "## Seed {set}\n")?;
+        for (bits, by) in by_w {
+            found.push(section(
+                &mut md,
+                set,
+                f64::from_bits(*bits),
+                by,
+                page.cap_ms,
+            )?);
+        }
+    }
+    writeln!(md, "## Summary\n")?;
+    writeln!(md, "| seed | λ | some static limit ends | `predictive` cheaper than each program's best | as cheap | dearer | worst × | none ends | best single limit: total s | `predictive` total s | cheaper / dearer than it |")?;
+    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|")?;
+    for f in &found {
+        writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | `{}`: {:.1} | {:.1} | {} / {} |",
+            f.set,
+            f.weight,
+            f.ended,
+            f.better,
+            f.ended - f.better - f.worse,
+            f.worse,
+            f.worst.map_or("-".into(), |w| format!("{w:.2}")),
+            f.none,
+            f.fleet_best,
+            f.fleet_total_ms / 1000.0,
+            f.mine_total_ms / 1000.0,
+            f.vs_fleet_better,
+            f.vs_fleet_worse
+        )?;
+    }
+    Ok(md)
+}
