@@ -9,6 +9,7 @@
 # Pages and their runs:
 #   docs/results-sweep.md     <- docs/results/runs/sweep.jsonl.gz     (scripts/sweep.sh pack)
 #   docs/results-frontier.md  <- docs/results/runs/frontier.jsonl.gz  (scripts/results-frontier.sh)
+#   docs/results-sim.md       <- docs/results/runs/sim.jsonl.gz       (scripts/results-sim.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,4 +35,10 @@ fi
 if [ -f "$runs/frontier.jsonl.gz" ]; then
     $kairos report frontier --records "$runs/frontier.jsonl.gz" --page docs/results-frontier.md \
         --design-sets 7,8,11 --command "bash scripts/results-frontier.sh" "${check[@]}"
+fi
+
+# Every policy on the catalogue, simulated.
+if [ -f "$runs/sim.jsonl.gz" ]; then
+    $kairos report sim --records "$runs/sim.jsonl.gz" --page docs/results-sim.md \
+        --plots docs/results-sim "${check[@]}"
 fi

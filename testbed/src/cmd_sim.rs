@@ -155,6 +155,9 @@ fn explain(
 #[derive(Debug, Serialize)]
 struct QualityLine<'a> {
     workload: &'a str,
+    /// The weight `predictive` decided under (its deciding rounds depend
+    /// on it).
+    downtime_weight: f64,
     forecast_quality: ForecastQuality,
 }
 
@@ -281,6 +284,7 @@ pub fn run(args: &SimArgs) -> Result<()> {
         if args.forecast_quality {
             let line = QualityLine {
                 workload: &workload.name,
+                downtime_weight: policy_cfg.downtime_weight,
                 forecast_quality: quality(workload, &policy_cfg, &sim_cfg)?,
             };
             if args.json {

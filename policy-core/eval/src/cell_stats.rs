@@ -14,6 +14,22 @@ pub const BOOTSTRAP_RESAMPLES: usize = 2000;
 /// Coverage of every interval a page reports.
 pub const INTERVAL_LEVEL: f64 = 0.95;
 
+/// A baseline dominates a policy when it is more than this fraction
+/// faster …
+pub const DOMINANCE_TIME_FRACTION: f64 = 0.05;
+/// … and has more than this many ms less downtime.
+pub const DOMINANCE_DOWNTIME_MS: f64 = 30.0;
+/// The goal on a policy's cost over the oracle's (simulation, where the
+/// oracle is exact).
+pub const MAX_ORACLE_RATIO: f64 = 1.1;
+
+/// Does a run or cell with total time `t` and downtime `d` dominate one
+/// with (`t0`, `d0`)? Both more than [`DOMINANCE_TIME_FRACTION`] faster
+/// and more than [`DOMINANCE_DOWNTIME_MS`] less downtime.
+pub fn dominates(t: f64, d: f64, t0: f64, d0: f64) -> bool {
+    t < t0 * (1.0 - DOMINANCE_TIME_FRACTION) && d < d0 - DOMINANCE_DOWNTIME_MS
+}
+
 /// The median of the finite values (None when there are none).
 pub fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
     let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();

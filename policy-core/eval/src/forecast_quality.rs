@@ -38,13 +38,22 @@ pub const DECIDING_ROUNDS: usize = 3;
 pub struct ErrorStats {
     /// Forecasts scored.
     pub count: u64,
-    /// Mean absolute percentage error, %.
+    /// Mean absolute percentage error, % (NaN, written null, when none
+    /// was scored).
+    #[serde(deserialize_with = "nan_if_null")]
     pub mape_pct: f64,
     /// Symmetric MAPE (2|f − a| / (|f| + |a|)), %.
+    #[serde(deserialize_with = "nan_if_null")]
     pub smape_pct: f64,
     /// Share of actual values inside the forecast's interval, % (pending
     /// bytes only; NaN where there is no interval).
+    #[serde(deserialize_with = "nan_if_null")]
     pub coverage_pct: f64,
+}
+
+/// JSON has no NaN: serde_json writes it as null; read null back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -336,6 +345,18 @@ mod tests {
         assert_eq!(m.count, q.pending_1.count + 1);
         assert!(m.mape_pct > q.pending_1.mape_pct && m.mape_pct < q.pending_1_change.mape_pct);
         assert_eq!(ErrorStats::default().merged(ErrorStats::default()).count, 0);
+    }
+
+    #[test]
+    fn scores_with_nothing_scored_read_back_from_json() {
+        let none = ErrorStats::default().merged(ErrorStats::default());
+        let empty = Accumulator::default().stats();
+        let text = serde_json::to_string(&empty).unwrap();
+        assert!(text.contains("null"), "{text}");
+        let back: ErrorStats = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.count, 0);
+        assert!(back.mape_pct.is_nan());
+        assert_eq!(none.count, 0);
     }
 
     #[test]

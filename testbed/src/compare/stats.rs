@@ -3,7 +3,7 @@
 //! the oracle's cost under the same weight, the regret, and whether a
 //! baseline dominates the cell. Reports and plots read these.
 
-pub use kairos_eval::cell_stats::median;
+pub use kairos_eval::cell_stats::{dominates, median};
 use kairos_eval::oracle::OracleChoice;
 use kairos_eval::outcome::Outcome;
 use kairos_policy_core::cost::Objective;
@@ -11,12 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::live::oracle::LiveOracle;
 use crate::live::run::LiveResult;
-
-/// A baseline dominates a policy when it is more than this fraction
-/// faster …
-pub const DOMINANCE_TIME_FRACTION: f64 = 0.05;
-/// … and has more than this many ms less downtime (the goal).
-pub const DOMINANCE_DOWNTIME_MS: f64 = 30.0;
 
 /// The smallest and largest finite values.
 pub fn spread(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
@@ -76,11 +70,6 @@ pub struct CellStats {
     /// Baselines that dominate this cell (both > 5 % faster and > 30 ms
     /// less downtime, in medians).
     pub dominated_by: Vec<String>,
-}
-
-/// Does a cell with (`t`, `d`) medians dominate one with (`t0`, `d0`)?
-pub fn dominates(t: f64, d: f64, t0: f64, d0: f64) -> bool {
-    t < t0 * (1.0 - DOMINANCE_TIME_FRACTION) && d < d0 - DOMINANCE_DOWNTIME_MS
 }
 
 /// The statistics of every (workload, policy) cell under `objective`.

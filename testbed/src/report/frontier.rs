@@ -261,19 +261,24 @@ fn section(
 
 /// Render the page.
 pub fn render(page: &FrontierPage<'_>) -> Result<String> {
-    if page.records.is_empty() {
+    let runs: Vec<(&str, &RunSummary)> = page
+        .records
+        .iter()
+        .filter_map(|r| Some((r.set.as_str(), r.summary.as_ref()?)))
+        .collect();
+    if runs.is_empty() {
         bail!("no runs");
     }
     // set → weight (as bits, ordered) → program → policy → run.
     let mut sets: BTreeMap<&str, BTreeMap<u64, Section<'_>>> = BTreeMap::new();
-    for r in page.records {
-        sets.entry(r.set.as_str())
+    for (set, run) in runs.iter().copied() {
+        sets.entry(set)
             .or_default()
-            .entry(r.summary.downtime_weight.to_bits())
+            .entry(run.downtime_weight.to_bits())
             .or_default()
-            .entry(r.summary.workload.as_str())
+            .entry(run.workload.as_str())
             .or_default()
-            .insert(r.summary.policy.as_str(), &r.summary);
+            .insert(run.policy.as_str(), run);
     }
     let commits: BTreeSet<&str> = page
         .records
@@ -289,7 +294,9 @@ pub fn render(page: &FrontierPage<'_>) -> Result<String> {
         .values()
         .flat_map(|by_w| by_w.values().map(BTreeMap::len))
         .collect();
-    let set_names: Vec<&str> = sets.keys().copied().collect();
+    // Seeds in numeric order (7 before 11), other names after, by name.
+    let mut set_names: Vec<&str> = sets.keys().copied().collect();
+    set_names.sort_by_key(|s| (s.parse::<u64>().map_or(u64::MAX, |n| n), s.to_string()));
     let mut md = String::new();
     writeln!(
         md,
@@ -299,7 +306,7 @@ pub fn render(page: &FrontierPage<'_>) -> Result<String> {
         md,
         "**Code:** {}. **Runs:** {} simulated runs made {}, stored in `{}`; this page is rendered from them by `kairos report frontier` (`{}` makes the runs and the page). Simulation only.\n",
         commits.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
-        page.records.len(),
+        runs.len(),
         dates.into_iter().collect::<Vec<_>>().join(", "),
         page.source,
         page.command
@@ -324,7 +331,8 @@ pub fn render(page: &FrontierPage<'_>) -> Result<String> {
         )?;
     }
     let mut found = Vec::new();
-    for (set, by_w) in &sets {
+    for set in &set_names {
+        let by_w = &sets[set];
         writeln!(md, "## Seed {set}\n")?;
         for (bits, by) in by_w {
             found.push(section(

@@ -7,6 +7,7 @@
 
 mod frontier;
 mod record;
+mod sim;
 mod sweep;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,29 @@ pub enum ReportCommand {
     #[command(after_help = "Example:
   kairos report frontier --records docs/results/runs/frontier.jsonl.gz --page docs/results-frontier.md --check")]
     Frontier(FrontierArgs),
+    /// Render the simulated comparison page (every policy on the
+    /// catalogue, goal checks, forecast quality).
+    #[command(after_help = "Example:
+  kairos report sim --records docs/results/runs/sim.jsonl.gz --page docs/results-sim.md \\
+      --plots docs/results-sim --check")]
+    Sim(SimArgs),
+}
+
+/// Arguments of `kairos report sim`.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// The records (from `kairos report pack-sim`).
+    #[arg(long)]
+    pub records: PathBuf,
+    /// The page to write (or, with --check, to compare).
+    #[arg(long)]
+    pub page: PathBuf,
+    /// The directory of the Pareto plots the page links to.
+    #[arg(long)]
+    pub plots: Option<PathBuf>,
+    /// Do not write: fail when the page differs from what the records give.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Arguments of `kairos report pack-sim`.
@@ -143,6 +167,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         ReportCommand::Sweep(a) => sweep_page(a),
         ReportCommand::PackSim(a) => pack_sim(a),
         ReportCommand::Frontier(a) => frontier_page(a),
+        ReportCommand::Sim(a) => sim_page(a),
     }
 }
 
@@ -173,15 +198,17 @@ fn pack_sim(args: &PackSimArgs) -> Result<()> {
         else {
             bail!("--sim '{spec}' is not SET=FILE");
         };
-        for summary in record::sim_rows(Path::new(file))? {
-            records.push(record::SimRecord {
-                format: record::RECORD_FORMAT,
-                set: set.to_string(),
-                code_commit: crate::live::run::CODE_COMMIT.to_string(),
-                made_unix_s: now,
-                summary,
-            });
-        }
+        let (rows, qualities) = record::sim_lines(Path::new(file))?;
+        let record = |summary, quality| record::SimRecord {
+            format: record::RECORD_FORMAT,
+            set: set.to_string(),
+            code_commit: crate::live::run::CODE_COMMIT.to_string(),
+            made_unix_s: now,
+            summary,
+            quality,
+        };
+        records.extend(rows.into_iter().map(|r| record(Some(r), None)));
+        records.extend(qualities.into_iter().map(|q| record(None, Some(q))));
     }
     record::write(&args.out, &records)?;
     eprintln!(
@@ -191,6 +218,30 @@ fn pack_sim(args: &PackSimArgs) -> Result<()> {
         std::fs::metadata(&args.out).map_or(0, |m| m.len()) as f64 / 1024.0
     );
     Ok(())
+}
+
+fn sim_page(args: &SimArgs) -> Result<()> {
+    let records: Vec<record::SimRecord> = record::read(&args.records)?;
+    // The plots as the page links them: relative to the page's directory.
+    let mut plots = Vec::new();
+    if let Some(dir) = &args.plots {
+        let base = args.page.parent().unwrap_or(Path::new(""));
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|x| x == "png") {
+                let rel = path.strip_prefix(base).unwrap_or(&path);
+                plots.push(rel.display().to_string());
+            }
+        }
+        plots.sort();
+    }
+    let source = args.records.display().to_string();
+    let text = sim::render(&sim::SimPage {
+        records: &records,
+        source: &source,
+        plots: &plots,
+    })?;
+    write_or_check(&args.page, &text, args.check)
 }
 
 fn frontier_page(args: &FrontierArgs) -> Result<()> {

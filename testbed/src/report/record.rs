@@ -12,6 +12,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::{Deserialize, Serialize};
 
+use kairos_eval::forecast_quality::ForecastQuality;
 use kairos_eval::summary::RunSummary;
 use serde::de::DeserializeOwned;
 
@@ -87,8 +88,9 @@ impl Versioned for SimRecord {
     }
 }
 
-/// One simulated run as stored: the set of programs it belongs to, the
-/// code that simulated it, and its summary (`kairos sim --json`'s row).
+/// One line of `kairos sim --json` as stored: the set of programs it
+/// belongs to, the code that simulated it, and either a run's summary or
+/// a workload's forecast quality (`--forecast-quality`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SimRecord {
     /// [`RECORD_FORMAT`] of the writer.
@@ -99,23 +101,42 @@ pub struct SimRecord {
     pub code_commit: String,
     /// When it was packed, seconds since the Unix epoch.
     pub made_unix_s: u64,
-    /// The run.
-    pub summary: RunSummary,
+    /// A run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<RunSummary>,
+    /// A workload's forecast quality along its never-stop run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<QualityLine>,
 }
 
-/// The summaries in a `kairos sim --json` output (other lines, such as
-/// forecast-quality lines, are skipped).
-pub fn sim_rows(path: &Path) -> Result<Vec<RunSummary>> {
+/// `kairos sim --forecast-quality --json`'s line for one workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QualityLine {
+    /// The workload.
+    pub workload: String,
+    /// The downtime weight `predictive` decided under.
+    pub downtime_weight: f64,
+    /// The scores.
+    pub forecast_quality: ForecastQuality,
+}
+
+/// The lines of a `kairos sim --json` output: run summaries and forecast
+/// qualities (other lines are skipped); an error when there is no run.
+pub fn sim_lines(path: &Path) -> Result<(Vec<RunSummary>, Vec<QualityLine>)> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let rows: Vec<RunSummary> = text
-        .lines()
-        .filter_map(|line| serde_json::from_str::<RunSummary>(line).ok())
-        .collect();
+    let (mut rows, mut qualities) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        if let Ok(row) = serde_json::from_str::<RunSummary>(line) {
+            rows.push(row);
+        } else if let Ok(q) = serde_json::from_str::<QualityLine>(line) {
+            qualities.push(q);
+        }
+    }
     if rows.is_empty() {
         bail!("{}: no kairos sim --json rows in it", path.display());
     }
-    Ok(rows)
+    Ok((rows, qualities))
 }
 
 /// Write `records` to `path` (gzip JSON lines), atomically.
