@@ -10,6 +10,8 @@
 #   docs/results-sweep.md     <- docs/results/runs/sweep.jsonl.gz     (scripts/sweep.sh pack)
 #   docs/results-frontier.md  <- docs/results/runs/frontier.jsonl.gz  (scripts/results-frontier.sh)
 #   docs/results-sim.md       <- docs/results/runs/sim.jsonl.gz       (scripts/results-sim.sh)
+#   docs/results-dirty-limit-sim.md <- docs/results/runs/dirty-limit-sim.jsonl.gz
+#                                                    (scripts/results-dirty-limit-sim.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,4 +43,10 @@ fi
 if [ -f "$runs/sim.jsonl.gz" ]; then
     $kairos report sim --records "$runs/sim.jsonl.gz" --page docs/results-sim.md \
         --plots docs/results-sim "${check[@]}"
+fi
+
+# Escalation as a throttle against a dirty-rate limit, simulated.
+if [ -f "$runs/dirty-limit-sim.jsonl.gz" ]; then
+    $kairos report dirty-limit --records "$runs/dirty-limit-sim.jsonl.gz" \
+        --page docs/results-dirty-limit-sim.md "${check[@]}"
 fi

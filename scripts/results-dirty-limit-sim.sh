@@ -4,7 +4,9 @@
 # (--escalation dirty-limit), in the simulator, on the workload catalogue,
 # maximum = limit = 300 ms, seeds 1-3. Simulation only: the limit needs
 # KVM's dirty ring, which this test-bed (TCG) does not have. About three
-# minutes.
+# minutes. The runs are stored in docs/results/runs/dirty-limit-sim.jsonl.gz
+# and the page is rendered from them by `kairos report dirty-limit`
+# (scripts/report.sh, checked in CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,16 +15,16 @@ cargo build --release -q -p kairos-testbed
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-runs=()
+packs=()
 for escalation in throttle dirty-limit; do
     for seed in 1 2 3; do
         echo "== simulating the suite: --escalation $escalation --seed $seed" >&2
         target/release/kairos sim --suite testbed/workloads --policy predictive \
             --max-downtime-ms 300 --escalation "$escalation" --seed "$seed" --json \
             >"$out/$escalation-$seed.jsonl"
-        runs+=(--run "$escalation=$out/$escalation-$seed.jsonl")
+        packs+=(--sim "$escalation=$out/$escalation-$seed.jsonl")
     done
 done
-python3 scripts/render_dirty_limit_sim.py "${runs[@]}" \
-    --command "bash scripts/results-dirty-limit-sim.sh" --out docs/results-dirty-limit-sim.md
+target/release/kairos report pack-sim "${packs[@]}" --out docs/results/runs/dirty-limit-sim.jsonl.gz
+bash scripts/report.sh
 echo "wrote docs/results-dirty-limit-sim.md" >&2

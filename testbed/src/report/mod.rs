@@ -5,6 +5,7 @@
 //! sweep's page from them ([`sweep`]); `--check` renders without writing
 //! and fails when the committed page differs (CI).
 
+mod dirty_limit;
 mod frontier;
 mod record;
 mod sim;
@@ -56,6 +57,26 @@ pub enum ReportCommand {
   kairos report sim --records docs/results/runs/sim.jsonl.gz --page docs/results-sim.md \\
       --plots docs/results-sim --check")]
     Sim(SimArgs),
+    /// Render the dirty-limit page (escalation as a throttle against a
+    /// dirty-rate limit, simulated; the records' sets are the escalations).
+    #[command(after_help = "Example:
+  kairos report dirty-limit --records docs/results/runs/dirty-limit-sim.jsonl.gz \\
+      --page docs/results-dirty-limit-sim.md --check")]
+    DirtyLimit(PageArgs),
+}
+
+/// Arguments of a page rendered from records alone.
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// The records (from `kairos report pack-sim`).
+    #[arg(long)]
+    pub records: PathBuf,
+    /// The page to write (or, with --check, to compare).
+    #[arg(long)]
+    pub page: PathBuf,
+    /// Do not write: fail when the page differs from what the records give.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Arguments of `kairos report sim`.
@@ -168,6 +189,15 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         ReportCommand::PackSim(a) => pack_sim(a),
         ReportCommand::Frontier(a) => frontier_page(a),
         ReportCommand::Sim(a) => sim_page(a),
+        ReportCommand::DirtyLimit(a) => {
+            let records: Vec<record::SimRecord> = record::read(&a.records)?;
+            let source = a.records.display().to_string();
+            let text = dirty_limit::render(&dirty_limit::DirtyLimitPage {
+                records: &records,
+                source: &source,
+            })?;
+            write_or_check(&a.page, &text, a.check)
+        }
     }
 }
 
