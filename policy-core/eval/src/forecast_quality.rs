@@ -202,10 +202,9 @@ pub fn forecast_quality(
 
     let (mut p1, mut ph, mut p1_all, mut r1, mut rh) = Default::default();
     let (mut deciding, mut change): (Accumulator, Accumulator) = Default::default();
-    let first_stop = decisions
-        .iter()
-        .zip(rounds)
-        .position(|(d, o)| crate::sim::acted_on(d, o) == kairos_policy_core::Action::StopAndCopy);
+    let first_stop = decisions.iter().zip(rounds).position(|(d, o)| {
+        crate::outcome::acted_on(d, o) == kairos_policy_core::Action::StopAndCopy
+    });
     let decides = |i: usize| first_stop.is_some_and(|s| i < s && i + DECIDING_ROUNDS >= s);
     let (mut verdicts, mut right) = (0, 0);
     for (i, d) in decisions.iter().enumerate() {

@@ -7,6 +7,12 @@
 //! (QEMU's rule at any limit, auto-converge, the library's emulations),
 //! [`forecast_quality`] scores, and the [`summary`] of a run next to the
 //! oracle's.
+//!
+//! Layers, each importing only those above it: [`outcome`] (how a run
+//! ended and counts, what a decision does), [`cell_stats`], [`trace`],
+//! [`oracle`] and [`baseline`] are leaves; [`sim`] and [`replay`] use
+//! them; [`summary`] and [`forecast_quality`] use those; [`advise`] sits on
+//! top. No cycle: the simulator and replay never import the summary.
 
 pub mod advise;
 pub mod baseline;

@@ -1,6 +1,6 @@
-//! How a run ended and how every page counts it: the leaf the simulator,
-//! replay, the live test-bed and the reports share (it imports none of
-//! them).
+//! How a run ended and how every page counts it, and what the migration
+//! does with a decision: the leaf the simulator, replay, forecast quality,
+//! the live test-bed and the reports share (it imports none of them).
 //!
 //! A run *succeeds* only when it stopped and its downtime fitted the
 //! maximum M the user accepts: a stop above M is a failure however short
@@ -8,7 +8,10 @@
 //! cost; a failure is charged a stated cap when a sum needs a number.
 
 use kairos_policy_core::cost::Objective;
+use kairos_policy_core::decision::{Action, Decision};
 use kairos_policy_core::names::UnknownName;
+use kairos_policy_core::observation::RoundObservation;
+use kairos_policy_core::policies::qemu_rule_holds;
 use serde::{Deserialize, Serialize};
 
 /// How a migration ended (QEMU's `status` where it has one).
@@ -81,6 +84,17 @@ impl std::str::FromStr for MigrationStatus {
                 name: name.to_string(),
                 known: Self::ALL.map(Self::name).join(", "),
             })
+    }
+}
+
+/// What the migration does with a decision: its action, except that a
+/// fallback (the policy could not judge the round) is QEMU's own rule at
+/// the decision's limit.
+pub fn acted_on(decision: &Decision, obs: &RoundObservation) -> Action {
+    match decision.action {
+        Action::Fallback if qemu_rule_holds(obs, decision.downtime_limit_ms) => Action::StopAndCopy,
+        Action::Fallback => Action::Continue,
+        action => action,
     }
 }
 

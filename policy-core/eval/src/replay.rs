@@ -3,7 +3,7 @@
 //! time_i + that downtime.
 
 use crate::oracle::StopCost;
-use crate::sim::acted_on;
+use crate::outcome::acted_on;
 use crate::trace::TraceRow;
 use kairos_policy_core::decision::{Action, Reason};
 use kairos_policy_core::policies::ConvergencePolicy;

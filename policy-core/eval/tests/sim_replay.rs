@@ -3,11 +3,11 @@
 use std::path::Path;
 
 use kairos_eval::baseline::PolicySpec;
+use kairos_eval::outcome::MigrationStatus;
 use kairos_eval::replay::replay;
 use kairos_eval::sim::workload::Workload;
 use kairos_eval::sim::{simulate, SimConfig};
 use kairos_eval::summary::simulate_workload;
-use kairos_eval::summary::MigrationStatus;
 use kairos_eval::trace::{read_trace, TraceWriter};
 use kairos_policy_core::policies::{build_policy, PolicyKind};
 use kairos_policy_core::PolicyConfig;

@@ -151,7 +151,7 @@ pub fn cells(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kairos_eval::summary::MigrationStatus;
+    use kairos_eval::outcome::MigrationStatus;
     use std::path::PathBuf;
 
     fn run(policy: &str, total_ms: f64, downtime_ms: f64) -> LiveResult {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use kairos_eval::advise::{advise, AdviseConfig};
-use kairos_eval::summary::MigrationStatus;
+use kairos_eval::outcome::MigrationStatus;
 use kairos_policy_core::cost::Objective;
 use kairos_policy_core::{Escalation, PolicyConfig};
 use serde::{Deserialize, Serialize};

@@ -12,9 +12,9 @@ use serde::Serialize;
 use super::alma::alma_wait_s;
 use super::profile::{bucket_rates, simulated_profile};
 use super::{advise, AdviseConfig, Verdict};
+use crate::outcome::MigrationStatus;
 use crate::sim::workload::Workload;
 use crate::sim::{simulate, SimConfig};
-use crate::summary::MigrationStatus;
 
 /// How the evaluation is run.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -15,11 +15,11 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::oracle::StopCost;
-use crate::summary::MigrationStatus;
+use crate::outcome::{acted_on, MigrationStatus};
 use guest::{DirtySet, Guest, PAGES_PER_MIB};
 use kairos_policy_core::decision::{Action, Decision, Reason};
 use kairos_policy_core::observation::RoundObservation;
-use kairos_policy_core::policies::{qemu_rule_holds, ConvergencePolicy};
+use kairos_policy_core::policies::ConvergencePolicy;
 use workload::Workload;
 
 /// Page size of the simulated guest, bytes.
@@ -96,17 +96,6 @@ pub struct SimRun {
     pub escalations: u32,
     /// Guest work lost to throttling (or a dirty-rate limit) during the migration, %.
     pub app_loss_pct: f64,
-}
-
-/// What the migration does with a decision: its action, except that a
-/// fallback (the policy could not judge the round) is QEMU's own rule at
-/// the decision's limit.
-pub fn acted_on(decision: &Decision, obs: &RoundObservation) -> Action {
-    match decision.action {
-        Action::Fallback if qemu_rule_holds(obs, decision.downtime_limit_ms) => Action::StopAndCopy,
-        Action::Fallback => Action::Continue,
-        action => action,
-    }
 }
 
 /// Per-round bandwidth with seeded noise: the same for every policy.
