@@ -11,6 +11,13 @@ sequential, and the CPU share its writes need 0.1-1. Half the programs
 repeat; the migration starts 0-30 s in. The same seed writes the same
 programs; another seed, another unseen set.
 
+Generator 2 (the default) also draws writes in two tiers (hot-cold: 2-30 %
+of the working set taking 60-98 % of the writes) and, in a third of the
+write phases, a working set that grows or shrinks over the phase (to
+0.25-4 times its start, within half the writable RAM). `--generator 1`
+writes exactly what the first generator wrote for a seed (the sets of
+docs/results-frontier.md).
+
   gen_workloads.py --seed 7 --count 40 --out build/frontier/workloads
   gen_workloads.py --seed 9 --count 2 --ram-mib 4096 --out DIR   # 4 GiB guests
 """
@@ -29,29 +36,41 @@ def log_uniform(rng, lo, hi):
     return math.exp(rng.uniform(math.log(lo), math.log(hi)))
 
 
-def phase(rng, ram_mib):
+PATTERNS = {1: ("uniform", "zipf", "sequential"),
+            2: ("uniform", "zipf", "sequential", "hot-cold")}
+
+
+def phase(rng, ram_mib, generator=1):
     kind = rng.choices([k for k, _ in KIND_WEIGHTS], [w for _, w in KIND_WEIGHTS])[0]
     lines = ["[[phase]]", f'kind = "{kind}"', f"seconds = {log_uniform(rng, 2, 60):.1f}"]
     if kind == "write":
         writable = ram_mib - RESERVED_MIB
-        pattern = rng.choice(("uniform", "zipf", "sequential"))
-        lines += [f"wss_mib = {log_uniform(rng, 4, writable / 2):.0f}",
+        pattern = rng.choice(PATTERNS[generator])
+        wss = log_uniform(rng, 4, writable / 2)
+        lines += [f"wss_mib = {wss:.0f}",
                   f"rate_mib_s = {log_uniform(rng, 2, 800):.1f}",
                   f'pattern = "{pattern}"',
                   f"cpu_share = {rng.uniform(0.1, 1.0):.2f}"]
         if pattern == "zipf":
             lines.append(f"zipf_theta = {rng.uniform(0.6, 1.2):.2f}")
+        if generator >= 2:
+            if pattern == "hot-cold":
+                lines += [f"hot_fraction = {rng.uniform(0.02, 0.3):.2f}",
+                          f"hot_share = {rng.uniform(0.6, 0.98):.2f}"]
+            if rng.random() < 1 / 3:
+                end = min(max(round(wss) * log_uniform(rng, 0.25, 4), 4), writable / 2)
+                lines.append(f"wss_end_mib = {end:.0f}")
     return "\n".join(lines)
 
 
-def program(rng, name, ram_mib=None):
+def program(rng, name, ram_mib=None, generator=1):
     """One program; `ram_mib` fixes the guest's size (drawn otherwise)."""
     drawn = rng.choice(RAM_MIB)
     ram_mib = ram_mib or drawn
-    phases = [phase(rng, ram_mib) for _ in range(rng.randint(1, 4))]
+    phases = [phase(rng, ram_mib, generator) for _ in range(rng.randint(1, 4))]
     if not any('kind = "write"' in p for p in phases):
         # A guest that never writes converges in one round under any rule.
-        phases[0] = phase_write(rng, ram_mib)
+        phases[0] = phase_write(rng, ram_mib, generator)
     head = [f'name = "{name}"',
             'description = "Random program (scripts/gen_workloads.py)."',
             f"ram_mib = {ram_mib}",
@@ -60,9 +79,9 @@ def program(rng, name, ram_mib=None):
     return "\n".join(head + phases) + "\n"
 
 
-def phase_write(rng, ram_mib):
+def phase_write(rng, ram_mib, generator=1):
     while True:
-        p = phase(rng, ram_mib)
+        p = phase(rng, ram_mib, generator)
         if 'kind = "write"' in p:
             return p
 
@@ -75,6 +94,10 @@ def main():
     ap.add_argument("--ram-mib", type=int, choices=RAM_MIB,
                     help="every guest this size (the working sets scale to it); "
                          "default: drawn per program")
+    ap.add_argument("--generator", type=int, choices=sorted(PATTERNS), default=2,
+                    help="1: uniform, Zipf or sequential writes in fixed working sets (the "
+                         "first generator, same programs per seed); 2: also hot-cold tiers and "
+                         "working sets that grow or shrink (default)")
     args = ap.parse_args()
     if args.count < 1:
         ap.error("--count must be at least 1")
@@ -86,7 +109,7 @@ def main():
     for i in range(args.count):
         name = f"random-s{args.seed}-{i + 1:02d}"
         with open(os.path.join(args.out, f"{name}.toml"), "w") as f:
-            f.write(program(rng, name, args.ram_mib))
+            f.write(program(rng, name, args.ram_mib, args.generator))
     print(f"wrote {args.count} programs to {args.out}")
 
 

@@ -16,6 +16,10 @@ cd "$(dirname "$0")/.."
 
 SEEDS=${SEEDS:-7 8 11}
 COUNT=${COUNT:-100}
+# The page's sets were drawn by the first generator (uniform, Zipf and
+# sequential writes in fixed working sets); GENERATOR=2 adds hot-cold tiers
+# and working sets that grow or shrink.
+GENERATOR=${GENERATOR:-1}
 WEIGHTS=(3 10 30)
 STATICS=qemu@100,qemu@200,qemu@300,qemu@400,qemu@500,qemu@600,qemu@700,qemu@800,qemu@900,qemu@1000
 
@@ -25,7 +29,8 @@ out=build/frontier
 rm -rf "$out"
 for seed in $SEEDS; do
     dir="$out/s$seed"
-    python3 scripts/gen_workloads.py --seed "$seed" --count "$COUNT" --out "$dir/workloads"
+    python3 scripts/gen_workloads.py --seed "$seed" --count "$COUNT" --generator "$GENERATOR" \
+        --out "$dir/workloads"
     for weight in "${WEIGHTS[@]}"; do
         echo "== seed $seed: simulating $COUNT programs at λ = $weight" >&2
         target/release/kairos sim --suite "$dir/workloads" --policy "predictive,$STATICS,auto-converge" \

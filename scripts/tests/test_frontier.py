@@ -91,3 +91,18 @@ def test_a_fixed_guest_size_keeps_the_draws(tmp_path):
     # The same seed draws the same phases' kinds and lengths either way.
     kinds = lambda t: re.findall(r'kind = "(\w+)"', t)
     assert [kinds(t) for t in fixed.values()] == [kinds(t) for t in drawn.values()]
+
+
+def test_the_first_generator_is_kept_and_the_second_draws_the_new_models(tmp_path):
+    def gen(version, out):
+        subprocess.run([sys.executable, str(ROOT / "scripts/gen_workloads.py"), "--seed", "12",
+                        "--count", "30", "--generator", str(version), "--out", str(out)],
+                       check=True, stdout=subprocess.DEVNULL)
+        return "".join(p.read_text() for p in sorted(out.glob("*.toml")))
+    first, second = gen(1, tmp_path / "g1"), gen(2, tmp_path / "g2")
+    assert "hot-cold" not in first and "wss_end_mib" not in first
+    assert 'pattern = "hot-cold"' in second and "wss_end_mib" in second
+    # Every program of the second generator is one the simulator takes.
+    rc = subprocess.run([str(KAIROS), "sim", "--suite", str(tmp_path / "g2"), "--policy", "qemu",
+                         "--time-cap-s", "30"], capture_output=True).returncode
+    assert rc == 0

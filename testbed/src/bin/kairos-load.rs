@@ -13,10 +13,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use kairos_eval::sim::workload::{Pattern, PhaseKind, Workload};
-use rand::{Rng, SeedableRng};
+use kairos_eval::sim::access::PageChooser;
+use kairos_eval::sim::workload::{PhaseKind, Workload};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Zipf};
 
 const PAGE_BYTES: usize = 4096;
 /// How often the pacing loop wakes up.
@@ -172,10 +172,11 @@ fn main() {
     let mut max_gap = Duration::ZERO;
     let mut last_tick = Instant::now();
     let mut writes_due = 0.0f64;
-    let mut sequential = 0usize;
     let mut stamp = 0u64;
-    let mut zipf: Option<Zipf<f64>> = None;
-    let mut zipf_for = usize::MAX;
+    // Where the current write phase's writes land (the simulator's own
+    // chooser), made when the phase is entered.
+    let mut chooser: Option<PageChooser> = None;
+    let mut chooser_for = usize::MAX;
 
     loop {
         let now = Instant::now();
@@ -200,6 +201,7 @@ fn main() {
                 }
             }
             writes_due = 0.0;
+            chooser_for = usize::MAX;
         }
         let phase = &workload.phases[phase_index];
         let kind = if finished {
@@ -223,21 +225,16 @@ fn main() {
                 stamp = std::hint::black_box(x);
             }
             PhaseKind::Write => {
-                let wss_pages = ((phase.wss_mib * 256.0) as usize).clamp(1, buffer.pages());
-                if phase.pattern == Pattern::Zipf && zipf_for != phase_index {
-                    zipf = Zipf::new(wss_pages as f64, phase.zipf_theta).ok();
-                    zipf_for = phase_index;
+                if chooser_for != phase_index {
+                    chooser = Some(PageChooser::new(phase, buffer.pages() as u64));
+                    chooser_for = phase_index;
                 }
+                let t_s = (now - phase_start).as_secs_f64();
                 writes_due += phase.rate_mib_s * 256.0 * dt;
                 while writes_due >= 1.0 {
-                    let page = match (phase.pattern, &zipf) {
-                        (Pattern::Zipf, Some(z)) => (z.sample(&mut rng) as usize).saturating_sub(1),
-                        (Pattern::Sequential, _) => {
-                            sequential = (sequential + 1) % wss_pages;
-                            sequential
-                        }
-                        _ => (rng.next_u64() % wss_pages as u64) as usize,
-                    };
+                    let page = chooser
+                        .as_mut()
+                        .map_or(0, |c| c.next(&mut rng, t_s) as usize);
                     stamp += 1;
                     buffer.touch(page, stamp);
                     writes_due -= 1.0;

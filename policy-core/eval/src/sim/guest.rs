@@ -4,11 +4,11 @@
 //! phase) and land on pages drawn from a seeded generator, so the same seed
 //! gives the same page sequence however the migration's rounds cut time.
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Zipf};
 
-use super::workload::{Pattern, PhaseKind, Workload, RESERVED_MIB};
+use super::access::PageChooser;
+use super::workload::{PhaseKind, Workload, RESERVED_MIB};
 
 /// Pages per MiB at 4 KiB pages.
 pub const PAGES_PER_MIB: u64 = 256;
@@ -75,9 +75,10 @@ pub struct Guest {
     phase_end_s: f64,
     /// Past the last phase of a non-repeating workload: idle for ever.
     finished: bool,
-    zipf: Option<Zipf<f64>>,
+    /// Where the current write phase's writes land.
+    chooser: Option<PageChooser>,
+    phase_start_s: f64,
     next_write_s: f64,
-    sequential_cursor: u64,
     now_s: f64,
     throttle: f64,
     /// Dirty-rate limit in force, bytes/s (0: none).
@@ -98,9 +99,9 @@ impl Guest {
             phases_entered: 0,
             phase_end_s: 0.0,
             finished: false,
-            zipf: None,
+            chooser: None,
+            phase_start_s: 0.0,
             next_write_s: 0.0,
-            sequential_cursor: 0,
             now_s: 0.0,
             throttle: 0.0,
             dirty_limit_bytes_per_s: 0.0,
@@ -130,18 +131,9 @@ impl Guest {
         let phase = &self.workload.phases[index];
         self.phase_end_s = start_s + phase.seconds;
         self.next_write_s = start_s;
-        self.sequential_cursor = 0;
-        self.zipf = match (phase.kind, phase.pattern) {
-            (PhaseKind::Write, Pattern::Zipf) => {
-                Zipf::new(self.wss_pages(index) as f64, phase.zipf_theta).ok()
-            }
-            _ => None,
-        };
-    }
-
-    fn wss_pages(&self, index: usize) -> u64 {
-        let pages = (self.workload.phases[index].wss_mib * PAGES_PER_MIB as f64) as u64;
-        pages.clamp(1, self.page_count - self.wss_base_page)
+        self.phase_start_s = start_s;
+        self.chooser = (phase.kind == PhaseKind::Write)
+            .then(|| PageChooser::new(phase, self.page_count - self.wss_base_page));
     }
 
     fn next_phase(&mut self) {
@@ -191,18 +183,11 @@ impl Guest {
     }
 
     fn pick_page(&mut self) -> u64 {
-        let wss = self.wss_pages(self.phase_index);
-        let offset = match (self.workload.phases[self.phase_index].pattern, &self.zipf) {
-            (Pattern::Zipf, Some(z)) => (z.sample(&mut self.rng) as u64)
-                .saturating_sub(1)
-                .min(wss - 1),
-            (Pattern::Sequential, _) => {
-                let o = self.sequential_cursor % wss;
-                self.sequential_cursor += 1;
-                o
-            }
-            _ => self.rng.next_u64() % wss,
-        };
+        let t_s = self.next_write_s - self.phase_start_s;
+        let offset = self
+            .chooser
+            .as_mut()
+            .map_or(0, |c| c.next(&mut self.rng, t_s));
         self.wss_base_page + offset
     }
 

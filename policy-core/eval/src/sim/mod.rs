@@ -7,6 +7,7 @@
 //! stop, the pending pages are sent with the guest paused:
 //! downtime = pending bytes / bandwidth + [`SWITCHOVER_COST_MS`].
 
+pub mod access;
 pub mod guest;
 pub mod workload;
 

@@ -35,6 +35,10 @@ pub enum Pattern {
     Zipf,
     /// Pages in order, wrapping around.
     Sequential,
+    /// Two tiers: `hot_share` of the writes land uniformly on the first
+    /// `hot_fraction` of the working set, the rest uniformly on the others.
+    #[serde(rename = "hot-cold")]
+    HotCold,
 }
 
 fn default_zipf_theta() -> f64 {
@@ -43,6 +47,14 @@ fn default_zipf_theta() -> f64 {
 
 fn default_cpu_share() -> f64 {
     1.0
+}
+
+fn default_hot_fraction() -> f64 {
+    0.1
+}
+
+fn default_hot_share() -> f64 {
+    0.9
 }
 
 /// One phase of a workload program.
@@ -73,6 +85,24 @@ pub struct Phase {
     /// under any throttle short of starving it.
     #[serde(default = "default_cpu_share")]
     pub cpu_share: f64,
+    /// The working set at the phase's end, MiB: it grows or shrinks
+    /// linearly from `wss_mib` over the phase (write phases; unset: fixed).
+    #[serde(default)]
+    pub wss_end_mib: Option<f64>,
+    /// Share of the working set that is hot (hot-cold pattern only).
+    #[serde(default = "default_hot_fraction")]
+    pub hot_fraction: f64,
+    /// Share of the writes that land on the hot pages (hot-cold only).
+    #[serde(default = "default_hot_share")]
+    pub hot_share: f64,
+}
+
+impl Phase {
+    /// The largest working set of the phase, MiB.
+    pub fn max_wss_mib(&self) -> f64 {
+        self.wss_end_mib
+            .map_or(self.wss_mib, |end| end.max(self.wss_mib))
+    }
 }
 
 /// A workload program.
@@ -194,11 +224,28 @@ impl Workload {
             }
             match p.kind {
                 PhaseKind::Write => {
-                    if !(p.wss_mib.is_finite() && p.wss_mib > 0.0 && p.wss_mib <= writable_mib) {
-                        return Err(invalid(
-                            field("wss_mib"),
-                            format!("{} must be in (0, {writable_mib}] (RAM minus {RESERVED_MIB} MiB reserved)", p.wss_mib),
-                        ));
+                    for (name, mib) in
+                        [("wss_mib", Some(p.wss_mib)), ("wss_end_mib", p.wss_end_mib)]
+                    {
+                        let Some(mib) = mib else { continue };
+                        if !(mib.is_finite() && mib > 0.0 && mib <= writable_mib) {
+                            return Err(invalid(
+                                field(name),
+                                format!("{mib} must be in (0, {writable_mib}] (RAM minus {RESERVED_MIB} MiB reserved)"),
+                            ));
+                        }
+                    }
+                    if p.pattern == Pattern::HotCold {
+                        for (name, share) in
+                            [("hot_fraction", p.hot_fraction), ("hot_share", p.hot_share)]
+                        {
+                            if !(share.is_finite() && share > 0.0 && share < 1.0) {
+                                return Err(invalid(
+                                    field(name),
+                                    format!("{share} must be in (0, 1)"),
+                                ));
+                            }
+                        }
                     }
                     if !(p.rate_mib_s.is_finite() && p.rate_mib_s > 0.0 && p.rate_mib_s <= 1e6) {
                         return Err(invalid(
@@ -222,10 +269,10 @@ impl Workload {
                     }
                 }
                 PhaseKind::Idle | PhaseKind::Cpu => {
-                    if p.wss_mib != 0.0 || p.rate_mib_s != 0.0 {
+                    if p.wss_mib != 0.0 || p.rate_mib_s != 0.0 || p.wss_end_mib.is_some() {
                         return Err(invalid(
                             field("kind"),
-                            "wss_mib and rate_mib_s only apply to write phases".into(),
+                            "wss_mib, wss_end_mib and rate_mib_s only apply to write phases".into(),
                         ));
                     }
                 }
@@ -236,7 +283,10 @@ impl Workload {
 
     /// Largest working set of any write phase, MiB.
     pub fn max_wss_mib(&self) -> f64 {
-        self.phases.iter().map(|p| p.wss_mib).fold(0.0, f64::max)
+        self.phases
+            .iter()
+            .map(Phase::max_wss_mib)
+            .fold(0.0, f64::max)
     }
 
     /// Length of one pass over the phases, seconds.
@@ -315,5 +365,39 @@ zipf_theta = 0.99
         assert!(err.contains("colour"), "{err}");
         let kind = EXAMPLE.replace("\"idle\"", "\"sleep\"");
         assert!(Workload::from_toml(&kind, Path::new("k.toml")).is_err());
+    }
+
+    #[test]
+    fn hot_cold_tiers_and_a_growing_set_are_checked() {
+        let hot = EXAMPLE.replace(
+            "pattern = \"zipf\"",
+            "pattern = \"hot-cold\"\nhot_fraction = 0.2\nhot_share = 0.8\nwss_end_mib = 600",
+        );
+        let w = Workload::from_toml(&hot, Path::new("h.toml")).unwrap();
+        assert_eq!(w.phases[1].pattern, Pattern::HotCold);
+        assert_eq!(w.max_wss_mib(), 600.0);
+        for (from, to, field) in [
+            ("hot_share = 0.8", "hot_share = 1.0", "phase[2].hot_share"),
+            (
+                "hot_fraction = 0.2",
+                "hot_fraction = 0",
+                "phase[2].hot_fraction",
+            ),
+            (
+                "wss_end_mib = 600",
+                "wss_end_mib = 5000",
+                "phase[2].wss_end_mib",
+            ),
+        ] {
+            let err = Workload::from_toml(&hot.replace(from, to), Path::new("h.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "{err}");
+        }
+        let idle_grows = EXAMPLE.replace(
+            "seconds = 20\n[[phase]]",
+            "seconds = 20\nwss_end_mib = 5\n[[phase]]",
+        );
+        assert!(Workload::from_toml(&idle_grows, Path::new("i.toml")).is_err());
     }
 }
