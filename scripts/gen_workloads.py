@@ -14,7 +14,10 @@ programs; another seed, another unseen set.
 Generator 2 (the default) also draws writes in two tiers (hot-cold: 2-30 %
 of the working set taking 60-98 % of the writes) and, in a third of the
 write phases, a working set that grows or shrinks over the phase (to
-0.25-4 times its start, within half the writable RAM). `--generator 1`
+0.25-4 times its start, within half the writable RAM), and a quarter of
+the programs share the link with competing traffic (a square wave of 10-120 s
+periods, shared 20-80 % of the time, the migration keeping 30-80 % of the
+link: simulation only, the live test-bed refuses such a program). `--generator 1`
 writes exactly what the first generator wrote for a seed (the sets of
 docs/results-frontier.md).
 
@@ -76,7 +79,13 @@ def program(rng, name, ram_mib=None, generator=1):
             f"ram_mib = {ram_mib}",
             f"repeat = {'true' if rng.random() < 0.5 else 'false'}",
             f"migrate_at_s = {rng.uniform(0, 30):.1f}"]
-    return "\n".join(head + phases) + "\n"
+    link = []
+    if generator >= 2 and rng.random() < 0.25:
+        period = log_uniform(rng, 10, 120)
+        link = ["[link]", f"period_s = {period:.1f}",
+                f"shared_s = {period * rng.uniform(0.2, 0.8):.1f}",
+                f"shared_fraction = {rng.uniform(0.3, 0.8):.2f}"]
+    return "\n".join(head + phases + link) + "\n"
 
 
 def phase_write(rng, ram_mib, generator=1):

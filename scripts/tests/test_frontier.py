@@ -102,6 +102,7 @@ def test_the_first_generator_is_kept_and_the_second_draws_the_new_models(tmp_pat
     first, second = gen(1, tmp_path / "g1"), gen(2, tmp_path / "g2")
     assert "hot-cold" not in first and "wss_end_mib" not in first
     assert 'pattern = "hot-cold"' in second and "wss_end_mib" in second
+    assert "[link]" in second and "[link]" not in first
     # Every program of the second generator is one the simulator takes.
     rc = subprocess.run([str(KAIROS), "sim", "--suite", str(tmp_path / "g2"), "--policy", "qemu",
                          "--time-cap-s", "30"], capture_output=True).returncode

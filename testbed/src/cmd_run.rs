@@ -358,6 +358,13 @@ pub fn workload_name(arg: &str, root: &Path) -> Result<WorkloadRef> {
         );
     }
     let program = Workload::from_file(&path)?;
+    if program.link.is_some() {
+        bail!(
+            "{}: its [link] (competing traffic) is modelled by the simulator only; the live \
+             test-bed's link is shaped to --bandwidth-mbit and cannot follow it",
+            path.display()
+        );
+    }
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -477,6 +484,19 @@ pub fn run(args: &RunArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_program_with_competing_traffic_is_refused_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shared.toml");
+        std::fs::write(
+            &file,
+            "name = 'shared'\nram_mib = 1024\n[[phase]]\nkind = 'write'\nseconds = 5\nwss_mib = 64\nrate_mib_s = 50\n[link]\nperiod_s = 10\nshared_s = 5\nshared_fraction = 0.5\n",
+        )
+        .unwrap();
+        let err = workload_name(&file.display().to_string(), dir.path()).unwrap_err();
+        assert!(format!("{err:#}").contains("simulator only"), "{err:#}");
+    }
 
     #[test]
     fn a_program_from_anywhere_is_handed_to_the_guest() {

@@ -152,7 +152,9 @@ pub fn simulate(
             page_size_bytes: PAGE_SIZE_BYTES,
             ram_bytes,
         };
-        let final_bandwidth = round_bandwidth(cfg, round);
+        // The link's share the migration gets now (competing traffic).
+        let share = workload.link.map_or(1.0, |l| l.share_at(now_s));
+        let final_bandwidth = round_bandwidth(cfg, round) * share;
         let downtime_ms = pending_wire_bytes as f64 / final_bandwidth * 1000.0 + SWITCHOVER_COST_MS;
         let stop_cost = StopCost {
             round,
@@ -346,5 +348,27 @@ mod tests {
         assert_eq!(plain_run.status, MigrationStatus::Aborted);
         assert_eq!(plain_run.downtime_ms, None);
         assert!(plain_run.total_time_ms > run.total_time_ms);
+    }
+
+    #[test]
+    fn a_shared_link_slows_the_migration() {
+        let text = "name='l'\nram_mib=512\n[[phase]]\nkind='write'\nseconds=1000\nwss_mib=40\nrate_mib_s=40\n";
+        let plain = workload(text);
+        let shared = workload(&format!(
+            "{text}[link]\nperiod_s = 1000\nshared_s = 1000\nshared_fraction = 0.5\n"
+        ));
+        let cfg = SimConfig::default();
+        let run = |w: &Workload| {
+            let mut p = build_policy(PolicyKind::Qemu, &PolicyConfig::default()).unwrap();
+            simulate(w, p.as_mut(), &cfg, None)
+        };
+        let (a, b) = (run(&plain), run(&shared));
+        assert_eq!(a.status, MigrationStatus::Completed);
+        assert!(
+            b.total_time_ms > 1.8 * a.total_time_ms,
+            "{} vs {}",
+            b.total_time_ms,
+            a.total_time_ms
+        );
     }
 }

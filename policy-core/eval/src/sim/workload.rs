@@ -128,6 +128,35 @@ pub struct Workload {
     /// The phases, in order.
     #[serde(rename = "phase")]
     pub phases: Vec<Phase>,
+    /// Competing traffic on the link (simulation only; unset: the link is
+    /// the migration's).
+    #[serde(default)]
+    pub link: Option<LinkProfile>,
+}
+
+/// The share of the link the migration gets over the program's time: a
+/// square wave of competing traffic (simulation only — the live test-bed
+/// refuses a program that has one rather than ignore it).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkProfile {
+    /// Period of the competing traffic, s.
+    pub period_s: f64,
+    /// Seconds at the start of each period the link is shared.
+    pub shared_s: f64,
+    /// The migration's share of the link while it is shared, in (0, 1].
+    pub shared_fraction: f64,
+}
+
+impl LinkProfile {
+    /// The migration's share of the link `t_s` seconds into the program.
+    pub fn share_at(&self, t_s: f64) -> f64 {
+        if t_s.rem_euclid(self.period_s) < self.shared_s {
+            self.shared_fraction
+        } else {
+            1.0
+        }
+    }
 }
 
 /// A workload file that could not be used, naming the file and the field.
@@ -212,6 +241,27 @@ impl Workload {
                 "phase".into(),
                 "at least one [[phase]] is needed".into(),
             ));
+        }
+        if let Some(l) = &self.link {
+            let bad = |name: &str, message: String| Err(invalid(format!("link.{name}"), message));
+            if !(l.period_s.is_finite() && l.period_s > 0.0) {
+                return bad("period_s", format!("{} must be > 0", l.period_s));
+            }
+            if !(l.shared_s.is_finite() && l.shared_s >= 0.0 && l.shared_s <= l.period_s) {
+                return bad(
+                    "shared_s",
+                    format!("{} must be in [0, period_s]", l.shared_s),
+                );
+            }
+            if !(l.shared_fraction.is_finite()
+                && l.shared_fraction > 0.0
+                && l.shared_fraction <= 1.0)
+            {
+                return bad(
+                    "shared_fraction",
+                    format!("{} must be in (0, 1]", l.shared_fraction),
+                );
+            }
         }
         let writable_mib = (self.ram_mib - RESERVED_MIB) as f64;
         for (i, p) in self.phases.iter().enumerate() {
@@ -399,5 +449,20 @@ zipf_theta = 0.99
             "seconds = 20\nwss_end_mib = 5\n[[phase]]",
         );
         assert!(Workload::from_toml(&idle_grows, Path::new("i.toml")).is_err());
+    }
+
+    #[test]
+    fn a_shared_link_is_a_square_wave() {
+        let text = format!("{EXAMPLE}[link]\nperiod_s = 20\nshared_s = 5\nshared_fraction = 0.5\n");
+        let w = Workload::from_toml(&text, Path::new("l.toml")).unwrap();
+        let link = w.link.unwrap();
+        assert_eq!(link.share_at(1.0), 0.5);
+        assert_eq!(link.share_at(7.0), 1.0);
+        assert_eq!(link.share_at(21.0), 0.5);
+        let bad = text.replace("shared_fraction = 0.5", "shared_fraction = 0");
+        let err = Workload::from_toml(&bad, Path::new("l.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("link.shared_fraction"), "{err}");
     }
 }
