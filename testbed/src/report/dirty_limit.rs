@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use kairos_eval::cell_stats::median;
 use kairos_eval::summary::RunSummary;
 
-use super::record::{utc_date, SimRecord};
+use super::record::{sim_stamp, SimRecord};
 
 /// The escalations the page compares, in its column order (the records'
 /// set names).
@@ -67,16 +67,7 @@ pub fn render(page: &DirtyLimitPage<'_>) -> Result<String> {
         }
     }
     let workloads: BTreeSet<&str> = by.values().flat_map(|w| w.keys().copied()).collect();
-    let commits: BTreeSet<&str> = page
-        .records
-        .iter()
-        .map(|r| r.code_commit.as_str())
-        .collect();
-    let dates: BTreeSet<String> = page
-        .records
-        .iter()
-        .map(|r| utc_date(r.made_unix_s))
-        .collect();
+    let (commits, dates) = sim_stamp(page.records);
     let repeats: BTreeSet<usize> = by.values().flat_map(|w| w.values().map(Vec::len)).collect();
     let mut md = String::new();
     writeln!(
@@ -86,8 +77,8 @@ pub fn render(page: &DirtyLimitPage<'_>) -> Result<String> {
     writeln!(
         md,
         "**Code:** {}. **Runs:** made {}, stored in `{}`; this page is rendered from them by `kairos report dirty-limit` (`bash scripts/results-dirty-limit-sim.sh` makes the runs and the page). Simulation only: `--escalation dirty-limit` needs KVM's dirty ring, which this test-bed (TCG) does not have; live, QEMU refuses it when the migration starts (qtest `/migration/convergence/dirty-limit/needs-dirty-ring`).\n",
-        commits.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
-        dates.into_iter().collect::<Vec<_>>().join(", "),
+        commits,
+        dates,
         page.source
     )?;
     writeln!(

@@ -15,7 +15,7 @@ use anyhow::{bail, Result};
 use kairos_eval::cell_stats::median;
 use kairos_eval::summary::{MigrationStatus, RunSummary};
 
-use super::record::{utc_date, SimRecord};
+use super::record::{sim_stamp, SimRecord};
 
 /// Costs closer than this are "as cheap", ms.
 const SAME_COST_MS: f64 = 1.0;
@@ -280,16 +280,7 @@ pub fn render(page: &FrontierPage<'_>) -> Result<String> {
             .or_default()
             .insert(run.policy.as_str(), run);
     }
-    let commits: BTreeSet<&str> = page
-        .records
-        .iter()
-        .map(|r| r.code_commit.as_str())
-        .collect();
-    let dates: BTreeSet<String> = page
-        .records
-        .iter()
-        .map(|r| utc_date(r.made_unix_s))
-        .collect();
+    let (commits, dates) = sim_stamp(page.records);
     let programs_per_set: BTreeSet<usize> = sets
         .values()
         .flat_map(|by_w| by_w.values().map(BTreeMap::len))
@@ -305,9 +296,9 @@ pub fn render(page: &FrontierPage<'_>) -> Result<String> {
     writeln!(
         md,
         "**Code:** {}. **Runs:** {} simulated runs made {}, stored in `{}`; this page is rendered from them by `kairos report frontier` (`{}` makes the runs and the page). Simulation only.\n",
-        commits.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+        commits,
         runs.len(),
-        dates.into_iter().collect::<Vec<_>>().join(", "),
+        dates,
         page.source,
         page.command
     )?;

@@ -186,6 +186,23 @@ pub fn read<T: DeserializeOwned + Versioned>(path: &Path) -> Result<Vec<T>> {
     Ok(records)
 }
 
+/// The stamp of simulated runs, as a page states it: their code commits
+/// (`` `c1`, `c2` ``) and the dates they were made (`d1, d2`).
+pub fn sim_stamp(records: &[SimRecord]) -> (String, String) {
+    let commits: std::collections::BTreeSet<&str> =
+        records.iter().map(|r| r.code_commit.as_str()).collect();
+    let dates: std::collections::BTreeSet<String> =
+        records.iter().map(|r| utc_date(r.made_unix_s)).collect();
+    (
+        commits
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        dates.into_iter().collect::<Vec<_>>().join(", "),
+    )
+}
+
 /// The UTC date (`YYYY-MM-DD`) of `unix_s` seconds since the epoch.
 pub fn utc_date(unix_s: u64) -> String {
     // Days to civil date (proleptic Gregorian), after H. Hinnant's method.

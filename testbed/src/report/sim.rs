@@ -13,7 +13,7 @@ use kairos_eval::cell_stats::{dominates, MAX_ORACLE_RATIO};
 use kairos_eval::forecast_quality::{ErrorStats, DECIDING_ROUNDS};
 use kairos_eval::summary::{MigrationStatus, RunSummary};
 
-use super::record::{utc_date, QualityLine, SimRecord};
+use super::record::{sim_stamp, QualityLine, SimRecord};
 
 /// What the page is rendered with besides the runs.
 #[derive(Debug, Clone)]
@@ -83,23 +83,14 @@ pub fn render(page: &SimPage<'_>) -> Result<String> {
     if by_weight.is_empty() {
         bail!("no simulated runs");
     }
-    let commits: std::collections::BTreeSet<&str> = page
-        .records
-        .iter()
-        .map(|r| r.code_commit.as_str())
-        .collect();
-    let dates: std::collections::BTreeSet<String> = page
-        .records
-        .iter()
-        .map(|r| utc_date(r.made_unix_s))
-        .collect();
+    let (commits, dates) = sim_stamp(page.records);
     let mut md = String::new();
     writeln!(md, "# Simulated comparison of the policies\n")?;
     writeln!(
         md,
         "**Code:** {}. **Runs:** made {}, stored in `{}`; this page is rendered from them by `kairos report sim` (`bash scripts/results-sim.sh` makes the runs, the plots and the page).\n",
-        commits.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
-        dates.into_iter().collect::<Vec<_>>().join(", "),
+        commits,
+        dates,
         page.source
     )?;
     writeln!(

@@ -284,6 +284,22 @@ fn totals(sweep: &Sweep, cells: &Cells, w: f64, seed: u64) -> Option<Totals> {
     })
 }
 
+/// predictive's sum against the best single limit and against each
+/// workload's best limit, with the intervals and verdicts.
+fn comparison_text(t: &Totals) -> String {
+    format!(
+        "predictive {} s against the best single limit `{}` {} s: **{}** (difference {} s); against each workload's best limit in hindsight {} s: **{}** (difference {} s).",
+        secs(t.predictive_ms),
+        static_name(t.best_single.0),
+        secs(t.best_single.1),
+        verdict_text(t.vs_single),
+        interval_s(t.vs_single),
+        secs(t.per_workload_best_ms),
+        verdict_text(t.vs_per_workload),
+        interval_s(t.vs_per_workload),
+    )
+}
+
 /// Fewer repeats than this in any cell a sum reads: no interval, no
 /// verdict (one run says nothing of the noise).
 pub const MIN_RUNS_FOR_VERDICT: usize = 3;
@@ -379,16 +395,9 @@ pub fn render(page: &SweepPage<'_>) -> Result<String> {
             None => writeln!(md, "- λ = {w}: no workload has runs in every cell yet.")?,
             Some(t) => writeln!(
                 md,
-                "- λ = {w} ({} workloads): predictive {} s against the best single limit `{}` {} s: **{}** (difference {} s); against each workload's best limit in hindsight {} s: **{}** (difference {} s).",
+                "- λ = {w} ({} workloads): {}",
                 t.complete.len(),
-                secs(t.predictive_ms),
-                static_name(t.best_single.0),
-                secs(t.best_single.1),
-                verdict_text(t.vs_single),
-                interval_s(t.vs_single),
-                secs(t.per_workload_best_ms),
-                verdict_text(t.vs_per_workload),
-                interval_s(t.vs_per_workload),
+                comparison_text(t)
             )?,
         }
     }
@@ -398,15 +407,8 @@ pub fn render(page: &SweepPage<'_>) -> Result<String> {
         if let Some(t) = totals(&sweep, &lenient, *w, 1000 * (i as u64 + 1)) {
             writeln!(
                 md,
-                "- λ = {w}, stops above the maximum counted at their cost as if allowed: predictive {} s against `{}` {} s: {} (difference {} s); against each workload's best {} s: {} (difference {} s).",
-                secs(t.predictive_ms),
-                static_name(t.best_single.0),
-                secs(t.best_single.1),
-                verdict_text(t.vs_single),
-                interval_s(t.vs_single),
-                secs(t.per_workload_best_ms),
-                verdict_text(t.vs_per_workload),
-                interval_s(t.vs_per_workload),
+                "- λ = {w}, stops above the maximum counted at their cost as if allowed: {}",
+                comparison_text(&t)
             )?;
         }
     }
