@@ -52,12 +52,13 @@ pub struct SweepPage<'a> {
     pub programs: &'a BTreeMap<String, Workload>,
 }
 
-/// A column of the sweep.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+/// A column of the sweep: QEMU's rule at a static limit, predictive at a
+/// weight, or another policy shown beside them.
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Column {
     Static(u64),
     Predictive(f64),
-    Other(usize),
+    Other,
 }
 
 /// The cells under one objective, keyed by (workload, policy).
@@ -79,17 +80,11 @@ struct Sweep {
     max_downtime_ms: f64,
 }
 
-fn column(policy: &str, others: &mut Vec<String>) -> Column {
+fn column(policy: &str) -> Column {
     match policy.parse::<LiveSpec>() {
         Ok(LiveSpec::Qemu(Some(limit_ms))) => Column::Static(limit_ms),
         Ok(LiveSpec::Predictive(Some(w))) => Column::Predictive(w),
-        _ => {
-            let i = others.iter().position(|o| o == policy).unwrap_or_else(|| {
-                others.push(policy.to_string());
-                others.len() - 1
-            });
-            Column::Other(i)
-        }
+        _ => Column::Other,
     }
 }
 
@@ -102,11 +97,14 @@ fn shape(records: &[RunRecord]) -> Result<Sweep> {
     for r in records {
         workloads.insert(r.result.workload.clone());
         max.insert(r.result.max_downtime_ms);
-        match column(&r.result.policy, &mut others) {
+        match column(&r.result.policy) {
             Column::Static(l) => {
                 limits.insert(l);
             }
             Column::Predictive(w) if !weights.contains(&w) => weights.push(w),
+            Column::Other if !others.contains(&r.result.policy) => {
+                others.push(r.result.policy.clone());
+            }
             _ => {}
         }
     }
