@@ -21,6 +21,11 @@
 #   bash scripts/sweep.sh status   runs done and left, the time left, the log's tail
 #   bash scripts/sweep.sh stop     stop it (the run under way is dropped, made again on resume)
 #   bash scripts/sweep.sh run      what start and resume run, in the foreground
+#   bash scripts/sweep.sh guard    what start and resume also start: while a test run
+#                                  (.ci/run or scripts/test.sh) is on this machine, the
+#                                  sweep is stopped (its run under way dropped, so no
+#                                  stored run shares the machine with it) and resumed
+#                                  a minute after it ends
 #   bash scripts/sweep.sh pack     store the runs made so far in the repository
 #                                  (docs/results/runs/sweep.jsonl.gz) and render
 #                                  docs/results-sweep.md from them (scripts/report.sh)
@@ -34,6 +39,7 @@ root=$top/root
 out=$top/out
 log=$top/log
 pidfile=$top/pid
+guard_pidfile=$top/guard.pid
 commit_file=$top/COMMIT
 
 WORKLOADS=hot-wss,phase-change,periodic,redis,ycsb-a,sysbench-memory
@@ -49,10 +55,54 @@ die() { log_line "$*"; exit 1; }
 
 running_pid() {
     local pid
-    [ -f "$pidfile" ] || return 1
-    pid=$(cat "$pidfile")
+    [ -f "${1:-$pidfile}" ] || return 1
+    pid=$(cat "${1:-$pidfile}")
     kill -0 "$pid" 2>/dev/null || return 1
     echo "$pid"
+}
+
+# A test run on this machine: CI's command or the README's test command.
+tests_running() {
+    pgrep -f '(^|/| )[.]ci/run|scripts/test[.]sh' >/dev/null
+}
+
+stop_sweep() {
+    local pid
+    if pid=$(running_pid); then
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+        log_line "stopped (pid $pid); bash scripts/sweep.sh resume goes on"
+        return 0
+    fi
+    return 1
+}
+
+# Keep the machine to the tests while they run: stop the sweep when they
+# start, resume it once they have been gone for a minute.
+guard() {
+    local paused=0 quiet=0
+    while :; do
+        if tests_running; then
+            quiet=0
+            if stop_sweep; then
+                paused=1
+                log_line "a test run started: sweep stopped until it ends"
+            fi
+        elif [ "$paused" = 1 ]; then
+            quiet=$((quiet + 5))
+            if [ "$quiet" -ge 60 ]; then
+                paused=0
+                in_background
+            fi
+        fi
+        sleep 5
+    done
+}
+
+start_guard() {
+    if ! running_pid "$guard_pidfile" >/dev/null; then
+        setsid nohup bash "$main/scripts/sweep.sh" guard >>"$log" 2>&1 </dev/null &
+        echo $! >"$guard_pidfile"
+    fi
 }
 
 # The pinned commit's code, built in its worktree (idempotent: the builds
@@ -107,6 +157,9 @@ in_background() {
         die "already running (pid $pid): bash scripts/sweep.sh status"
     fi
     mkdir -p "$top"
+    if tests_running; then
+        die "a test run is on this machine: the sweep waits for it (bash scripts/sweep.sh resume later)"
+    fi
     setsid nohup bash "$main/scripts/sweep.sh" run >>"$log" 2>&1 </dev/null &
     echo $! >"$pidfile"
     log_line "running in the background (pid $!); log: $log; bash scripts/sweep.sh status"
@@ -125,6 +178,7 @@ status() {
         return 0
     fi
     if pid=$(running_pid); then echo "running (pid $pid)"; else echo "not running"; fi
+    if pid=$(running_pid "$guard_pidfile"); then echo "guard on (pid $pid)"; else echo "guard off"; fi
     echo "runs kept: $done of $total"
     [ -f "$log" ] && grep -E '^\[[0-9]+/[0-9]+' "$log" | tail -n 3
     return 0
@@ -139,8 +193,13 @@ case "${1:-}" in
         mkdir -p "$top"
         git rev-parse HEAD >"$commit_file"
         in_background
+        start_guard
         ;;
-    resume) in_background ;;
+    resume)
+        in_background
+        start_guard
+        ;;
+    guard) guard ;;
     run) run_campaign ;;
     status) status ;;
     pack)
@@ -149,12 +208,10 @@ case "${1:-}" in
         bash scripts/report.sh
         ;;
     stop)
-        if pid=$(running_pid); then
-            kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
-            log_line "stopped (pid $pid); bash scripts/sweep.sh resume goes on"
-        else
-            log_line "not running"
+        if pid=$(running_pid "$guard_pidfile"); then
+            kill -TERM "$pid"
         fi
+        stop_sweep || log_line "not running"
         ;;
     *)
         awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
