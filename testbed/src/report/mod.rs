@@ -170,8 +170,8 @@ pub struct SweepArgs {
     pub programs: String,
     /// Repeats a cell has when the sweep is done (fewer: the page says it
     /// is partial).
-    #[arg(long, default_value_t = 5)]
-    pub repeats: usize,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub repeats: u16,
     /// Cells the campaign plans (workloads × policies), for a partial
     /// sweep's count [default: those the runs show].
     #[arg(long, value_name = "N")]
@@ -317,7 +317,7 @@ fn sweep_page(args: &SweepArgs) -> Result<()> {
         failure_charge_ms: args.failure_charge_s * 1000.0,
         source: &source,
         command: &command,
-        repeats: args.repeats,
+        repeats: usize::from(args.repeats),
         planned_cells: args.planned_cells,
         programs: &programs,
     })?;
