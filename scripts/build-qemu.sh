@@ -48,7 +48,7 @@ mkdir -p "$top"
 need=()
 for pkg in ninja-build libglib2.0-dev libpixman-1-dev flex bison libslirp-dev libfdt-dev \
            pkg-config gcc seabios ipxe-qemu qemu-system-data dpkg-dev xz-utils git; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+    [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || need+=("$pkg")
 done
 src_list=/etc/apt/sources.list.d/kairos-qemu-src.sources
 if [ ! -f "$src_list" ]; then

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 want=1.85
 log() { printf '[debian-rustc] %s\n' "$*" >&2; }
-if ! /usr/bin/rustc --version 2>/dev/null | grep -q "^rustc $want\."; then
+if ! grep -q "^rustc $want\." <<<"$(/usr/bin/rustc --version 2>/dev/null)"; then
     export DEBIAN_FRONTEND=noninteractive
     version=$(apt-cache madison rustc-web 2>/dev/null | awk -v w="$want." '$3 ~ "^" w {print $3; exit}')
     if [ -z "$version" ]; then

@@ -25,7 +25,7 @@ JOBS=${JOBS:-1}
 case "$JOBS" in ''|*[!0-9]*|0) echo "[fuzz] JOBS must be a positive integer, got '$JOBS'" >&2; exit 2 ;; esac
 log() { printf '[fuzz] %s\n' "$*" >&2; }
 
-if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+if ! grep -q '^nightly' <<<"$(rustup toolchain list 2>/dev/null)"; then
     log "installing the nightly toolchain (rustup)"
     rustup toolchain install nightly --profile minimal || {
         log "no nightly toolchain and none installable here: cargo fuzz cannot run (the proptest stream in ffi/tests/fuzz_api.rs still runs in scripts/test.sh)"

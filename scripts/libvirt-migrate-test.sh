@@ -208,9 +208,13 @@ EOF
     if [ "$how" = qmp ]; then
         virsh -c "$SRC" qemu-monitor-command "$name" \
             "{\"execute\":\"migrate-set-parameters\",\"arguments\":{\"x-convergence-policy\":\"$policy\",\"x-convergence-max-downtime\":1000,\"x-convergence-downtime-weight\":10}}" >/dev/null
-        virsh -c "$SRC" qemu-monitor-command "$name" '{"execute":"query-migrate-parameters"}' |
-            grep -q "\"x-convergence-policy\":\"$policy\"" ||
-            { echo "libvirt-test: migrate-set-parameters through libvirt did not take" >&2; exit 1; }
+        # Read the whole answer before matching: `virsh ... | grep -q` under
+        # pipefail fails when grep exits before virsh has written its last
+        # byte (SIGPIPE), whatever the answer says.
+        local params
+        params=$(virsh -c "$SRC" qemu-monitor-command "$name" '{"execute":"query-migrate-parameters"}')
+        grep -q "\"x-convergence-policy\":\"$policy\"" <<<"$params" ||
+            { echo "libvirt-test: migrate-set-parameters through libvirt did not take: $params" >&2; exit 1; }
     fi
     sleep 6
     [ "$fault" = dst-daemon-killed ] && kill_dst_daemon_mid_migration "$name" "$serial"
@@ -233,7 +237,7 @@ EOF
     local state
     state=$(virsh -c "$DST" domstate "$name" 2>&1)
     [ "$state" = running ] || { echo "libvirt-test: on the destination the domain is '$state'" >&2; exit 1; }
-    if virsh -c "$SRC" list --all --name | grep -qx "$name"; then
+    if grep -qx "$name" <<<"$(virsh -c "$SRC" list --all --name)"; then
         echo "libvirt-test: $name is still on the source" >&2
         exit 1
     fi
@@ -312,8 +316,8 @@ kill_dst_daemon_mid_migration() {
         --bandwidth 119 >"$out" 2>&1 &
     local mig=$! active=no
     for _ in $(seq 150); do
-        if virsh -c "$SRC" qemu-monitor-command "$name" '{"execute":"query-migrate"}' 2>/dev/null |
-            grep -q '"status":"active"'; then
+        if grep -q '"status":"active"' <<<"$(virsh -c "$SRC" qemu-monitor-command "$name" \
+                '{"execute":"query-migrate"}' 2>/dev/null)"; then
             active=yes
             break
         fi

@@ -6,7 +6,7 @@ ensure_packages() {
     local tag=$1 pkg need=()
     shift
     for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+        [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || need+=("$pkg")
     done
     ((${#need[@]})) || return 0
     printf '[%s] apt-get install %s\n' "$tag" "${need[*]}" >&2
