@@ -12,9 +12,9 @@
 //! downtime beyond the limit is worth. λ = ∞ with M = L is QEMU's rule; λ = 0
 //! is QEMU's rule at M. Everything here is in milliseconds.
 
-use crate::normal;
-
 use crate::config::PolicyConfig;
+use crate::decision::ForecastPoint;
+use crate::normal;
 
 /// Standard deviations below which a downtime forecast counts as certain.
 const CERTAIN_SD_MS: f64 = 1e-6;
@@ -117,6 +117,56 @@ impl Objective {
     }
 }
 
+/// The cheapest plan "continue, then stop at forecast point h".
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BestWait {
+    /// Its expected cost, ms (+∞ when there is no point to wait for).
+    pub expected_cost_ms: f64,
+    /// Its expected downtime meets the limit.
+    pub within_limit: bool,
+}
+
+impl Objective {
+    /// The cheapest of the plans "continue, then stop at `points[h]`" seen
+    /// from a sync `elapsed_ms` into the migration: each point's downtime
+    /// is Normal, its mean the point's pending bytes at `ms_per_byte`, its
+    /// spread the point's interval read as ±`z` standard deviations. A
+    /// plan whose stop turns out above `allowed_ms` costs `stop_cost_ms`
+    /// (stopping now) plus the wait.
+    pub fn best_wait(
+        &self,
+        points: &[ForecastPoint],
+        elapsed_ms: f64,
+        ms_per_byte: f64,
+        z: f64,
+        allowed_ms: f64,
+        stop_cost_ms: f64,
+    ) -> BestWait {
+        let mut best = BestWait {
+            expected_cost_ms: f64::INFINITY,
+            within_limit: false,
+        };
+        for p in points {
+            let mean_ms = p.pending_bytes * ms_per_byte;
+            let sd_ms = (p.pending_hi_bytes - p.pending_lo_bytes) * ms_per_byte / (2.0 * z);
+            let expected = self.expected_cost_ms(
+                elapsed_ms + p.offset_ms,
+                mean_ms,
+                sd_ms,
+                allowed_ms,
+                stop_cost_ms + p.offset_ms,
+            );
+            if expected < best.expected_cost_ms {
+                best = BestWait {
+                    expected_cost_ms: expected,
+                    within_limit: mean_ms <= self.downtime_limit_ms,
+                };
+            }
+        }
+        best
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +207,26 @@ mod tests {
         assert!((certain - nearly).abs() < 1e-3, "{certain} vs {nearly}");
         // A certain stop above what is allowed fails.
         assert_eq!(o.expected_cost_ms(1000.0, 950.0, 0.0, 900.0, 7.0), 7.0);
+    }
+
+    #[test]
+    fn the_best_wait_is_the_cheapest_point_and_none_costs_infinity() {
+        let o = objective(10.0);
+        let point = |pending_bytes: f64, offset_ms: f64| ForecastPoint {
+            pending_bytes,
+            pending_lo_bytes: pending_bytes,
+            pending_hi_bytes: pending_bytes,
+            offset_ms,
+            dirty_rate_bytes_per_s: 0.0,
+        };
+        // 1 ms per byte: 500 ms of downtime in 1 s, or 250 in 2 s.
+        let points = [point(500.0, 1000.0), point(250.0, 2000.0)];
+        let best = o.best_wait(&points, 0.0, 1.0, 1.28, 900.0, 1e9);
+        assert_eq!(best.expected_cost_ms, 2250.0);
+        assert!(best.within_limit);
+        let none = o.best_wait(&[], 0.0, 1.0, 1.28, 900.0, 1e9);
+        assert_eq!(none.expected_cost_ms, f64::INFINITY);
+        assert!(!none.within_limit);
     }
 
     #[test]
