@@ -131,6 +131,10 @@ enum KairosReason
   // throttled by the share the forecast says makes one fit within a round
   // or two.
   KAIROS_REASON_THROTTLING = 19,
+  // Stopping now fits the maximum and no cheaper stop is forecast, but
+  // a regime change is likely enough, and would save enough, to wait
+  // another round (within the ski-rental bound).
+  KAIROS_REASON_HEDGING = 20,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -94,6 +94,10 @@ pub enum Reason {
     /// throttled by the share the forecast says makes one fit within a round
     /// or two.
     Throttling = 19,
+    /// Stopping now fits the maximum and no cheaper stop is forecast, but
+    /// a regime change is likely enough, and would save enough, to wait
+    /// another round (within the ski-rental bound).
+    Hedging = 20,
 }
 
 names!(Reason, "reason" {
@@ -117,6 +121,7 @@ names!(Reason, "reason" {
     Observing => "observing",
     InternalError => "internal-error",
     Throttling => "throttling",
+    Hedging => "hedging",
 });
 
 /// Which forecasting model produced a forecast.

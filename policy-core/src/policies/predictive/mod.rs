@@ -25,11 +25,13 @@
 //!    with the expected cost of stopping at each forecast round instead
 //!    ([`Objective::best_wait`]: the wait counted, the forecast's spread
 //!    counted, and a plan whose stop turns out above the maximum costing
-//!    what stopping now would, plus the wait). Continue if some later stop
-//!    is expected to be cheaper (`converging` when it is expected within
-//!    the limit, `trough-ahead` otherwise); stop otherwise
-//!    (`convergence-point`, or `trough-now` at the bottom of a detected
-//!    cycle).
+//!    what stopping now would, plus the wait), and wait no longer than the
+//!    ski-rental patience allows ([`patience`]): continue while some later
+//!    stop is expected to be cheaper (`converging` when it is expected
+//!    within the limit, `trough-ahead` otherwise), or, with none forecast,
+//!    while a regime change is likely enough to pay for the wait
+//!    (`hedging`); stop otherwise (`convergence-point`, or `trough-now` at
+//!    the bottom of a detected cycle).
 //! 5. Stopping now exceeds the maximum: if the optimistic (lower) forecast
 //!    reaches it within the horizon → continue; after
 //!    `non_convergence_confirm_rounds` rounds where it does not, declare
@@ -38,6 +40,7 @@
 
 mod calibration;
 mod pace;
+mod patience;
 mod projection;
 mod throttle;
 mod working_set;
@@ -51,6 +54,7 @@ use crate::decision::{Action, Decision, Forecast, ForecastPoint, Reason};
 use crate::observation::RoundObservation;
 use calibration::Calibration;
 use pace::Pace;
+use patience::{Patience, Verdict};
 use projection::Projector;
 use throttle::{Ceilings, Target, Throttle};
 use working_set::WorkingSet;
@@ -69,6 +73,9 @@ pub struct PredictiveRule {
     /// Consecutive syncs at which not even the optimistic forecast reached
     /// a stop that fits the maximum.
     no_convergence_streak: u32,
+    /// Elapsed ms at the first sync where a stop fitted the maximum: the
+    /// waiting since then is what not stopping has cost for sure.
+    fitted_since_ms: Option<u64>,
 }
 
 impl PredictiveRule {
@@ -89,6 +96,7 @@ impl PredictiveRule {
             throttle: Throttle::default(),
             previous: None,
             no_convergence_streak: 0,
+            fitted_since_ms: None,
         }
     }
 
@@ -299,7 +307,8 @@ impl PredictiveRule {
         // Rule 4.
         if obs.implied_downtime_ms() <= allowed_ms {
             self.no_convergence_streak = 0;
-            return self.weigh_stop_now(&sync);
+            let since_ms = *self.fitted_since_ms.get_or_insert(obs.elapsed_ms);
+            return self.weigh_stop_now(&sync, since_ms);
         }
         // Rule 5.
         self.when_nothing_fits(&sync)
@@ -307,7 +316,7 @@ impl PredictiveRule {
 
     /// Rule 4: stopping now fits the maximum; stop unless a later stop is
     /// expected to be cheaper.
-    fn weigh_stop_now(&self, sync: &AtSync<'_>) -> Decision {
+    fn weigh_stop_now(&self, sync: &AtSync<'_>, fitted_since_ms: u64) -> Decision {
         let obs = sync.obs;
         let objective = Objective::from_config(sync.cfg);
         let downtime_ms = obs.implied_downtime_ms();
@@ -326,13 +335,20 @@ impl PredictiveRule {
             wait_cost_ms: wait.expected_cost_ms,
             ..sync.decision(action, reason)
         };
-        if wait.expected_cost_ms < stop_cost_ms {
-            let reason = if wait.within_limit {
-                Reason::Converging
-            } else {
-                Reason::TroughAhead
-            };
-            return weighed(Action::Continue, reason);
+        let patience = Patience::at(
+            obs.elapsed_ms,
+            stop_cost_ms,
+            fitted_since_ms,
+            sync.forecast.next().map_or(0.0, |p| p.offset_ms),
+            self.pace.regime_changes(),
+        );
+        match patience.verdict(wait.expected_cost_ms < stop_cost_ms) {
+            Verdict::ForTheForecast if wait.within_limit => {
+                return weighed(Action::Continue, Reason::Converging)
+            }
+            Verdict::ForTheForecast => return weighed(Action::Continue, Reason::TroughAhead),
+            Verdict::ForARegimeChange => return weighed(Action::Continue, Reason::Hedging),
+            Verdict::Stop => {}
         }
         let at_trough = sync.forecast.period_rounds > 0
             && obs.pending_bytes as f64 <= sync.lowest(|p| p.pending_bytes);
