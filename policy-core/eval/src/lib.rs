@@ -9,7 +9,7 @@
 //! oracle's.
 //!
 //! Layers, each importing only those above it: [`outcome`] (how a run
-//! ended and counts, what a decision does), [`cell_stats`], [`trace`],
+//! ended and counts, what a decision does), [`cell_stats`], [`set_regret`], [`trace`],
 //! [`oracle`] and [`baseline`] are leaves; [`sim`] and [`replay`] use
 //! them; [`summary`] and [`forecast_quality`] use those; [`advise`] sits on
 //! top. No cycle: the simulator and replay never import the summary.
@@ -21,6 +21,7 @@ pub mod forecast_quality;
 pub mod oracle;
 pub mod outcome;
 pub mod replay;
+pub mod set_regret;
 pub mod sim;
 pub mod summary;
 pub mod trace;

@@ -128,6 +128,10 @@ pub struct FrontierArgs {
     /// The command that makes the runs and the page, as the page names it.
     #[arg(long, default_value = "bash scripts/results-frontier.sh")]
     pub command: String,
+    /// The generator of scripts/gen_workloads.py that drew the sets (the
+    /// page describes what it draws).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=2))]
+    pub generator: u32,
     /// Do not write: fail when the page differs from what the records give.
     #[arg(long)]
     pub check: bool,
@@ -293,6 +297,7 @@ fn frontier_page(args: &FrontierArgs) -> Result<()> {
         source: &source,
         command: &args.command,
         design_sets: &design_sets,
+        generator: args.generator,
     })?;
     write_or_check(&args.page, &text, args.check)
 }
