@@ -7,7 +7,8 @@
 #                                    committed page differs (CI runs this)
 #
 # Pages and their runs:
-#   docs/results-sweep.md     <- docs/results/runs/sweep.jsonl.gz     (scripts/sweep.sh pack)
+#   docs/results-sweep.md     <- docs/results/runs/sweep.jsonl.gz,
+#                                sweep-sim.jsonl.gz                   (scripts/sweep.sh pack)
 #   docs/results-frontier.md  <- docs/results/runs/frontier.jsonl.gz  (scripts/results-frontier.sh)
 #   docs/results-sim.md       <- docs/results/runs/sim.jsonl.gz       (scripts/results-sim.sh)
 #   docs/results-dirty-limit-sim.md <- docs/results/runs/dirty-limit-sim.jsonl.gz
@@ -28,8 +29,10 @@ runs=docs/results/runs
 
 # The live sweep: 16 workloads x 13 policies planned (scripts/sweep.sh).
 if [ -f "$runs/sweep.jsonl.gz" ]; then
+    simulated=()
+    [ -f "$runs/sweep-sim.jsonl.gz" ] && simulated=(--simulated "$runs/sweep-sim.jsonl.gz")
     $kairos report sweep --records "$runs/sweep.jsonl.gz" --page docs/results-sweep.md \
-        --planned-cells 208 "${check[@]}"
+        --planned-cells 208 "${simulated[@]}" "${check[@]}"
 fi
 
 # Random programs against every static limit, simulated: the design seeds

@@ -31,16 +31,30 @@ bash scripts/setup.sh
 cargo build --release -q -p kairos-testbed
 out=build/frontier
 rm -rf "$out"
+# One job per (set, λ), as many at once as there are CPUs (JOBS=N to
+# change); each job's per-program progress goes to its log.
+jobs_max=${JOBS:-$(nproc)}
+running=0
 for seed in $SEEDS; do
     dir="$out/s$seed"
     python3 scripts/gen_workloads.py --seed "$seed" --count "$COUNT" --generator "$GENERATOR" \
         --out "$dir/workloads"
     for weight in "${WEIGHTS[@]}"; do
-        echo "== seed $seed: simulating $COUNT programs at λ = $weight" >&2
+        if [ "$running" -ge "$jobs_max" ]; then
+            wait -n || { echo "results-frontier: a simulation failed (see the logs under $out)" >&2; exit 1; }
+            running=$((running - 1))
+        fi
+        echo "== seed $seed: simulating $COUNT programs at λ = $weight (log: $dir/sim-w$weight.log)" >&2
         target/release/kairos sim --suite "$dir/workloads" --policy "predictive,$STATICS,auto-converge" \
             --downtime-limit-ms 300 --max-downtime-ms 1000 --downtime-weight "$weight" \
-            --json >"$dir/sim-w$weight.jsonl"
+            --json >"$dir/sim-w$weight.jsonl" 2>"$dir/sim-w$weight.log" &
+        running=$((running + 1))
     done
+done
+# Every job must have succeeded.
+while [ "$running" -gt 0 ]; do
+    wait -n || { echo "results-frontier: a simulation failed (see the logs under $out)" >&2; exit 1; }
+    running=$((running - 1))
 done
 packs=()
 for seed in $SEEDS; do

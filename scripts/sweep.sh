@@ -27,7 +27,9 @@
 #                                  stored run shares the machine with it) and resumed
 #                                  a minute after it ends
 #   bash scripts/sweep.sh pack     store the runs made so far in the repository
-#                                  (docs/results/runs/sweep.jsonl.gz) and render
+#                                  (docs/results/runs/sweep.jsonl.gz), and the
+#                                  sweep's programs simulated by its own build
+#                                  (sweep-sim.jsonl.gz), and render
 #                                  docs/results-sweep.md from them (scripts/report.sh)
 #
 # Raw runs: build/sweep/out/runs (one JSON, trace and guest logs per run).
@@ -205,6 +207,34 @@ case "${1:-}" in
     pack)
         cargo build --release -q -p kairos-testbed
         target/release/kairos report pack --runs "$out/runs" --out docs/results/runs/sweep.jsonl.gz
+        # The page's simulated counterpart: the sweep's programs simulated
+        # by the sweep's own build (its commit, not main's), as the live
+        # guests ran them: the live warm-up (the program's migrate_at_s,
+        # else kairos run's default, DEFAULT_WARMUP_S = 8 s) and the
+        # sweep's timeout as the time cap.
+        [ -x "$root/target/release/kairos" ] || die "no sweep build at $root (bash scripts/sweep.sh start)"
+        sims=$(mktemp -d)
+        trap 'rm -rf "$sims"' EXIT
+        statics=$(tr ',' '\n' <<<"$POLICIES" | grep '^qemu@' | paste -sd,)
+        files=()
+        for name in ${WORKLOADS//,/ }; do
+            [ -f "testbed/workloads/$name.toml" ] && files+=("testbed/workloads/$name.toml")
+        done
+        files+=("$PROGRAMS"/*.toml)
+        packs=()
+        for weight in ${WEIGHTS//,/ }; do
+            log_line "simulating ${#files[@]} programs at λ = $weight with the sweep's build"
+            for file in "${files[@]}"; do
+                warmup=()
+                grep -q '^migrate_at_s' "$file" || warmup=(--warmup-s 8)
+                "$root/target/release/kairos" sim --workload "$file" --policy "$statics,predictive" \
+                    --downtime-limit-ms 300 --max-downtime-ms 1000 --downtime-weight "$weight" \
+                    --time-cap-s "$TIMEOUT_S" "${warmup[@]}" --json 2>/dev/null
+            done >"$sims/w$weight.jsonl"
+            packs+=(--sim "sweep=$sims/w$weight.jsonl")
+        done
+        target/release/kairos report pack-sim "${packs[@]}" --code-commit "$(cat "$commit_file")" \
+            --out docs/results/runs/sweep-sim.jsonl.gz
         bash scripts/report.sh
         ;;
     stop)

@@ -13,11 +13,8 @@ mod sweep;
 
 use std::path::{Path, PathBuf};
 
-use std::collections::BTreeMap;
-
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use kairos_eval::sim::workload::{suite_files, Workload};
 
 /// Arguments of `kairos report`.
 #[derive(Debug, Args)]
@@ -106,6 +103,10 @@ pub struct PackSimArgs {
     /// The records file to write (gzip JSON lines).
     #[arg(long)]
     pub out: PathBuf,
+    /// The commit of the code that made the simulated runs [default: this
+    /// binary's] (a campaign's own, pinned build).
+    #[arg(long, value_name = "COMMIT")]
+    pub code_commit: Option<String>,
 }
 
 /// Arguments of `kairos report frontier`.
@@ -164,14 +165,12 @@ pub struct SweepArgs {
     /// --timeout-s: what a user waits before giving up).
     #[arg(long, default_value_t = 120.0, value_name = "S")]
     pub failure_charge_s: f64,
-    /// Directories of the workload programs the runs name (the simulated
-    /// counterpart runs them), comma-separated.
-    #[arg(
-        long,
-        default_value = "testbed/workloads,testbed/workloads-held-out/sweep",
-        value_name = "DIR[,DIR...]"
-    )]
-    pub programs: String,
+    /// The sweep's programs simulated by the sweep's own code (from
+    /// `kairos report pack-sim`; `scripts/sweep.sh pack` makes them): the
+    /// page's simulated counterpart. Without it the page says none is
+    /// stored.
+    #[arg(long, value_name = "FILE")]
+    pub simulated: Option<PathBuf>,
     /// Repeats a cell has when the sweep is done (fewer: the page says it
     /// is partial).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
@@ -236,7 +235,10 @@ fn pack_sim(args: &PackSimArgs) -> Result<()> {
         let record = |summary, quality| record::SimRecord {
             format: record::RECORD_FORMAT,
             set: set.to_string(),
-            code_commit: crate::live::run::CODE_COMMIT.to_string(),
+            code_commit: args
+                .code_commit
+                .clone()
+                .unwrap_or_else(|| crate::live::run::CODE_COMMIT.to_string()),
             made_unix_s: now,
             summary,
             quality,
@@ -310,7 +312,10 @@ fn sweep_page(args: &SweepArgs) -> Result<()> {
         bail!("--downtime-limit-ms must be > 0");
     }
     let records: Vec<record::RunRecord> = record::read(&args.records)?;
-    let programs = load_programs(&args.programs)?;
+    let simulated: Vec<record::SimRecord> = match &args.simulated {
+        Some(path) => record::read(path)?,
+        None => Vec::new(),
+    };
     let source = args.records.display().to_string();
     let command = format!(
         "kairos report sweep --records {source} --page {}",
@@ -324,26 +329,9 @@ fn sweep_page(args: &SweepArgs) -> Result<()> {
         command: &command,
         repeats: usize::from(args.repeats),
         planned_cells: args.planned_cells,
-        programs: &programs,
+        simulated: &simulated,
     })?;
     write_or_check(&args.page, &text, args.check)
-}
-
-/// Every workload program in the comma-separated directories, by name (a
-/// bad file is an error naming it).
-fn load_programs(dirs: &str) -> Result<BTreeMap<String, Workload>> {
-    let mut out = BTreeMap::new();
-    for dir in dirs.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-        for file in suite_files(Path::new(dir))? {
-            let program = Workload::from_file(&file)?;
-            let name = file
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            out.insert(name, program);
-        }
-    }
-    Ok(out)
 }
 
 /// Write `text` to `page`, or with `check` compare them.

@@ -13,20 +13,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use anyhow::{bail, Result};
-use kairos_eval::baseline::PolicySpec;
 use kairos_eval::cell_stats::{bootstrap_interval, median, median_interval, Interval, Verdict};
 use kairos_eval::forecast_quality::{
     change_segments, forecast_quality, ErrorStats, DECIDING_ROUNDS,
 };
 use kairos_eval::outcome::Outcome;
-use kairos_eval::sim::workload::Workload;
-use kairos_eval::sim::SimConfig;
-use kairos_eval::summary::simulate_workload;
 use kairos_eval::trace::read_trace;
 use kairos_policy_core::cost::Objective;
 use kairos_policy_core::PolicyConfig;
 
-use super::record::{utc_date, RunRecord};
+use super::record::{sim_stamp, utc_date, RunRecord, SimRecord};
 use crate::live::spec::LiveSpec;
 
 /// What the page is rendered with besides the runs.
@@ -47,9 +43,10 @@ pub struct SweepPage<'a> {
     /// Cells the campaign plans (workloads × policies), when the runs so
     /// far do not show them all.
     pub planned_cells: Option<usize>,
-    /// The workload programs by name, for the simulated counterpart
-    /// (benchmarks have none and are left out of it).
-    pub programs: &'a BTreeMap<String, Workload>,
+    /// The sweep's programs simulated by the sweep's own code (`kairos
+    /// report pack-sim`), for the simulated counterpart; benchmarks have
+    /// none and are left out of it.
+    pub simulated: &'a [SimRecord],
 }
 
 /// A column of the sweep: QEMU's rule at a static limit, predictive at a
@@ -520,82 +517,85 @@ pub fn render(page: &SweepPage<'_>) -> Result<String> {
 }
 
 /// The sign of (predictive − best single static limit), live and in the
-/// simulator, over the workloads that are programs (the simulator runs
-/// them as the live guest: the same size, the same start, the link and
-/// limits of the sweep, a failure charged the same cap).
+/// simulator, over the workloads that are programs: their stored
+/// simulated runs (made by the sweep's own code, as the live guest: the
+/// same size, the same start, the link and limits of the sweep, a failure
+/// charged the same cap).
 fn simulation_section(
     md: &mut String,
     page: &SweepPage<'_>,
     sweep: &Sweep,
     per_weight: &[(f64, Cells, Option<Totals>)],
 ) -> Result<()> {
-    let programs: Vec<&Workload> = sweep
+    // λ (bits) → program → policy → cost (None: did not end within M).
+    let mut sim: BTreeMap<u64, BTreeMap<&str, BTreeMap<&str, Option<f64>>>> = BTreeMap::new();
+    for run in page.simulated.iter().filter_map(|r| r.summary.as_ref()) {
+        sim.entry(run.downtime_weight.to_bits())
+            .or_default()
+            .entry(run.workload.as_str())
+            .or_default()
+            .insert(run.policy.as_str(), run.cost_ms);
+    }
+    let programs: Vec<&str> = sweep
         .workloads
         .iter()
-        .filter_map(|w| page.programs.get(w))
+        .map(String::as_str)
+        .filter(|w| sim.values().any(|by| by.contains_key(w)))
         .collect();
+    let (commits, dates) = sim_stamp(page.simulated);
     writeln!(
         md,
-        "## Simulation against live\n\nThe same comparison on the {} workloads that are programs ({}), simulated (1 Gbit/s with ±5 % noise per round, simulator seed 1, the live warm-up, a run that does not end within {} s charged that), beside the live medians of the same workloads. The sign of predictive − the best single limit should agree.\n",
+        "## Simulation against live\n\nThe same comparison on the {} workloads that are programs ({}), simulated (1 Gbit/s with ±5 % noise per round, simulator seed 1, the live warm-up, a run that does not end within {} s charged that) by code {} on {}, stored with the live runs, beside the live medians of the same workloads. The sign of predictive − the best single limit should agree.\n",
         programs.len(),
         if programs.is_empty() {
             "none".to_string()
         } else {
-            programs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+            programs.join(", ")
         },
-        secs(page.failure_charge_ms)
+        secs(page.failure_charge_ms),
+        if commits.is_empty() { "-".to_string() } else { commits },
+        if dates.is_empty() { "-".to_string() } else { dates },
     )?;
     if programs.is_empty() {
         return Ok(());
     }
-    let mut specs: Vec<PolicySpec> = sweep
-        .limits
-        .iter()
-        .map(|&l| PolicySpec::QemuAt(l))
-        .collect();
-    specs.push(PolicySpec::Library(
-        kairos_policy_core::PolicyKind::Predictive,
-    ));
     writeln!(md, "| λ | simulated: predictive, best single limit, difference | live (same workloads): predictive, best single limit, difference | same sign |")?;
     writeln!(md, "|---|---|---|---|")?;
     for (w, cells, _) in per_weight {
-        let cfg = PolicyConfig {
-            downtime_limit_ms: page.downtime_limit_ms,
-            max_downtime_ms: sweep.max_downtime_ms,
-            downtime_weight: *w,
-            ..PolicyConfig::default()
+        let Some(by_program) = sim.get(&w.to_bits()) else {
+            writeln!(md, "| {w} | no simulated runs stored | - | - |")?;
+            continue;
         };
-        // Sum per policy over the programs, failures charged the cap.
-        let mut sim_sum = vec![0.0; specs.len()];
-        for program in &programs {
-            let sim_cfg = SimConfig {
-                warmup_s: program
-                    .migrate_at_s
-                    .unwrap_or(crate::cmd_run::DEFAULT_WARMUP_S),
-                time_cap_s: page.failure_charge_ms / 1000.0,
-                ..SimConfig::default()
-            };
-            let rows = simulate_workload(program, &specs, &cfg, &sim_cfg)?;
-            for (sum, row) in sim_sum.iter_mut().zip(&rows) {
-                *sum += row.cost_ms.unwrap_or(page.failure_charge_ms);
-            }
-        }
-        let statics = &sim_sum[..sweep.limits.len()];
-        let (sim_best, sim_best_ms) = statics
+        // Sum per policy over the programs, failures charged the cap; a
+        // policy missing for a program is not summed at all.
+        let sim_sum = |policy: &str| -> Option<f64> {
+            programs
+                .iter()
+                .map(|prog| {
+                    by_program.get(prog)?.get(policy).map(|c| {
+                        c.unwrap_or(page.failure_charge_ms)
+                            .min(page.failure_charge_ms)
+                    })
+                })
+                .sum()
+        };
+        let sim_best = sweep
+            .limits
             .iter()
-            .enumerate()
-            .min_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(i, m)| (sweep.limits[i], *m))
-            .unwrap_or((0, f64::NAN));
-        let sim_pred_ms = sim_sum[sweep.limits.len()];
+            .filter_map(|&l| sim_sum(&static_name(l)).map(|m| (l, m)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        let sim_pred = sim_sum("predictive");
+        let (Some((sim_best, sim_best_ms)), Some(sim_pred_ms)) = (sim_best, sim_pred) else {
+            writeln!(md, "| {w} | a policy has no simulated run | - | - |")?;
+            continue;
+        };
         // Live, over the same workloads (medians, failures charged).
         let med = |wl: &str, p: &str| {
             cells
                 .get(&(wl.to_string(), p.to_string()))
                 .and_then(|c| median(c.charged_ms.iter().copied()))
         };
-        let live_sum =
-            |p: &str| -> Option<f64> { programs.iter().map(|prog| med(&prog.name, p)).sum() };
+        let live_sum = |p: &str| -> Option<f64> { programs.iter().map(|prog| med(prog, p)).sum() };
         let live_pred = live_sum(&predictive_name(*w));
         let live_best = sweep
             .limits
@@ -732,7 +732,7 @@ mod tests {
             command: "kairos report sweep",
             repeats: 5,
             planned_cells: None,
-            programs: &BTreeMap::new(),
+            simulated: &[],
         })
         .unwrap()
     }
@@ -828,7 +828,7 @@ mod tests {
             command: "",
             repeats: 5,
             planned_cells: None,
-            programs: &BTreeMap::new(),
+            simulated: &[],
         })
         .unwrap_err();
         assert!(err.to_string().contains("static limits"), "{err}");
