@@ -13,6 +13,8 @@
 #   docs/results-sim.md       <- docs/results/runs/sim.jsonl.gz       (scripts/results-sim.sh)
 #   docs/results-dirty-limit-sim.md <- docs/results/runs/dirty-limit-sim.jsonl.gz
 #                                                    (scripts/results-dirty-limit-sim.sh)
+#   docs/advise-overhead.md   <- docs/results/runs/advise-overhead.jsonl.gz
+#                                                    (scripts/results-advise-overhead.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,4 +55,10 @@ fi
 if [ -f "$runs/dirty-limit-sim.jsonl.gz" ]; then
     $kairos report dirty-limit --records "$runs/dirty-limit-sim.jsonl.gz" \
         --page docs/results-dirty-limit-sim.md "${check[@]}"
+fi
+
+# What advise's sampling costs the guest, live.
+if [ -f "$runs/advise-overhead.jsonl.gz" ]; then
+    $kairos report overhead --records "$runs/advise-overhead.jsonl.gz" \
+        --page docs/advise-overhead.md "${check[@]}"
 fi

@@ -5,7 +5,9 @@
 # ones, each between two unsampled; default 20 s and 5) and compares the
 # benchmark's throughput. About 5 min per workload once QEMU and the guest
 # are built; run it on an otherwise idle host (the noise of a busy host
-# widens the interval).
+# widens the interval). The runs are stored in
+# docs/results/runs/advise-overhead.jsonl.gz and the page is rendered from
+# them by `kairos report overhead` (scripts/report.sh, checked in CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORKLOADS=${WORKLOADS:-sysbench-memory redis ycsb-a fio}
@@ -23,7 +25,9 @@ for w in $WORKLOADS; do
     target/release/kairos profile --workload "$w" --overhead --window-s "$WINDOW_S" --pairs "$PAIRS" \
         --ram-mib 1024 --out "$out/$w"
 done
-# CONDITIONS: a paragraph on what else ran on the host and how to read the run.
-python3 scripts/render_overhead.py --runs "$out" --command "bash scripts/results-advise-overhead.sh" \
-    --out docs/advise-overhead.md ${CONDITIONS:+--conditions "$CONDITIONS"}
+# CONDITIONS: a paragraph on what else ran on the host and how to read the
+# run; stored with the runs, printed by the page.
+target/release/kairos report pack-overhead --runs "$out" \
+    --out docs/results/runs/advise-overhead.jsonl.gz ${CONDITIONS:+--conditions "$CONDITIONS"}
+bash scripts/report.sh
 echo "docs/advise-overhead.md"

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use kairos_eval::advise::overhead::{overhead, Overhead, Sampling, WindowThroughput};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::live::dirty_rate::{self, DirtyRateMode};
 use crate::live::guest_log::load_samples;
@@ -51,13 +51,22 @@ struct WindowRow {
 }
 
 /// What overhead.json holds.
-#[derive(Debug, Serialize)]
-struct Report<'a> {
-    workload: &'a str,
-    accel: &'a str,
-    window_s: f64,
-    mode: &'static str,
-    overhead: Overhead,
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverheadReport {
+    /// The closed-loop benchmark the guest ran.
+    pub workload: String,
+    /// The accelerator the guest ran under.
+    pub accel: String,
+    /// Length of each window, s.
+    pub window_s: f64,
+    /// calc-dirty-rate mode of the sampled windows.
+    pub mode: String,
+    /// The fit.
+    pub overhead: Overhead,
+    /// The commit of the code that made the run.
+    pub code_commit: String,
+    /// When the run ended, seconds since the Unix epoch.
+    pub finished_unix_s: u64,
 }
 
 /// Run the windows on a guest whose load already runs, write overhead.csv
@@ -146,12 +155,14 @@ pub fn run(
     }
     let result = overhead(&measured).context("the windows give no overhead")?;
     let json_path = out.join("overhead.json");
-    let report = Report {
-        workload,
+    let report = OverheadReport {
+        workload: workload.to_string(),
         window_s: plan.window.as_secs_f64(),
-        accel,
-        mode: plan.mode.qmp_name(),
+        accel: accel.to_string(),
+        mode: plan.mode.qmp_name().to_string(),
         overhead: result,
+        code_commit: crate::live::run::CODE_COMMIT.to_string(),
+        finished_unix_s: crate::live::run::unix_now_s(),
     };
     std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", json_path.display()))?;

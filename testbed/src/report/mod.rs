@@ -7,6 +7,7 @@
 
 mod dirty_limit;
 mod frontier;
+mod overhead;
 mod record;
 mod sim;
 mod sweep;
@@ -60,6 +61,49 @@ pub enum ReportCommand {
   kairos report dirty-limit --records docs/results/runs/dirty-limit-sim.jsonl.gz \\
       --page docs/results-dirty-limit-sim.md --check")]
     DirtyLimit(PageArgs),
+    /// Pack a `kairos profile --overhead` campaign (one sub-folder per
+    /// workload, each with its overhead.json) into one compressed file of
+    /// versioned records.
+    #[command(after_help = "Example:
+  kairos report pack-overhead --runs build/advise-overhead --out docs/results/runs/advise-overhead.jsonl.gz")]
+    PackOverhead(PackOverheadArgs),
+    /// Render the page of what `kairos advise`'s sampling costs the guest.
+    #[command(after_help = "Example:
+  kairos report overhead --records docs/results/runs/advise-overhead.jsonl.gz \\
+      --page docs/advise-overhead.md --check")]
+    Overhead(OverheadArgs),
+}
+
+/// Arguments of `kairos report pack-overhead`.
+#[derive(Debug, Args)]
+pub struct PackOverheadArgs {
+    /// The campaign folder (`kairos profile --overhead --out DIR/WORKLOAD`).
+    #[arg(long)]
+    pub runs: PathBuf,
+    /// The records file to write (gzip JSON lines).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// What else ran on the host and how to read the runs (a paragraph the
+    /// page prints).
+    #[arg(long, value_name = "TEXT")]
+    pub conditions: Option<String>,
+}
+
+/// Arguments of `kairos report overhead`.
+#[derive(Debug, Args)]
+pub struct OverheadArgs {
+    /// The records (from `kairos report pack-overhead`).
+    #[arg(long)]
+    pub records: PathBuf,
+    /// The page to write (or, with --check, to compare).
+    #[arg(long)]
+    pub page: PathBuf,
+    /// The command that makes the runs and the page, as the page names it.
+    #[arg(long, default_value = "bash scripts/results-advise-overhead.sh")]
+    pub command: String,
+    /// Do not write: fail when the page differs from what the records give.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Arguments of a page rendered from records alone.
@@ -199,6 +243,22 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                 records: &records,
                 source: &source,
             })?;
+            write_or_check(&a.page, &text, a.check)
+        }
+        ReportCommand::PackOverhead(a) => {
+            let records = record::overhead_runs(&a.runs, a.conditions.as_deref())?;
+            record::write(&a.out, &records)?;
+            eprintln!(
+                "packed {} overhead runs into {}",
+                records.len(),
+                a.out.display()
+            );
+            Ok(())
+        }
+        ReportCommand::Overhead(a) => {
+            let records: Vec<record::OverheadRecord> = record::read(&a.records)?;
+            let source = a.records.display().to_string();
+            let text = overhead::render(&records, &source, &a.command)?;
             write_or_check(&a.page, &text, a.check)
         }
     }

@@ -17,6 +17,7 @@ use kairos_eval::summary::RunSummary;
 use serde::de::DeserializeOwned;
 
 use crate::live::run::LiveResult;
+use crate::profile_overhead::OverheadReport;
 
 /// The record format this binary writes and reads.
 pub const RECORD_FORMAT: u32 = 1;
@@ -86,6 +87,54 @@ impl Versioned for SimRecord {
     fn format(&self) -> u32 {
         self.format
     }
+}
+
+/// One `kairos profile --overhead` run as stored: its overhead.json, and
+/// the campaign's note on what else ran on the host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OverheadRecord {
+    /// [`RECORD_FORMAT`] of the writer.
+    pub format: u32,
+    /// What the run measured.
+    pub report: OverheadReport,
+    /// What else ran on the host, and how to read the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<String>,
+}
+
+impl Versioned for OverheadRecord {
+    fn format(&self) -> u32 {
+        self.format
+    }
+}
+
+/// The overhead runs of a campaign folder (one sub-folder per workload,
+/// each with its overhead.json), sorted by workload; a sub-folder without
+/// one is an error naming it.
+pub fn overhead_runs(dir: &Path, conditions: Option<&str>) -> Result<Vec<OverheadRecord>> {
+    let mut records = Vec::new();
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let json = path.join("overhead.json");
+        let text = std::fs::read_to_string(&json)
+            .with_context(|| format!("reading {}", json.display()))?;
+        let report: OverheadReport = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not an overhead report", json.display()))?;
+        records.push(OverheadRecord {
+            format: RECORD_FORMAT,
+            report,
+            conditions: conditions.map(String::from),
+        });
+    }
+    if records.is_empty() {
+        bail!("no overhead runs under {}", dir.display());
+    }
+    records.sort_by(|a, b| a.report.workload.cmp(&b.report.workload));
+    Ok(records)
 }
 
 /// One line of `kairos sim --json` as stored: the set of programs it
@@ -227,5 +276,44 @@ mod tests {
         assert_eq!(utc_date(0), "1970-01-01");
         assert_eq!(utc_date(951_782_400), "2000-02-29");
         assert_eq!(utc_date(1_796_533_424), "2026-12-06");
+    }
+
+    #[test]
+    fn overhead_runs_are_packed_and_read_back_and_a_folder_without_one_is_named() {
+        use kairos_eval::advise::overhead::Overhead;
+        let dir = tempfile::tempdir().unwrap();
+        let report = OverheadReport {
+            workload: "fio".into(),
+            accel: "tcg".into(),
+            window_s: 20.0,
+            mode: "page-sampling".into(),
+            overhead: Overhead {
+                pairs: 5,
+                ratio: 0.99,
+                ratio_low: Some(0.98),
+                ratio_high: Some(1.0),
+                ratio_min: 0.97,
+                off_ops_per_s: 100.0,
+                on_ops_per_s: 99.0,
+            },
+            code_commit: "abc".into(),
+            finished_unix_s: 1,
+        };
+        std::fs::create_dir(dir.path().join("fio")).unwrap();
+        std::fs::write(
+            dir.path().join("fio/overhead.json"),
+            serde_json::to_string(&report).unwrap(),
+        )
+        .unwrap();
+        let records = overhead_runs(dir.path(), Some("idle host")).unwrap();
+        let packed = dir.path().join("runs.jsonl.gz");
+        write(&packed, &records).unwrap();
+        let back: Vec<OverheadRecord> = read(&packed).unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].report, report);
+        assert_eq!(back[0].conditions.as_deref(), Some("idle host"));
+        std::fs::create_dir(dir.path().join("redis")).unwrap();
+        let err = overhead_runs(dir.path(), None).unwrap_err();
+        assert!(format!("{err:#}").contains("redis"), "{err:#}");
     }
 }

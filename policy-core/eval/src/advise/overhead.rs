@@ -65,7 +65,7 @@ pub enum OverheadError {
 }
 
 /// The guest's throughput while sampled, relative to while not.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Overhead {
     /// "On" windows.
     pub pairs: usize,
@@ -83,6 +83,10 @@ pub struct Overhead {
     /// Pooled mean ops/s of the "on" windows.
     pub on_ops_per_s: f64,
 }
+
+/// The goal: the guest's throughput while `advise` samples it is at least
+/// this share of its throughput without.
+pub const THROUGHPUT_GOAL: f64 = 0.97;
 
 /// Two-sided confidence of the interval.
 const CONFIDENCE: f64 = 0.95;
