@@ -14,9 +14,9 @@
 //! next round's, stays within a patience measured in B:
 //!
 //! - the forecast expects a cheaper stop: patience B / α, α being
-//!   [`FORECAST_TRUST`] (the learning-augmented ski rental of Purohit,
-//!   Svitkina and Kumar, NeurIPS 2018: a wrong forecast costs at most
-//!   1 + 1/α times the best stop's avoidable cost, a right one 1 + α);
+//!   [`FORECAST_TRUST`] (after the learning-augmented ski rental of
+//!   Purohit, Svitkina and Kumar, NeurIPS 2018, whose robust side this
+//!   is: a wrong forecast of a cheaper stop buys at most B / α of waiting);
 //! - the forecast expects nothing cheaper: it only extrapolates the regime
 //!   under way, so patience B if a regime change is likely enough to pay
 //!   for the wait, and none otherwise. A change is taken to leave any
@@ -30,11 +30,17 @@
 //! changing, a large B buys a few rounds of waiting; a long steady
 //! migration stops at once.
 //!
-//! Whatever the future does, stopping at the first sync whose rent exceeds
-//! the patience costs at most the rent (≤ B / α plus one round) more than
-//! stopping when a stop first fitted, and that stop cost at most B more
-//! than the best stop after it.
-
+//! What this bounds, and what it does not. B is read afresh at every sync,
+//! not fixed as in ski rental, and the time since a stop first fitted all
+//! counts as rent, including syncs where no stop fitted. Where the stop
+//! still fits when it is taken, it costs at most the rent (≤ B / α plus
+//! one round) plus the rise in B since a stop first fitted more than
+//! stopping then; waiting does not keep the fit, though: a guest that
+//! turns worse while the rule waits can leave no stop that fits, and then
+//! the rule is back to rule 5 (waiting, escalating or, at a safety cap,
+//! aborting), with no bound from here. The hedge is not the paper's
+//! consistent side either (it waits B, not α·B, when it waits at all).
+//!
 /// α: how far the forecast is trusted when it expects a cheaper stop
 /// (patience B / α). 1/2 bounds a wrong forecast's extra waiting at 2 B.
 pub(super) const FORECAST_TRUST: f64 = 0.5;
@@ -80,7 +86,14 @@ impl Patience {
         regime_changes: u64,
     ) -> Self {
         Self {
-            rent_ms: elapsed_ms.saturating_sub(fitted_since_ms) as f64 + next_round_ms.max(0.0),
+            // A length that is not a number stops (rent +∞), as the
+            // verdict promises.
+            rent_ms: elapsed_ms.saturating_sub(fitted_since_ms) as f64
+                + if next_round_ms.is_nan() {
+                    f64::INFINITY
+                } else {
+                    next_round_ms.max(0.0)
+                },
             buy_ms: stop_cost_ms - elapsed_ms as f64,
             hazard_per_ms: (regime_changes as f64 + PRIOR_CHANGES) / (elapsed_ms as f64).max(1.0),
         }
@@ -132,6 +145,13 @@ mod tests {
         let changing = |since_ms| Patience::at(10_000, 12_000.0, since_ms, 500.0, 19);
         assert_eq!(changing(10_000).verdict(false), Verdict::ForARegimeChange);
         assert_eq!(changing(8_000).verdict(false), Verdict::Stop);
+    }
+
+    #[test]
+    fn a_round_length_that_is_not_a_number_stops() {
+        let p = Patience::at(2_000, 11_000.0, 2_000, f64::NAN, 0);
+        assert_eq!(p.verdict(true), Verdict::Stop);
+        assert_eq!(p.verdict(false), Verdict::Stop);
     }
 
     #[test]
