@@ -39,6 +39,9 @@ pub struct SetRegret {
     pub counted: usize,
     /// Programs no static limit finishes, reported apart.
     pub none_finish: usize,
+    /// Programs some static limit finishes that have no oracle (no allowed
+    /// stop on their never-stop run), reported apart.
+    pub no_oracle: usize,
     /// Counted programs the rule does not finish (charged the cap).
     pub rule_failures: usize,
     /// Summed regret of the rule, ms.
@@ -89,6 +92,7 @@ impl SetRegret {
         sets.iter().fold(SetRegret::default(), |a, s| SetRegret {
             counted: a.counted + s.counted,
             none_finish: a.none_finish + s.none_finish,
+            no_oracle: a.no_oracle + s.no_oracle,
             rule_failures: a.rule_failures + s.rule_failures,
             rule_regret_ms: a.rule_regret_ms + s.rule_regret_ms,
             best_single_regret_ms: a.best_single_regret_ms + s.best_single_regret_ms,
@@ -139,16 +143,21 @@ impl Goal {
 /// does not finish charged `cap_ms`. `None` when no program is counted.
 pub fn set_regret(programs: &[ProgramCosts], cap_ms: f64) -> Option<(SetRegret, usize)> {
     let charged = |c: Option<f64>| c.map_or(cap_ms, |c| c.min(cap_ms));
+    // Capped like every cost here, so a ratio compares like with like.
     let own_best = |p: &ProgramCosts| {
         p.statics_ms
             .iter()
             .flatten()
-            .copied()
+            .map(|&c| c.min(cap_ms))
             .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.min(c))))
     };
-    let counted: Vec<(&ProgramCosts, f64, f64)> = programs
+    let some_finish: Vec<(&ProgramCosts, f64)> = programs
         .iter()
-        .filter_map(|p| Some((p, own_best(p)?, p.oracle_ms?)))
+        .filter_map(|p| Some((p, own_best(p)?)))
+        .collect();
+    let counted: Vec<(&ProgramCosts, f64, f64)> = some_finish
+        .iter()
+        .filter_map(|&(p, own)| Some((p, own, p.oracle_ms?)))
         .collect();
     let limits = counted.first()?.0.statics_ms.len();
     let total = |i: usize| -> f64 {
@@ -160,7 +169,8 @@ pub fn set_regret(programs: &[ProgramCosts], cap_ms: f64) -> Option<(SetRegret, 
     let best = (0..limits).min_by(|&a, &b| total(a).total_cmp(&total(b)))?;
     let mut out = SetRegret {
         counted: counted.len(),
-        none_finish: programs.len() - counted.len(),
+        none_finish: programs.len() - some_finish.len(),
+        no_oracle: some_finish.len() - counted.len(),
         ..SetRegret::default()
     };
     for (p, own_best_ms, oracle_ms) in counted {
@@ -204,6 +214,7 @@ mod tests {
         let (s, best) = set_regret(&programs, 600.0).unwrap();
         assert_eq!(best, 1);
         assert_eq!((s.counted, s.none_finish, s.rule_failures), (2, 1, 0));
+        assert_eq!(s.no_oracle, 0);
         assert_eq!(s.rule_regret_ms, 7.0);
         assert_eq!(s.best_single_regret_ms, 2.0);
         assert_eq!(s.regret_share(), 3.5);
@@ -244,6 +255,21 @@ mod tests {
         assert_eq!(m.easy, 1);
         assert!((m.easy_added_share() - 0.005).abs() < 1e-9);
         assert!(m.goals().iter().all(|(_, met)| *met));
+    }
+
+    #[test]
+    fn a_program_without_an_oracle_is_apart_from_one_no_limit_finishes() {
+        let programs = [
+            program(Some(10.0), &[Some(10.0)], 10.0),
+            ProgramCosts {
+                rule_ms: Some(5.0),
+                statics_ms: vec![Some(5.0)],
+                oracle_ms: None,
+            },
+            program(None, &[None], 1.0),
+        ];
+        let (s, _) = set_regret(&programs, 600.0).unwrap();
+        assert_eq!((s.counted, s.no_oracle, s.none_finish), (1, 1, 1));
     }
 
     #[test]
