@@ -15,6 +15,7 @@
 #                                                    (scripts/results-dirty-limit-sim.sh)
 #   docs/advise-overhead.md   <- docs/results/runs/advise-overhead.jsonl.gz
 #                                                    (scripts/results-advise-overhead.sh)
+#   docs/reliability.md       <- docs/results/runs/reliability.jsonl.gz (scripts/soak.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,4 +62,10 @@ fi
 if [ -f "$runs/advise-overhead.jsonl.gz" ]; then
     $kairos report overhead --records "$runs/advise-overhead.jsonl.gz" \
         --page docs/advise-overhead.md "${check[@]}"
+fi
+
+# Soak, faults and fuzzing, live.
+if [ -f "$runs/reliability.jsonl.gz" ]; then
+    $kairos report reliability --records "$runs/reliability.jsonl.gz" \
+        --page docs/reliability.md "${check[@]}"
 fi

@@ -5,7 +5,8 @@
 # escalation), its workload changing phase across hops, every hop verified
 # by the guest's own page check; then, on the same kind of guest, every
 # fault an operator meets (FAULT_HOPS hops, a fault on each, each retried).
-# Writes docs/reliability.md from what the two runs report.
+# Stores the two runs (docs/results/runs/reliability.jsonl.gz) and renders
+# docs/reliability.md from them (kairos report reliability, scripts/report.sh).
 #
 # The soak's link is 2 Gbit/s (BANDWIDTH_MBIT): its job is reliability over
 # many hops, not convergence figures, and the faster link halves its time
@@ -33,7 +34,11 @@ $kairos soak --hops "$HOPS" --ram-mib 512 --escalation throttle --bandwidth-mbit
 echo "== faults: $FAULT_HOPS hops, each with a fault" >&2
 $kairos soak --hops "$FAULT_HOPS" --ram-mib 512 --escalation throttle --fault all \
     --timeout-s 60 --out build/soak-faults || status=1
-python3 scripts/render_reliability.py --soak build/soak --faults build/soak-faults \
-    --fuzz build/fuzz/runs.txt --soak-bandwidth-mbit "$BANDWIDTH_MBIT" \
-    --command "bash scripts/soak.sh" --out docs/reliability.md
+# The runs (and the fuzzing log, if scripts/fuzz.sh has run) are stored in
+# the repository and the page is rendered from them (scripts/report.sh).
+fuzz=()
+[ -f build/fuzz/runs.txt ] && fuzz=(--fuzz build/fuzz/runs.txt)
+$kairos report pack-reliability --soak build/soak --faults build/soak-faults "${fuzz[@]}" \
+    --out docs/results/runs/reliability.jsonl.gz || status=1
+bash scripts/report.sh || status=1
 exit $status

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::cmd_run::{workload_name, LiveArgs};
@@ -70,7 +70,7 @@ fn parse_faults(text: &str) -> std::result::Result<FaultList, String> {
 }
 
 /// What a soak found.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SoakSummary {
     /// Hops asked for.
     pub hops: u64,
@@ -104,6 +104,15 @@ pub struct SoakSummary {
     pub leaked_namespaces: bool,
     /// Wall-clock seconds.
     pub wall_s: f64,
+    /// The link between the two QEMUs, Mbit/s.
+    #[serde(default)]
+    pub bandwidth_mbit: u64,
+    /// The commit of the code that ran the soak.
+    #[serde(default)]
+    pub code_commit: String,
+    /// When it ended, seconds since the Unix epoch.
+    #[serde(default)]
+    pub finished_unix_s: u64,
 }
 
 impl SoakSummary {
@@ -122,7 +131,7 @@ impl SoakSummary {
 }
 
 /// One fault's tally.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultCount {
     /// The fault.
     pub fault: Fault,
@@ -277,6 +286,9 @@ pub fn run(args: &SoakArgs) -> Result<()> {
         leaked_fds: fds_at_end - fds_after_boot,
         leaked_namespaces: namespaces_exist(&[&namespaces[0], &namespaces[1]]),
         wall_s: started.elapsed().as_secs_f64(),
+        bandwidth_mbit: args.live.bandwidth_mbit,
+        code_commit: crate::live::run::CODE_COMMIT.to_string(),
+        finished_unix_s: crate::live::run::unix_now_s(),
     };
     let summary_path = work.join("summary.json");
     std::fs::write(&summary_path, serde_json::to_string_pretty(&summary)?)
@@ -321,21 +333,33 @@ fn fault_counts(attempts: &[Attempt]) -> Vec<FaultCount> {
         .collect()
 }
 
-/// One row of `soak.csv`.
-#[derive(Serialize)]
-struct CsvRow {
-    hop: u64,
-    attempt: u32,
-    fault: String,
-    fault_injected: bool,
-    status: String,
-    total_time_ms: Option<f64>,
-    downtime_ms: Option<f64>,
-    rounds: Option<u64>,
-    convergence_fresh: bool,
-    throttle_released: bool,
-    verify_errors: u64,
-    wall_s: f64,
+/// One row of `soak.csv`: a migration attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CsvRow {
+    /// The hop it belongs to.
+    pub hop: u64,
+    /// Its attempt number within the hop.
+    pub attempt: u32,
+    /// The fault planned for it (empty: none).
+    pub fault: String,
+    /// The fault was injected.
+    pub fault_injected: bool,
+    /// How it ended (QEMU's status).
+    pub status: String,
+    /// Its total time, ms, when it completed.
+    pub total_time_ms: Option<f64>,
+    /// Its downtime, ms, when it completed.
+    pub downtime_ms: Option<f64>,
+    /// Its dirty-bitmap syncs.
+    pub rounds: Option<u64>,
+    /// The policy's state was fresh throughout.
+    pub convergence_fresh: bool,
+    /// No throttle was left on the source after it.
+    pub throttle_released: bool,
+    /// Pages the guest found wrong after it.
+    pub verify_errors: u64,
+    /// Wall-clock seconds it took.
+    pub wall_s: f64,
 }
 
 impl From<&Attempt> for CsvRow {

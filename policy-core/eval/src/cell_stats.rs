@@ -45,6 +45,17 @@ pub fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
     })
 }
 
+/// The `q` quantile (0..=1) of the finite values, linear between ranks
+/// (the median is the 0.5 quantile); `None` when there are none.
+pub fn quantile(values: impl IntoIterator<Item = f64>, q: f64) -> Option<f64> {
+    let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(quantile_sorted(&v, q))
+}
+
 /// The `q` quantile (0..=1) of sorted finite values, linear between ranks.
 fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
@@ -151,6 +162,16 @@ impl Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantiles_are_linear_between_ranks_and_agree_with_the_median() {
+        let v = [4.0, 1.0, 3.0, 2.0, f64::NAN];
+        assert_eq!(quantile(v, 0.5), median(v));
+        assert_eq!(quantile(v, 0.0), Some(1.0));
+        assert_eq!(quantile(v, 1.0), Some(4.0));
+        assert!((quantile(v, 0.9).unwrap() - 3.7).abs() < 1e-12);
+        assert_eq!(quantile([f64::NAN], 0.9), None);
+    }
 
     #[test]
     fn one_median() {

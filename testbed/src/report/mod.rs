@@ -9,6 +9,7 @@ mod dirty_limit;
 mod frontier;
 mod overhead;
 mod record;
+mod reliability;
 mod sim;
 mod sweep;
 
@@ -72,6 +73,52 @@ pub enum ReportCommand {
   kairos report overhead --records docs/results/runs/advise-overhead.jsonl.gz \\
       --page docs/advise-overhead.md --check")]
     Overhead(OverheadArgs),
+    /// Pack the reliability campaign (`kairos soak` runs and the fuzzing
+    /// log) into one compressed file of versioned records.
+    #[command(after_help = "Example:
+  kairos report pack-reliability --soak build/soak --faults build/soak-faults \\
+      --fuzz build/fuzz/runs.txt --out docs/results/runs/reliability.jsonl.gz")]
+    PackReliability(PackReliabilityArgs),
+    /// Render the reliability page (soak, faults, fuzzing).
+    #[command(after_help = "Example:
+  kairos report reliability --records docs/results/runs/reliability.jsonl.gz \\
+      --page docs/reliability.md --check")]
+    Reliability(ReliabilityArgs),
+}
+
+/// Arguments of `kairos report pack-reliability`.
+#[derive(Debug, Args)]
+pub struct PackReliabilityArgs {
+    /// `kairos soak --out` of the long soak (its latest soak-* run); omit
+    /// when it was not run.
+    #[arg(long)]
+    pub soak: Option<PathBuf>,
+    /// `kairos soak --out` of the fault hops (its latest soak-* run).
+    #[arg(long)]
+    pub faults: PathBuf,
+    /// scripts/fuzz.sh's log of runs (build/fuzz/runs.txt), if any.
+    #[arg(long)]
+    pub fuzz: Option<PathBuf>,
+    /// The records file to write (gzip JSON lines).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Arguments of `kairos report reliability`.
+#[derive(Debug, Args)]
+pub struct ReliabilityArgs {
+    /// The records (from `kairos report pack-reliability`).
+    #[arg(long)]
+    pub records: PathBuf,
+    /// The page to write (or, with --check, to compare).
+    #[arg(long)]
+    pub page: PathBuf,
+    /// The command that makes the runs and the page, as the page names it.
+    #[arg(long, default_value = "bash scripts/soak.sh")]
+    pub command: String,
+    /// Do not write: fail when the page differs from what the records give.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Arguments of `kairos report pack-overhead`.
@@ -255,6 +302,13 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             );
             Ok(())
         }
+        ReportCommand::PackReliability(a) => pack_reliability(a),
+        ReportCommand::Reliability(a) => {
+            let records: Vec<record::ReliabilityRecord> = record::read(&a.records)?;
+            let source = a.records.display().to_string();
+            let text = reliability::render(&records, &source, &a.command)?;
+            write_or_check(&a.page, &text, a.check)
+        }
         ReportCommand::Overhead(a) => {
             let records: Vec<record::OverheadRecord> = record::read(&a.records)?;
             let source = a.records.display().to_string();
@@ -262,6 +316,46 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             write_or_check(&a.page, &text, a.check)
         }
     }
+}
+
+fn pack_reliability(args: &PackReliabilityArgs) -> Result<()> {
+    let soak_record = |soak| record::ReliabilityRecord {
+        format: record::RECORD_FORMAT,
+        soak: Some(soak),
+        fuzz_run: None,
+    };
+    let mut records = Vec::new();
+    if let Some(dir) = &args.soak {
+        records.push(soak_record(record::latest_soak(
+            dir,
+            record::SoakKind::Soak,
+        )?));
+    }
+    records.push(soak_record(record::latest_soak(
+        &args.faults,
+        record::SoakKind::Faults,
+    )?));
+    if let Some(log) = &args.fuzz {
+        let text =
+            std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
+        records.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|line| record::ReliabilityRecord {
+                    format: record::RECORD_FORMAT,
+                    soak: None,
+                    fuzz_run: Some(line.to_string()),
+                }),
+        );
+    }
+    record::write(&args.out, &records)?;
+    eprintln!(
+        "packed {} reliability records into {}",
+        records.len(),
+        args.out.display()
+    );
+    Ok(())
 }
 
 fn pack(args: &PackArgs) -> Result<()> {

@@ -16,6 +16,7 @@ use kairos_eval::forecast_quality::ForecastQuality;
 use kairos_eval::summary::RunSummary;
 use serde::de::DeserializeOwned;
 
+use crate::cmd_soak::{CsvRow, SoakSummary};
 use crate::live::run::LiveResult;
 use crate::profile_overhead::OverheadReport;
 
@@ -106,6 +107,83 @@ impl Versioned for OverheadRecord {
     fn format(&self) -> u32 {
         self.format
     }
+}
+
+/// Which of the reliability campaigns a soak run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SoakKind {
+    /// The long soak: many hops, no fault.
+    Soak,
+    /// Hops with a fault injected into each.
+    Faults,
+}
+
+/// One `kairos soak` run as stored: its summary and every attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SoakRun {
+    /// Which campaign.
+    pub kind: SoakKind,
+    /// summary.json.
+    pub summary: SoakSummary,
+    /// soak.csv, one row per migration attempt.
+    pub attempts: Vec<CsvRow>,
+}
+
+/// A record of the reliability page: a soak run, or a line of the fuzzing
+/// log (`build/fuzz/runs.txt`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReliabilityRecord {
+    /// [`RECORD_FORMAT`] of the writer.
+    pub format: u32,
+    /// A soak run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<SoakRun>,
+    /// A fuzzing run, as scripts/fuzz.sh logged it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuzz_run: Option<String>,
+}
+
+impl Versioned for ReliabilityRecord {
+    fn format(&self) -> u32 {
+        self.format
+    }
+}
+
+/// The latest `soak-*` run under `dir` (what `kairos soak --out DIR`
+/// made), read from its summary.json and soak.csv.
+pub fn latest_soak(dir: &Path, kind: SoakKind) -> Result<SoakRun> {
+    let mut runs: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("soak-"))
+        })
+        .collect();
+    runs.sort();
+    let Some(run) = runs.pop() else {
+        bail!("no soak run (soak-*) under {}", dir.display());
+    };
+    let summary_path = run.join("summary.json");
+    let summary: SoakSummary = serde_json::from_str(
+        &std::fs::read_to_string(&summary_path)
+            .with_context(|| format!("reading {}", summary_path.display()))?,
+    )
+    .with_context(|| format!("{} is not a soak summary", summary_path.display()))?;
+    let csv_path = run.join("soak.csv");
+    let mut reader = csv::Reader::from_path(&csv_path)
+        .with_context(|| format!("reading {}", csv_path.display()))?;
+    let attempts = reader
+        .deserialize()
+        .collect::<std::result::Result<Vec<CsvRow>, _>>()
+        .with_context(|| format!("{} has a malformed row", csv_path.display()))?;
+    Ok(SoakRun {
+        kind,
+        summary,
+        attempts,
+    })
 }
 
 /// The overhead runs of a campaign folder (one sub-folder per workload,
