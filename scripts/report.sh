@@ -16,6 +16,8 @@
 #   docs/advise-overhead.md   <- docs/results/runs/advise-overhead.jsonl.gz
 #                                                    (scripts/results-advise-overhead.sh)
 #   docs/reliability.md       <- docs/results/runs/reliability.jsonl.gz (scripts/soak.sh)
+#   docs/results-escalation.md <- docs/results/runs/escalation-{throttle,postcopy}.jsonl.gz
+#                                                    (scripts/results-escalation.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,4 +70,10 @@ fi
 if [ -f "$runs/reliability.jsonl.gz" ]; then
     $kairos report reliability --records "$runs/reliability.jsonl.gz" \
         --page docs/reliability.md "${check[@]}"
+fi
+
+# When nothing fits: throttle and post-copy escalation, live.
+if [ -f "$runs/escalation-throttle.jsonl.gz" ] && [ -f "$runs/escalation-postcopy.jsonl.gz" ]; then
+    $kairos report escalation --throttle "$runs/escalation-throttle.jsonl.gz" \
+        --postcopy "$runs/escalation-postcopy.jsonl.gz" --page docs/results-escalation.md "${check[@]}"
 fi

@@ -36,7 +36,11 @@ echo "== 2. post-copy: $WORKLOADS, maximum = limit = $LIMIT_MS ms" >&2
 $kairos compare --suite "$WORKLOADS" --policies postcopy-after,predictive \
     --escalation postcopy "${strict[@]}" --out build/results-escalation-postcopy
 
-python3 scripts/render_escalation.py --limit-ms "$LIMIT_MS" \
-    --throttle build/results-escalation-throttle --postcopy build/results-escalation-postcopy \
-    --command "REPEAT=$REPEAT bash scripts/results-escalation.sh" --out docs/results-escalation.md
+# The runs are stored in the repository and the page rendered from them
+# (scripts/report.sh, checked in CI).
+$kairos report pack --runs build/results-escalation-throttle/runs \
+    --out docs/results/runs/escalation-throttle.jsonl.gz
+$kairos report pack --runs build/results-escalation-postcopy/runs \
+    --out docs/results/runs/escalation-postcopy.jsonl.gz
+bash scripts/report.sh
 echo "wrote docs/results-escalation.md" >&2

@@ -6,6 +6,7 @@
 //! and fails when the committed page differs (CI).
 
 mod dirty_limit;
+mod escalation;
 mod frontier;
 mod overhead;
 mod record;
@@ -84,6 +85,33 @@ pub enum ReportCommand {
   kairos report reliability --records docs/results/runs/reliability.jsonl.gz \\
       --page docs/reliability.md --check")]
     Reliability(ReliabilityArgs),
+    /// Render the escalation page (the strict case: throttle and post-copy
+    /// escalation against auto-converge and post-copy after 5 rounds) from
+    /// the two campaigns' packed runs (`kairos report pack`).
+    #[command(after_help = "Example:
+  kairos report escalation --throttle docs/results/runs/escalation-throttle.jsonl.gz \\
+      --postcopy docs/results/runs/escalation-postcopy.jsonl.gz --page docs/results-escalation.md --check")]
+    Escalation(EscalationArgs),
+}
+
+/// Arguments of `kairos report escalation`.
+#[derive(Debug, Args)]
+pub struct EscalationArgs {
+    /// The throttle section's runs (from `kairos report pack`).
+    #[arg(long)]
+    pub throttle: PathBuf,
+    /// The post-copy section's runs (from `kairos report pack`).
+    #[arg(long)]
+    pub postcopy: PathBuf,
+    /// The page to write (or, with --check, to compare).
+    #[arg(long)]
+    pub page: PathBuf,
+    /// The command that makes the runs and the page, as the page names it.
+    #[arg(long, default_value = "bash scripts/results-escalation.sh")]
+    pub command: String,
+    /// Do not write: fail when the page differs from what the records give.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Arguments of `kairos report pack-reliability`.
@@ -303,6 +331,13 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             Ok(())
         }
         ReportCommand::PackReliability(a) => pack_reliability(a),
+        ReportCommand::Escalation(a) => {
+            let throttle: Vec<record::RunRecord> = record::read(&a.throttle)?;
+            let postcopy: Vec<record::RunRecord> = record::read(&a.postcopy)?;
+            let sources = format!("`{}` and `{}`", a.throttle.display(), a.postcopy.display());
+            let text = escalation::render(&throttle, &postcopy, &sources, &a.command)?;
+            write_or_check(&a.page, &text, a.check)
+        }
         ReportCommand::Reliability(a) => {
             let records: Vec<record::ReliabilityRecord> = record::read(&a.records)?;
             let source = a.records.display().to_string();
