@@ -612,11 +612,7 @@ fn simulation_section(
                     secs(m),
                     (p - m) / 1000.0
                 ),
-                if (p - m).signum() == sim_diff.signum() {
-                    "yes"
-                } else {
-                    "**no**"
-                },
+                agreement(p - m, sim_diff),
             ),
             _ => ("a cell has no run yet".to_string(), "-"),
         };
@@ -631,6 +627,26 @@ fn simulation_section(
     }
     writeln!(md)?;
     Ok(())
+}
+
+/// Whether the live and simulated differences (predictive − the best
+/// single limit) have the same sign; a difference under a millisecond is
+/// neither sign, and agrees only with another such.
+fn agreement(live_ms: f64, sim_ms: f64) -> &'static str {
+    let sign = |d: f64| {
+        if d.abs() < 1.0 {
+            0
+        } else if d < 0.0 {
+            -1
+        } else {
+            1
+        }
+    };
+    if sign(live_ms) == sign(sim_ms) {
+        "yes"
+    } else {
+        "**no**"
+    }
 }
 
 /// Forecast errors of `predictive` along its own runs' traces, per λ: the
@@ -735,6 +751,14 @@ mod tests {
             simulated: &[],
         })
         .unwrap()
+    }
+
+    #[test]
+    fn signs_agree_only_when_both_are_the_same_and_a_tie_is_no_sign() {
+        assert_eq!(agreement(-500.0, -2.0), "yes");
+        assert_eq!(agreement(500.0, -2.0), "**no**");
+        assert_eq!(agreement(0.0, 0.5), "yes");
+        assert_eq!(agreement(0.0, 5.0), "**no**");
     }
 
     #[test]
