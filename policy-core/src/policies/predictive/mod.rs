@@ -2,19 +2,19 @@
 //! bytes of the next rounds with an interval, and stop where the expected
 //! cost is lowest.
 //!
-//! The series forecast is the guest's page-touch rate ([`pace`]), recovered
+//! The series forecast is the guest's page-touch rate (`pace.rs`), recovered
 //! from each round's dirtied bytes through a saturation model of the
-//! writable working set ([`working_set`]): a round of T seconds dirties
+//! writable working set (`working_set.rs`): a round of T seconds dirties
 //! W·(1 − e^(−rate·T/W)) unique bytes, W being the largest set any recent
-//! round dirtied. The [`projection`] runs rounds ahead at the forecast
-//! pace, stretched and widened by how wrong it has been ([`calibration`]).
+//! round dirtied. The projection (`projection.rs`) runs rounds ahead at the forecast
+//! pace, stretched and widened by how wrong it has been (`calibration.rs`).
 //!
 //! The objective is the user's ([`crate::cost`]): stopping costs
 //! T + λ·max(0, D − L), and a stop with D above the maximum is not allowed.
 //!
 //! Rules, in order (see `docs/design.md`):
 //! 0. A throttle in force is re-sized to what the projection needs, or
-//!    released once no throttle makes a stop fit ([`throttle`]).
+//!    released once no throttle makes a stop fit (`throttle.rs`).
 //! 1. QEMU's rule holds → stop (never later than `qemu`).
 //! 2. A safety cap is reached → stop if the stop fits the maximum, else
 //!    abort (never a stop above what the user accepts).
@@ -26,7 +26,7 @@
 //!    ([`Objective::best_wait`]: the wait counted, the forecast's spread
 //!    counted, and a plan whose stop turns out above the maximum costing
 //!    what stopping now would, plus the wait), and wait no longer than the
-//!    ski-rental patience allows ([`patience`]): continue while some later
+//!    ski-rental patience allows (`patience.rs`): continue while some later
 //!    stop is expected to be cheaper (`converging` when it is expected
 //!    within the limit, `trough-ahead` otherwise), or, with none forecast,
 //!    while a regime change is likely enough to pay for the wait
