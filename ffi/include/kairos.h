@@ -22,7 +22,7 @@
 #include <stdlib.h>
 
 // ABI version of this header; bumped on any incompatible change.
-#define KAIROS_ABI_VERSION 3
+#define KAIROS_ABI_VERSION 4
 
 // Default number of rounds the history ring keeps.
 #define KAIROS_DEFAULT_HISTORY_ROUNDS 1024
@@ -330,6 +330,13 @@ typedef struct KairosState {
   // `KAIROS_ESCALATION_DIRTY_LIMIT`, which leaves `throttle_pct` at 0).
   // QEMU gives each vCPU an even share of it.
   double dirty_limit_bytes_per_s;
+  // Ask again mid-pass: sync the dirty bitmap (and observe a round) as
+  // soon as the unsent rest of the pass is below the bandwidth × this
+  // many ms, when that is above QEMU's own threshold (bandwidth ×
+  // `downtime_limit_ms`); 0: at QEMU's own threshold. Set while the
+  // policy waits for a cheaper stop: the downtime at which stopping
+  // would cost no more than the stop it waits for.
+  double sync_below_ms;
 } KairosState;
 
 // One round of the history: what the policy saw and what it said.

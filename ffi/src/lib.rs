@@ -40,7 +40,7 @@ pub use types::{
 };
 
 /// ABI version of this header; bumped on any incompatible change.
-pub const KAIROS_ABI_VERSION: u32 = 3;
+pub const KAIROS_ABI_VERSION: u32 = 4;
 
 /// Default number of rounds the history ring keeps.
 pub const KAIROS_DEFAULT_HISTORY_ROUNDS: u32 = 1024;

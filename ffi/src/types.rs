@@ -126,6 +126,13 @@ pub struct KairosState {
     /// `KAIROS_ESCALATION_DIRTY_LIMIT`, which leaves `throttle_pct` at 0).
     /// QEMU gives each vCPU an even share of it.
     pub dirty_limit_bytes_per_s: f64,
+    /// Ask again mid-pass: sync the dirty bitmap (and observe a round) as
+    /// soon as the unsent rest of the pass is below the bandwidth × this
+    /// many ms, when that is above QEMU's own threshold (bandwidth ×
+    /// `downtime_limit_ms`); 0: at QEMU's own threshold. Set while the
+    /// policy waits for a cheaper stop: the downtime at which stopping
+    /// would cost no more than the stop it waits for.
+    pub sync_below_ms: f64,
 }
 
 impl Default for KairosState {
@@ -146,6 +153,7 @@ impl Default for KairosState {
             stop_cost_ms: f64::NAN,
             wait_cost_ms: f64::NAN,
             dirty_limit_bytes_per_s: 0.0,
+            sync_below_ms: 0.0,
         }
     }
 }
@@ -178,6 +186,7 @@ impl KairosState {
             stop_cost_ms: decision.stop_cost_ms,
             wait_cost_ms: decision.wait_cost_ms,
             dirty_limit_bytes_per_s: decision.dirty_limit_bytes_per_s,
+            sync_below_ms: decision.sync_below_ms,
         }
     }
 }

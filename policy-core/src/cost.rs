@@ -74,6 +74,26 @@ impl Objective {
         }
     }
 
+    /// The largest downtime at which a stop costs no more than `budget_ms`,
+    /// for a migration that completes at `completion_ms` wherever its last
+    /// bytes fall (sending on before a stop moves bytes out of the
+    /// downtime, not the end): L + (budget − completion) / λ, unbounded at
+    /// λ = 0, L at λ = ∞; `None` when even a stop within L costs more.
+    pub fn affordable_downtime_ms(&self, completion_ms: f64, budget_ms: f64) -> Option<f64> {
+        let slack_ms = budget_ms - completion_ms;
+        if slack_ms.is_nan() || slack_ms < 0.0 {
+            return None;
+        }
+        let weight = self.downtime_weight;
+        Some(if weight.is_infinite() {
+            self.downtime_limit_ms
+        } else if weight > 0.0 {
+            self.downtime_limit_ms + slack_ms / weight
+        } else {
+            f64::INFINITY
+        })
+    }
+
     /// Expected cost of planning to stop at a sync `at_ms` from now whose
     /// downtime is forecast as Normal(`mean_ms`, `sd_ms`): the stop is taken
     /// when its downtime turns out ≤ `allowed_ms` (M, or M less headroom),
@@ -196,6 +216,31 @@ mod tests {
         let inf = objective(f64::INFINITY);
         assert_eq!(inf.cost_ms(3000.0, 250.0), Some(3000.0));
         assert_eq!(inf.cost_ms(3000.0, 301.0), Some(f64::INFINITY));
+    }
+
+    #[test]
+    fn the_affordable_downtime_spends_the_budget_on_excess_downtime() {
+        // 500 ms of slack at λ = 10 buys 50 ms beyond the 300 ms limit.
+        let o = objective(10.0);
+        assert_eq!(o.affordable_downtime_ms(10_000.0, 10_500.0), Some(350.0));
+        // No slack: only a stop within the limit; less: none at all.
+        assert_eq!(o.affordable_downtime_ms(10_000.0, 10_000.0), Some(300.0));
+        assert_eq!(o.affordable_downtime_ms(10_000.0, 9_999.0), None);
+        assert_eq!(o.affordable_downtime_ms(10_000.0, f64::NAN), None);
+        // λ = 0: any downtime; λ = ∞: the limit.
+        assert_eq!(
+            objective(0.0).affordable_downtime_ms(1.0, 2.0),
+            Some(f64::INFINITY)
+        );
+        assert_eq!(
+            objective(f64::INFINITY).affordable_downtime_ms(1.0, 2.0),
+            Some(300.0)
+        );
+        // An infinite budget (nothing to wait for) affords any downtime.
+        assert_eq!(
+            o.affordable_downtime_ms(1.0, f64::INFINITY),
+            Some(f64::INFINITY)
+        );
     }
 
     #[test]

@@ -227,6 +227,14 @@ pub struct Decision {
     /// The downtime limit in force this round, in ms (policies that move the
     /// limit, e.g. Nova or KubeVirt's ramp, report the current step).
     pub downtime_limit_ms: f64,
+    /// Ask again before the pass ends: QEMU syncs (and asks the policy)
+    /// once the unsent rest of its pass is below its bandwidth × this many
+    /// ms, if that is above its own threshold (bandwidth × the limit);
+    /// 0: at QEMU's own threshold. The level at which the policy expects
+    /// a stop worth taking, so that it can stop mid-pass as QEMU's rule
+    /// does.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub sync_below_ms: f64,
     /// The forecast behind the decision (empty for policies that don't
     /// forecast).
     pub forecast: Forecast,
@@ -261,6 +269,7 @@ impl Decision {
             action,
             reason,
             downtime_limit_ms,
+            sync_below_ms: 0.0,
             forecast: Forecast::default(),
             stop_cost_ms: f64::NAN,
             wait_cost_ms: f64::NAN,

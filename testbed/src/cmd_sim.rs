@@ -8,7 +8,7 @@ use kairos_eval::baseline::PolicySpec;
 use kairos_eval::forecast_quality::{forecast_quality, while_running, ForecastQuality};
 use kairos_eval::oracle::StopCost;
 use kairos_eval::sim::workload::{suite_files, Workload};
-use kairos_eval::sim::{simulate, SimConfig, SimRun};
+use kairos_eval::sim::{simulate, SimConfig, SimRun, SyncModel};
 use kairos_eval::summary::{simulate_workload, RunSummary};
 use kairos_eval::trace::TraceWriter;
 use kairos_policy_core::{PolicyConfig, PolicyKind};
@@ -45,6 +45,11 @@ pub struct SimArgs {
     /// Give up a migration after this long, seconds (also the oracle's cap).
     #[arg(long, default_value_t = 600.0)]
     pub time_cap_s: f64,
+    /// When the simulated QEMU syncs its dirty bitmap: after each whole
+    /// pass (the oracle is exact), or as QEMU 10 does, once what is left of
+    /// the pass falls below its threshold (stops mid-pass; no oracle).
+    #[arg(long, value_enum, default_value_t = SyncArg::FullPass)]
+    pub sync: SyncArg,
     /// Also write each workload's never-stop per-round trace here (CSV, the
     /// replay format).
     #[arg(long)]
@@ -66,6 +71,24 @@ pub struct SimArgs {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--sync`: the simulator's [`SyncModel`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncArg {
+    /// A sync after each whole pass.
+    FullPass,
+    /// A sync once the rest of the pass is below QEMU's threshold (QEMU 10).
+    Threshold,
+}
+
+impl From<SyncArg> for SyncModel {
+    fn from(arg: SyncArg) -> Self {
+        match arg {
+            SyncArg::FullPass => SyncModel::FullPass,
+            SyncArg::Threshold => SyncModel::Threshold,
+        }
+    }
 }
 
 impl SimArgs {
@@ -91,6 +114,7 @@ impl SimArgs {
             seed: self.seed,
             warmup_s: self.warmup_s.unwrap_or(0.0),
             time_cap_s: self.time_cap_s,
+            sync_model: self.sync.into(),
         })
     }
 

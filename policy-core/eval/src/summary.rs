@@ -13,7 +13,7 @@ pub use crate::outcome::MigrationStatus;
 use crate::outcome::Outcome;
 use crate::replay::{replay, stop_cost};
 use crate::sim::workload::Workload;
-use crate::sim::{simulate, SimConfig};
+use crate::sim::{simulate, SimConfig, SyncModel};
 use crate::trace::TraceRow;
 
 /// A policy's migration of one workload (or trace), its cost under the
@@ -85,9 +85,9 @@ fn weigh(
     summary
 }
 
-/// Simulate `workload` under each policy, and the oracle from a never-stop
-/// run of the same seed (it ends at the first round meeting the limit:
-/// nothing later can cost less).
+/// Simulate `workload` under each policy, and, in the full-pass model, the
+/// oracle from a never-stop run of the same seed (it ends at the first
+/// round meeting the limit: nothing later can cost less).
 pub fn simulate_workload(
     workload: &Workload,
     specs: &[PolicySpec],
@@ -95,15 +95,22 @@ pub fn simulate_workload(
     sim_cfg: &SimConfig,
 ) -> Result<Vec<RunSummary>, ConfigError> {
     let objective = Objective::from_config(policy_cfg);
-    let mut observer = PolicySpec::Library(PolicyKind::Observe).build(policy_cfg)?;
-    let oracle_run = simulate(
-        workload,
-        observer.as_mut(),
-        sim_cfg,
-        Some(policy_cfg.downtime_limit_ms),
-    );
-    let costs: Vec<StopCost> = oracle_run.rounds.iter().map(|r| r.stop_cost).collect();
-    let oracle = oracle_choice(&costs, &objective);
+    // Where QEMU syncs mid-pass a policy can stop where the never-stop run
+    // never synced: its best stop is no bound there, so none is computed.
+    let oracle = match sim_cfg.sync_model {
+        SyncModel::FullPass => {
+            let mut observer = PolicySpec::Library(PolicyKind::Observe).build(policy_cfg)?;
+            let oracle_run = simulate(
+                workload,
+                observer.as_mut(),
+                sim_cfg,
+                Some(policy_cfg.downtime_limit_ms),
+            );
+            let costs: Vec<StopCost> = oracle_run.rounds.iter().map(|r| r.stop_cost).collect();
+            oracle_choice(&costs, &objective)
+        }
+        SyncModel::Threshold => None,
+    };
     let mut out = Vec::with_capacity(specs.len());
     for &spec in specs {
         let mut policy = spec.build(policy_cfg)?;

@@ -43,6 +43,18 @@ impl DirtySet {
         }
     }
 
+    /// True when `page` is dirty.
+    pub fn contains(&self, page: u64) -> bool {
+        self.bits
+            .get((page / 64) as usize)
+            .is_some_and(|w| w & (1 << (page % 64)) != 0)
+    }
+
+    /// The dirty pages, in the order they were first written.
+    pub fn pages(&self) -> impl Iterator<Item = u64> + '_ {
+        self.pages.iter().map(|&p| u64::from(p))
+    }
+
     /// Number of dirty pages.
     pub fn len(&self) -> u64 {
         self.pages.len() as u64

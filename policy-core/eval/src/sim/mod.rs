@@ -1,18 +1,23 @@
 //! Page-level simulation of QEMU's pre-copy loop with a policy in it.
 //!
-//! Round 1 is the sync at the start: every page is pending. Each round sends
-//! what the previous sync found dirty at the link bandwidth (zero pages cost
-//! [`ZERO_PAGE_BYTES`]); meanwhile the [`guest::Guest`] writes pages as its
-//! workload program says; the next sync finds them. When the policy says
-//! stop, the pending pages are sent with the guest paused:
+//! Round 1 is the sync at the start: every page is pending. QEMU sends
+//! pending pages at the link bandwidth (zero pages cost [`ZERO_PAGE_BYTES`])
+//! while the [`guest::Guest`] writes pages as its workload program says; a
+//! sync adds what it wrote to the pages still pending ([`pass::SendQueue`]),
+//! and the policy decides. When it says stop, the pending pages are sent
+//! with the guest paused:
 //! downtime = pending bytes / bandwidth + [`SWITCHOVER_COST_MS`].
+//!
+//! When the next sync comes is the [`SyncModel`]: after the whole pass, or,
+//! as QEMU 10 does, as soon as what is left of it falls below QEMU's
+//! threshold.
 
 pub mod access;
 pub mod guest;
+pub mod link;
+pub mod pass;
 pub mod workload;
 
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::oracle::StopCost;
@@ -21,6 +26,8 @@ use guest::{DirtySet, Guest, PAGES_PER_MIB};
 use kairos_policy_core::decision::{Action, Decision, Reason};
 use kairos_policy_core::observation::RoundObservation;
 use kairos_policy_core::policies::ConvergencePolicy;
+use link::Link;
+use pass::SendQueue;
 use workload::Workload;
 
 /// Page size of the simulated guest, bytes.
@@ -33,6 +40,26 @@ pub const ZERO_PAGE_BYTES: u64 = 16;
 pub const SWITCHOVER_COST_MS: f64 = 20.0;
 /// Cost of one dirty-bitmap sync, seconds (also the shortest round).
 pub const SYNC_COST_S: f64 = 0.002;
+
+/// When the simulated QEMU syncs its dirty bitmap (and the policy decides).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyncModel {
+    /// After each whole pass over the pages the last sync found: a stop
+    /// can only come at the end of a pass, and the oracle over the
+    /// never-stop run's syncs is exact.
+    #[default]
+    FullPass,
+    /// As QEMU 10 does with `max-bandwidth` set: it sends one rate-limit
+    /// slot (bandwidth × 100 ms) at a time and syncs once what is left of
+    /// the pass is below bandwidth × the downtime limit in force (the
+    /// decision's `downtime_limit_ms`), so QEMU's rule stops mid-pass, and
+    /// near the threshold syncs follow one another, one slot apart at
+    /// most. The bandwidth is measured over 100 ms windows, and its noise
+    /// drawn per window. The never-stop run's syncs are no longer the only
+    /// places to stop, so there is no exact oracle.
+    Threshold,
+}
 
 /// How to run a simulation.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -47,6 +74,8 @@ pub struct SimConfig {
     pub warmup_s: f64,
     /// Give up after this long, seconds.
     pub time_cap_s: f64,
+    /// When QEMU syncs.
+    pub sync_model: SyncModel,
 }
 
 impl Default for SimConfig {
@@ -57,6 +86,7 @@ impl Default for SimConfig {
             seed: 1,
             warmup_s: 0.0,
             time_cap_s: 600.0,
+            sync_model: SyncModel::FullPass,
         }
     }
 }
@@ -99,11 +129,20 @@ pub struct SimRun {
     pub app_loss_pct: f64,
 }
 
-/// Per-round bandwidth with seeded noise: the same for every policy.
-fn round_bandwidth(cfg: &SimConfig, round: u64) -> f64 {
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ round.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let u: f64 = rng.random_range(-1.0..=1.0);
-    cfg.bandwidth_bytes_per_s * (1.0 + cfg.bandwidth_jitter * u)
+/// Pages QEMU sends before its next sync: the whole pass, or, in the
+/// threshold model, one rate-limit slot's worth at a time (QEMU sends up to
+/// `max-bandwidth` × 100 ms, then checks its estimate) until the rest,
+/// counted as whole pages as QEMU's estimate does, is below
+/// `threshold_bytes`; already below it, one slot.
+fn pages_before_sync(cfg: &SimConfig, pending_pages: u64, threshold_bytes: f64) -> u64 {
+    if cfg.sync_model == SyncModel::FullPass || threshold_bytes.is_nan() || threshold_bytes <= 0.0 {
+        return pending_pages;
+    }
+    let slot_pages =
+        ((cfg.bandwidth_bytes_per_s * link::WINDOW_S) / PAGE_SIZE_BYTES as f64).max(1.0) as u64;
+    let below_pages = (threshold_bytes / PAGE_SIZE_BYTES as f64).ceil() as u64 - 1;
+    let excess_pages = pending_pages.saturating_sub(below_pages);
+    (excess_pages.div_ceil(slot_pages).max(1) * slot_pages).min(pending_pages)
 }
 
 /// Simulate one migration of `workload` under `policy`.
@@ -119,42 +158,42 @@ pub fn simulate(
     let mut guest = Guest::new(workload, cfg.seed);
     let page_count = guest.page_count();
     let ram_bytes = workload.ram_mib * PAGES_PER_MIB * PAGE_SIZE_BYTES;
-    let mut dirty = DirtySet::new(page_count);
+    // What the guest wrote since the last sync (QEMU's dirty log).
+    let mut written = DirtySet::new(page_count);
     let mut nonzero = DirtySet::new(page_count);
     for page in 0..guest.initially_nonzero_pages() {
         nonzero.insert(page);
     }
     // Warm-up: the workload runs before the migration starts.
-    guest.run_until(cfg.warmup_s, &mut dirty, &mut nonzero);
-    dirty.clear();
+    guest.run_until(cfg.warmup_s, &mut written, &mut nonzero);
+    written.clear();
     let start_s = cfg.warmup_s;
 
     let mut rounds = Vec::new();
     let mut now_s = start_s;
     let mut sent_bytes: u64 = 0;
     let mut round: u64 = 1;
-    let mut pending_pages = page_count;
-    let mut pending_wire_bytes =
-        nonzero.len() * PAGE_SIZE_BYTES + (page_count - nonzero.len()) * ZERO_PAGE_BYTES;
+    let mut queue = SendQueue::full(page_count);
+    let mut pending_wire_bytes = queue.wire_bytes(&nonzero);
     let mut dirtied_pages = 0;
-    let mut measured_bandwidth = cfg.bandwidth_bytes_per_s;
+    let mut link = Link::new(cfg, workload.link, start_s);
     let mut escalations = 0;
 
     loop {
         let elapsed_s = now_s - start_s;
+        let measured_bandwidth = link.estimate_bytes_per_s();
         let observation = RoundObservation {
             round,
             elapsed_ms: (elapsed_s * 1000.0) as u64,
             dirtied_pages,
-            pending_bytes: pending_pages * PAGE_SIZE_BYTES,
+            pending_bytes: queue.len_pages() * PAGE_SIZE_BYTES,
             sent_bytes,
             bandwidth_bytes_per_s: measured_bandwidth,
             page_size_bytes: PAGE_SIZE_BYTES,
             ram_bytes,
         };
-        // The link's share the migration gets now (competing traffic).
-        let share = workload.link.map_or(1.0, |l| l.share_at(now_s));
-        let final_bandwidth = round_bandwidth(cfg, round) * share;
+        // What the link gives a stop now (noise, competing traffic).
+        let final_bandwidth = link.bandwidth_at(round, now_s);
         let downtime_ms = pending_wire_bytes as f64 / final_bandwidth * 1000.0 + SWITCHOVER_COST_MS;
         let stop_cost = StopCost {
             round,
@@ -218,20 +257,19 @@ pub fn simulate(
                 app_loss_pct: guest.throughput_loss_pct(),
             };
         }
-        // Send this round's pending pages while the guest keeps writing.
-        let duration_s = pending_wire_bytes as f64 / final_bandwidth + SYNC_COST_S;
-        guest.run_until(now_s + duration_s, &mut dirty, &mut nonzero);
+        // Send until the next sync while the guest keeps writing.
+        let threshold_bytes =
+            observation.threshold_bytes(decision.downtime_limit_ms.max(decision.sync_below_ms));
+        let pages = pages_before_sync(cfg, queue.len_pages(), threshold_bytes);
+        let round_bytes = queue.send(pages, &nonzero);
+        let duration_s = link.send(round, now_s, round_bytes, sent_bytes);
+        guest.run_until(now_s + duration_s, &mut written, &mut nonzero);
         now_s += duration_s;
-        sent_bytes += pending_wire_bytes;
-        measured_bandwidth = pending_wire_bytes as f64 / duration_s;
-        if measured_bandwidth <= 0.0 {
-            measured_bandwidth = final_bandwidth;
-        }
+        sent_bytes += round_bytes;
         round += 1;
-        dirtied_pages = dirty.len();
-        pending_pages = dirty.len();
-        pending_wire_bytes = pending_pages * PAGE_SIZE_BYTES;
-        dirty.clear();
+        dirtied_pages = queue.merge(&written);
+        written.clear();
+        pending_wire_bytes = queue.wire_bytes(&nonzero);
     }
 }
 

@@ -49,7 +49,7 @@ pub use working_set::{dirtied_in, touch_rate};
 
 use super::{qemu_rule_holds, PolicyKind, RoundRule, GIB_BYTES};
 use crate::config::{ForecastConfig, NonConvergenceAction, PolicyConfig};
-use crate::cost::Objective;
+use crate::cost::{BestWait, Objective};
 use crate::decision::{Action, Decision, Forecast, ForecastPoint, Reason};
 use crate::observation::RoundObservation;
 use calibration::Calibration;
@@ -76,6 +76,8 @@ pub struct PredictiveRule {
     /// Elapsed ms at the first sync where a stop fitted the maximum: the
     /// waiting since then is what not stopping has cost for sure.
     fitted_since_ms: Option<u64>,
+    /// QEMU's downtime limit, ms (where its own rounds end).
+    downtime_limit_ms: f64,
 }
 
 impl PredictiveRule {
@@ -83,11 +85,16 @@ impl PredictiveRule {
     pub fn new(cfg: &PolicyConfig) -> Self {
         let level = cfg.forecast.interval_level;
         let z = crate::normal::quantile(0.5 + level / 2.0);
-        Self::fresh(cfg.forecast, if z.is_finite() { z } else { 1.2816 })
+        Self::fresh(
+            cfg.forecast,
+            if z.is_finite() { z } else { 1.2816 },
+            cfg.downtime_limit_ms,
+        )
     }
 
-    fn fresh(forecast_cfg: ForecastConfig, z: f64) -> Self {
+    fn fresh(forecast_cfg: ForecastConfig, z: f64, downtime_limit_ms: f64) -> Self {
         Self {
+            downtime_limit_ms,
             forecast_cfg,
             z,
             pace: Pace::new(&forecast_cfg),
@@ -112,6 +119,7 @@ impl PredictiveRule {
             working_set: &self.working_set,
             calibration: &self.calibration,
             z: self.z,
+            downtime_limit_ms: self.downtime_limit_ms,
         }
     }
 
@@ -197,7 +205,7 @@ impl RoundRule for PredictiveRule {
     }
 
     fn reset(&mut self) {
-        *self = Self::fresh(self.forecast_cfg, self.z);
+        *self = Self::fresh(self.forecast_cfg, self.z, self.downtime_limit_ms);
     }
 }
 
@@ -215,6 +223,17 @@ struct AtSync<'a> {
     forecast: Forecast,
 }
 
+/// Stopping now weighed against waiting.
+struct Weighed {
+    /// What stopping now costs (as if allowed), ms.
+    stop_cost_ms: f64,
+    /// The best plan "continue, then stop at a forecast point".
+    wait: BestWait,
+    /// Where to ask again mid-pass, ms of downtime (0: at QEMU's own
+    /// threshold).
+    sync_below_ms: f64,
+}
+
 impl AtSync<'_> {
     /// A decision with the forecast attached (no costs weighed, no
     /// throttle: [`RoundRule::decide`] adds that).
@@ -223,11 +242,41 @@ impl AtSync<'_> {
             action,
             reason,
             downtime_limit_ms: self.cfg.downtime_limit_ms,
+            sync_below_ms: 0.0,
             forecast: self.forecast,
             stop_cost_ms: f64::NAN,
             wait_cost_ms: f64::NAN,
             throttle_pct: 0,
             dirty_limit_bytes_per_s: 0.0,
+        }
+    }
+
+    /// Stopping now against the best forecast stop, and where to ask
+    /// again mid-pass: once the rest of the pass is down to a downtime at
+    /// which stopping costs no more than that plan (a stop mid-pass ends
+    /// the migration when stopping now would, less downtime;
+    /// [`Objective::affordable_downtime_ms`]), at most what is allowed.
+    fn weigh(&self, z: f64) -> Weighed {
+        let obs = self.obs;
+        let objective = Objective::from_config(self.cfg);
+        let downtime_ms = obs.implied_downtime_ms();
+        let completion_ms = obs.elapsed_ms as f64 + downtime_ms;
+        let stop_cost_ms = objective.unbounded_cost_ms(completion_ms, downtime_ms);
+        let wait = objective.best_wait(
+            self.forecast.points(),
+            obs.elapsed_ms as f64,
+            1000.0 / obs.bandwidth_bytes_per_s,
+            z,
+            self.allowed_ms,
+            stop_cost_ms,
+        );
+        let sync_below_ms = objective
+            .affordable_downtime_ms(completion_ms, wait.expected_cost_ms)
+            .map_or(0.0, |ms| ms.min(self.allowed_ms));
+        Weighed {
+            stop_cost_ms,
+            wait,
+            sync_below_ms,
         }
     }
 
@@ -262,6 +311,7 @@ impl PredictiveRule {
                 working_set: &self.working_set,
                 calibration: &self.calibration,
                 z: self.z,
+                downtime_limit_ms: self.downtime_limit_ms,
             };
             self.throttle.resize(
                 |pace, rounds| projector.project(obs, rounds, pace),
@@ -318,21 +368,19 @@ impl PredictiveRule {
     /// expected to be cheaper.
     fn weigh_stop_now(&self, sync: &AtSync<'_>, fitted_since_ms: u64) -> Decision {
         let obs = sync.obs;
-        let objective = Objective::from_config(sync.cfg);
-        let downtime_ms = obs.implied_downtime_ms();
-        let stop_cost_ms =
-            objective.unbounded_cost_ms(obs.elapsed_ms as f64 + downtime_ms, downtime_ms);
-        let wait = objective.best_wait(
-            sync.forecast.points(),
-            obs.elapsed_ms as f64,
-            1000.0 / obs.bandwidth_bytes_per_s,
-            self.z,
-            sync.allowed_ms,
+        let Weighed {
             stop_cost_ms,
-        );
+            wait,
+            sync_below_ms,
+        } = sync.weigh(self.z);
         let weighed = |action, reason| Decision {
             stop_cost_ms,
             wait_cost_ms: wait.expected_cost_ms,
+            sync_below_ms: if action == Action::Continue {
+                sync_below_ms
+            } else {
+                0.0
+            },
             ..sync.decision(action, reason)
         };
         let patience = Patience::at(
@@ -365,13 +413,19 @@ impl PredictiveRule {
     /// as the user chose.
     fn when_nothing_fits(&mut self, sync: &AtSync<'_>) -> Decision {
         let (obs, cfg) = (sync.obs, sync.cfg);
+        // Ask again mid-pass once the rest is down to a stop worth taking.
+        let sync_below_ms = sync.weigh(self.z).sync_below_ms;
+        let consult = |decision: Decision| Decision {
+            sync_below_ms,
+            ..decision
+        };
         if sync.lowest(|p| p.pending_lo_bytes) <= sync.stop_bytes {
             self.no_convergence_streak = 0;
-            return sync.decision(Action::Continue, Reason::Converging);
+            return consult(sync.decision(Action::Continue, Reason::Converging));
         }
         self.no_convergence_streak = self.no_convergence_streak.saturating_add(1);
         if self.no_convergence_streak < cfg.non_convergence_confirm_rounds {
-            return sync.decision(Action::Continue, Reason::NoConvergenceForecast);
+            return consult(sync.decision(Action::Continue, Reason::NoConvergenceForecast));
         }
         let escalation = cfg.escalation;
         let pending = obs.pending_bytes as f64;

@@ -21,6 +21,9 @@ pub(super) struct Projector<'a> {
     pub calibration: &'a Calibration,
     /// Two-sided normal quantile of the interval.
     pub z: f64,
+    /// QEMU's own downtime limit, ms: later rounds end, at the latest,
+    /// once what is left of their pass is below its threshold.
+    pub downtime_limit_ms: f64,
 }
 
 impl Projector<'_> {
@@ -48,7 +51,14 @@ impl Projector<'_> {
             .max(obs.page_size_bytes as f64)
             .min(ram);
         let pending = obs.pending_bytes as f64;
-        let carry = self.working_set.carry_bytes().min(pending);
+        // What later rounds leave unsent: what the last one did, but no
+        // more than QEMU's own threshold (a round the policy cut short
+        // mid-pass left more; QEMU's rounds go on down to its threshold).
+        let carry = self
+            .working_set
+            .carry_bytes()
+            .min(obs.threshold_bytes(self.downtime_limit_ms))
+            .min(pending);
         // A round sends all but the carry, while the guest dirties pages;
         // its length as QEMU's rounds have turned out to last.
         let stretch = self.calibration.round_stretch();
