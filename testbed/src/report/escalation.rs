@@ -337,27 +337,21 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::record::RECORD_FORMAT;
+    use crate::report::record::test_support::live_run;
 
     fn run(workload: &str, policy: &str, stall_ms: f64, loss: f64, rounds: u64) -> RunRecord {
-        let json = serde_json::json!({
-            "workload": workload, "policy": policy, "status": "completed",
-            "total_time_ms": 10_000.0, "downtime_ms": 310.0,
-            "setup_time_ms": null, "transferred_bytes": 1u64 << 30, "rounds": rounds,
-            "action": null, "reason": null, "downtime_limit_ms": 300,
-            "max_downtime_ms": 300, "downtime_weight": 10.0,
-            "guest_pause_ms": stall_ms, "ops_before": null, "ops_during": null,
-            "ops_after": null, "verify_errors": 0, "app_loss_pct": loss,
-            "source_cpu_s": null, "trace": null, "rounds_dropped": 0,
-            "work_dir": "", "link": "netns",
-            "code_commit": "abc", "finished_unix_s": 1_796_533_424u64,
-        });
-        RunRecord {
-            format: RECORD_FORMAT,
-            name: format!("{workload}__{policy}"),
-            result: serde_json::from_value(json).unwrap(),
-            trace_csv: None,
-        }
+        live_run(
+            workload,
+            policy,
+            "completed",
+            10_000.0,
+            310.0,
+            serde_json::json!({
+                "transferred_bytes": 1u64 << 30, "rounds": rounds,
+                "max_downtime_ms": 300, "guest_pause_ms": stall_ms,
+                "app_loss_pct": loss,
+            }),
+        )
     }
 
     #[test]

@@ -345,6 +345,48 @@ pub fn utc_date(unix_s: u64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// Live run records for the report tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{RunRecord, RECORD_FORMAT};
+
+    /// A completed-or-not live run of `workload` under `policy`: a plain
+    /// run (limit 300 ms, maximum 1000 ms, weight 10, 3 rounds) with the
+    /// fields of `overrides` (a JSON object of the result's fields) set.
+    pub(crate) fn live_run(
+        workload: &str,
+        policy: &str,
+        status: &str,
+        total_ms: f64,
+        downtime_ms: f64,
+        overrides: serde_json::Value,
+    ) -> RunRecord {
+        let mut json = serde_json::json!({
+            "workload": workload, "policy": policy, "status": status,
+            "total_time_ms": total_ms, "downtime_ms": downtime_ms,
+            "setup_time_ms": null, "transferred_bytes": 1, "rounds": 3,
+            "action": null, "reason": null, "downtime_limit_ms": 300,
+            "max_downtime_ms": 1000, "downtime_weight": 10.0,
+            "guest_pause_ms": null, "ops_before": null, "ops_during": null,
+            "ops_after": null, "verify_errors": 0, "app_loss_pct": null,
+            "source_cpu_s": null, "trace": null, "rounds_dropped": 0,
+            "work_dir": "", "link": "netns",
+            "code_commit": "abc", "finished_unix_s": 1_796_533_424u64,
+        });
+        if let (Some(fields), Some(set)) = (json.as_object_mut(), overrides.as_object()) {
+            for (key, value) in set {
+                fields.insert(key.clone(), value.clone());
+            }
+        }
+        RunRecord {
+            format: RECORD_FORMAT,
+            name: format!("{workload}__{policy}"),
+            result: serde_json::from_value(json).unwrap(),
+            trace_csv: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -710,7 +710,7 @@ fn forecast_section(md: &mut String, page: &SweepPage<'_>, sweep: &Sweep) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::record::RECORD_FORMAT;
+    use crate::report::record::test_support::live_run;
 
     fn record(
         workload: &str,
@@ -719,24 +719,14 @@ mod tests {
         total_ms: f64,
         downtime_ms: f64,
     ) -> RunRecord {
-        let json = serde_json::json!({
-            "workload": workload, "policy": policy, "status": status,
-            "total_time_ms": total_ms, "downtime_ms": downtime_ms,
-            "setup_time_ms": null, "transferred_bytes": 1, "rounds": 3,
-            "action": null, "reason": null, "downtime_limit_ms": 300,
-            "max_downtime_ms": 1000, "downtime_weight": 10.0,
-            "guest_pause_ms": null, "ops_before": null, "ops_during": null,
-            "ops_after": null, "verify_errors": 0, "app_loss_pct": null,
-            "source_cpu_s": null, "trace": null, "rounds_dropped": 0,
-            "work_dir": "", "link": "netns",
-            "code_commit": "abc", "finished_unix_s": 1_796_533_424u64,
-        });
-        RunRecord {
-            format: RECORD_FORMAT,
-            name: format!("{workload}__{policy}"),
-            result: serde_json::from_value(json).unwrap(),
-            trace_csv: None,
-        }
+        live_run(
+            workload,
+            policy,
+            status,
+            total_ms,
+            downtime_ms,
+            serde_json::json!({}),
+        )
     }
 
     fn page(records: &[RunRecord]) -> String {
