@@ -78,6 +78,10 @@ pub struct PredictiveRule {
     fitted_since_ms: Option<u64>,
     /// QEMU's downtime limit, ms (where its own rounds end).
     downtime_limit_ms: f64,
+    /// Where the last decision asked QEMU to sync while a stop fitted, ms
+    /// of downtime (0: QEMU's threshold): while the rule waits there, its
+    /// rounds end there.
+    asked_while_fitting_ms: f64,
 }
 
 impl PredictiveRule {
@@ -95,6 +99,7 @@ impl PredictiveRule {
     fn fresh(forecast_cfg: ForecastConfig, z: f64, downtime_limit_ms: f64) -> Self {
         Self {
             downtime_limit_ms,
+            asked_while_fitting_ms: 0.0,
             forecast_cfg,
             z,
             pace: Pace::new(&forecast_cfg),
@@ -112,6 +117,14 @@ impl PredictiveRule {
         self.pace.regime_changes()
     }
 
+    /// Where later rounds end, ms of downtime: QEMU's threshold, or where
+    /// the policy asked for syncs while a stop fitted (it keeps asking
+    /// there while it waits). Not where rule 5 asked: once a stop fits,
+    /// the rule asks elsewhere.
+    fn round_end_ms(&self) -> f64 {
+        self.downtime_limit_ms.max(self.asked_while_fitting_ms)
+    }
+
     /// The projection over what has been learnt so far.
     fn projector(&self) -> Projector<'_> {
         Projector {
@@ -119,7 +132,7 @@ impl PredictiveRule {
             working_set: &self.working_set,
             calibration: &self.calibration,
             z: self.z,
-            downtime_limit_ms: self.downtime_limit_ms,
+            round_end_ms: self.round_end_ms(),
         }
     }
 
@@ -181,6 +194,11 @@ impl PredictiveRule {
         }
     }
 
+    /// Stops are taken up to this downtime: the maximum less headroom, ms.
+    fn allowed_ms(cfg: &PolicyConfig) -> f64 {
+        cfg.max_downtime_ms * (1.0 - cfg.downtime_headroom_fraction)
+    }
+
     fn safety_cap_reached(obs: &RoundObservation, cfg: &PolicyConfig) -> bool {
         obs.round >= cfg.max_rounds
             || obs.elapsed_ms >= cfg.max_elapsed_ms
@@ -193,6 +211,8 @@ impl RoundRule for PredictiveRule {
 
     fn decide(&mut self, obs: &RoundObservation, cfg: &PolicyConfig) -> Decision {
         let mut decision = self.decide_pace(obs, cfg);
+        let fits = obs.implied_downtime_ms() <= Self::allowed_ms(cfg);
+        self.asked_while_fitting_ms = if fits { decision.sync_below_ms } else { 0.0 };
         if cfg.escalation.limits_dirty_rate() {
             decision.dirty_limit_bytes_per_s = self.throttle.dirty_limit_bytes_per_s(
                 self.pace.next_rate_bytes_per_s(),
@@ -295,7 +315,7 @@ impl PredictiveRule {
     fn decide_pace(&mut self, obs: &RoundObservation, cfg: &PolicyConfig) -> Decision {
         self.learn(obs);
         self.previous = Some(*obs);
-        let allowed_ms = cfg.max_downtime_ms * (1.0 - cfg.downtime_headroom_fraction);
+        let allowed_ms = Self::allowed_ms(cfg);
         // A stop comes once pending fits the maximum (with its headroom) or
         // QEMU's own threshold, which the policy always honours: with
         // maximum = limit that is the limit, and QEMU's rounds end with
@@ -311,7 +331,7 @@ impl PredictiveRule {
                 working_set: &self.working_set,
                 calibration: &self.calibration,
                 z: self.z,
-                downtime_limit_ms: self.downtime_limit_ms,
+                round_end_ms: self.round_end_ms(),
             };
             self.throttle.resize(
                 |pace, rounds| projector.project(obs, rounds, pace),

@@ -21,9 +21,10 @@ pub(super) struct Projector<'a> {
     pub calibration: &'a Calibration,
     /// Two-sided normal quantile of the interval.
     pub z: f64,
-    /// QEMU's own downtime limit, ms: later rounds end, at the latest,
-    /// once what is left of their pass is below its threshold.
-    pub downtime_limit_ms: f64,
+    /// Where later rounds end, ms of downtime: QEMU syncs once what is
+    /// left of the pass is below that much at the bandwidth (its limit,
+    /// or where the policy keeps asking).
+    pub round_end_ms: f64,
 }
 
 impl Projector<'_> {
@@ -52,12 +53,12 @@ impl Projector<'_> {
             .min(ram);
         let pending = obs.pending_bytes as f64;
         // What later rounds leave unsent: what the last one did, but no
-        // more than QEMU's own threshold (a round the policy cut short
-        // mid-pass left more; QEMU's rounds go on down to its threshold).
+        // more than where rounds end (a round cut short where the policy
+        // no longer asks left more).
         let carry = self
             .working_set
             .carry_bytes()
-            .min(obs.threshold_bytes(self.downtime_limit_ms))
+            .min(obs.threshold_bytes(self.round_end_ms))
             .min(pending);
         // A round sends all but the carry, while the guest dirties pages;
         // its length as QEMU's rounds have turned out to last.
