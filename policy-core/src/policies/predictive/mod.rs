@@ -32,11 +32,10 @@
 //!    while a regime change is likely enough to pay for the wait
 //!    (`hedging`); stop otherwise (`convergence-point`, or `trough-now` at
 //!    the bottom of a detected cycle).
-//!    While it waits (here, and in rule 5 until it declares non-convergence)
-//!    it asks QEMU to sync again
-//!    mid-pass, once the rest of the pass is down to a downtime at which
-//!    stopping costs no more than the plan it waits for
-//!    (`Decision::sync_below_ms`).
+//!    While it waits (here, and in rule 5 until it declares
+//!    non-convergence) it asks QEMU to sync again mid-pass, once the rest
+//!    of the pass is down to a downtime at which stopping costs no more
+//!    than the plan it waits for (`Decision::sync_below_ms`).
 //! 5. Stopping now exceeds the maximum: if the optimistic (lower) forecast
 //!    reaches it within the horizon → continue; after
 //!    `non_convergence_confirm_rounds` rounds where it does not, declare
