@@ -478,9 +478,9 @@ FAULTS = ["kill-destination", "link-down", "cancel", "set-parameters", "pause-so
 
 @pytest.fixture(scope="module")
 def faults():
-    """One guest, five hops, each with one fault injected after two syncs
-    and then retried clean; `kairos soak` checks every hop with the guest's
-    page check and reports what it found."""
+    """One guest, five hops, each with one fault injected half-way through
+    the first pass and then retried clean; `kairos soak` checks every hop
+    with the guest's page check and reports what it found."""
     out = LOGS / "faults"
     subprocess.run(["rm", "-rf", str(out)], check=True)
     proc = subprocess.run([str(KAIROS), "soak", "--hops", str(len(FAULTS)), "--ram-mib", "512",

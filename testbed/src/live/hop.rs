@@ -26,8 +26,6 @@ const POLL: Duration = Duration::from_millis(100);
 const REPORT_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the link stays down, or the source paused, in those faults.
 const FAULT_HOLD: Duration = Duration::from_secs(2);
-/// Syncs a migration has made before a fault is injected: mid-pre-copy.
-const FAULT_AFTER_SYNCS: u64 = 2;
 /// How long the migration thread may take to release a throttle after
 /// the status turned final.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -237,7 +235,7 @@ impl Hopper {
                 break info;
             }
             if let Some(fault) = fault {
-                if injected.is_none() && status == "active" && syncs >= FAULT_AFTER_SYNCS {
+                if injected.is_none() && status == "active" && first_pass_half_sent(&info, syncs) {
                     self.inject(fault, &mut dst)?;
                     injected = Some(Instant::now());
                 }
@@ -394,6 +392,20 @@ impl Hopper {
     }
 }
 
+/// True once the migration is half-way through its first pass (what is
+/// left of the guest's RAM is at most half of it) or past it: the moment a
+/// fault goes in. Every migration has a first pass, and it lasts seconds,
+/// so a poll every [`POLL`] meets it; later syncs may never come (a policy
+/// can stop at the first one).
+fn first_pass_half_sent(info: &Value, syncs: u64) -> bool {
+    let remaining_bytes = info["ram"]["remaining"].as_u64();
+    let total_bytes = info["ram"]["total"].as_u64();
+    match (remaining_bytes, total_bytes) {
+        (Some(remaining), Some(total)) if syncs <= 1 => remaining.saturating_mul(2) <= total,
+        _ => syncs >= 2,
+    }
+}
+
 /// Wait until the destination has loaded the migration (leaves
 /// `inmigrate`); its run state then.
 fn wait_for_run_state(qd: &mut Qmp) -> Result<String> {
@@ -455,4 +467,30 @@ pub fn processes_mentioning(dir: &Path) -> Vec<u32> {
 /// Open file descriptors of this process.
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(remaining: u64, total: u64) -> Value {
+        json!({ "status": "active", "ram": { "remaining": remaining, "total": total } })
+    }
+
+    #[test]
+    fn a_fault_waits_for_half_of_the_first_pass() {
+        assert!(!first_pass_half_sent(&info(900, 1000), 1));
+        assert!(!first_pass_half_sent(&info(501, 1000), 1));
+        assert!(first_pass_half_sent(&info(500, 1000), 1));
+        assert!(first_pass_half_sent(&info(10, 1000), 1));
+    }
+
+    #[test]
+    fn a_fault_missed_in_the_first_pass_goes_in_after_it() {
+        // A later pass may have more than half left; it is past the first.
+        assert!(first_pass_half_sent(&info(900, 1000), 2));
+        // Without the RAM figures, only the sync count says.
+        assert!(!first_pass_half_sent(&json!({ "status": "active" }), 1));
+        assert!(first_pass_half_sent(&json!({ "status": "active" }), 2));
+    }
 }

@@ -176,7 +176,7 @@ pub fn render(records: &[ReliabilityRecord], source: &str, command: &str) -> Res
         "## Faults: {} hops, a fault in each\n",
         faults.summary.hops
     )?;
-    writeln!(md, "Each hop's first attempt gets one fault two syncs into pre-copy, in turn: the destination QEMU killed (SIGKILL); the link taken down for 2 s and brought back; `migrate_cancel`; `migrate-set-parameters` halving the bandwidth (at once) and changing the policy and the maximum downtime (for the next migration); the source guest paused (`stop`) for 2 s and resumed. An attempt that does not complete is retried on a fresh destination; the source guest must keep running with its memory intact meanwhile.\n")?;
+    writeln!(md, "Each hop's first attempt gets one fault half-way through its first pass of pre-copy, in turn: the destination QEMU killed (SIGKILL); the link taken down for 2 s and brought back; `migrate_cancel`; `migrate-set-parameters` halving the bandwidth (at once) and changing the policy and the maximum downtime (for the next migration); the source guest paused (`stop`) for 2 s and resumed. An attempt that does not complete is retried on a fresh destination; the source guest must keep running with its memory intact meanwhile.\n")?;
     writeln!(
         md,
         "| fault | injected | survived (the hop completed and verified) |\n|---|---|---|"
