@@ -107,3 +107,39 @@ def test_the_first_generator_is_kept_and_the_second_draws_the_new_models(tmp_pat
     rc = subprocess.run([str(KAIROS), "sim", "--suite", str(tmp_path / "g2"), "--policy", "qemu",
                          "--time-cap-s", "30"], capture_output=True).returncode
     assert rc == 0
+
+
+def test_a_threshold_page_measures_against_the_best_static_limit(tmp_path):
+    """In the simulator's threshold model there is no exact oracle; the
+    page says its bound is each program's best static limit, and a page
+    that mixes the two models is refused."""
+    generate(tmp_path / "w", seed=3)
+    sets = []
+    for sync in ("threshold", "full-pass"):
+        with open(tmp_path / f"sim-{sync}.jsonl", "w") as f:
+            subprocess.run([str(KAIROS), "sim", "--suite", str(tmp_path / "w"), "--sync", sync,
+                            "--policy", "predictive,qemu@300,qemu@1000", "--downtime-weight", "10",
+                            "--json"], check=True, stdout=f, stderr=subprocess.DEVNULL)
+        sets.append(["--sim", f"3={tmp_path / f'sim-{sync}.jsonl'}"])
+
+    def page(packs, name):
+        records = tmp_path / f"{name}.jsonl.gz"
+        subprocess.run([str(KAIROS), "report", "pack-sim", *packs, "--out", str(records)],
+                       check=True, stderr=subprocess.DEVNULL)
+        out = tmp_path / f"{name}.md"
+        proc = subprocess.run([str(KAIROS), "report", "frontier", "--records", str(records),
+                               "--page", str(out)], capture_output=True, text=True)
+        return proc, out
+
+    proc, out = page(sets[0], "threshold")
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "Regret to each program's best static limit" in text
+    assert "`kairos sim --sync threshold`" in text
+    assert "exact oracle (" not in text
+    proc, out = page(sets[1], "full-pass")
+    assert proc.returncode == 0, proc.stderr
+    assert "Regret to the exact oracle" in out.read_text()
+    proc, out = page(sets[0] + sets[1], "mixed")
+    assert proc.returncode == 1
+    assert "mix the simulator's sync models" in proc.stderr

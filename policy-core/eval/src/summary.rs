@@ -52,6 +52,10 @@ pub struct RunSummary {
     pub oracle: Option<OracleChoice>,
     /// Cost over the oracle's (1 = hindsight-optimal).
     pub regret: Option<f64>,
+    /// When the simulator synced (`None`: not a simulation, or one made
+    /// before the simulator had a choice, which synced after full passes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_model: Option<SyncModel>,
 }
 
 impl RunSummary {
@@ -131,6 +135,7 @@ pub fn simulate_workload(
             within_max: None,
             oracle: None,
             regret: None,
+            sync_model: Some(sim_cfg.sync_model),
         };
         out.push(weigh(summary, &objective, oracle));
     }
@@ -172,6 +177,7 @@ pub fn replay_trace(
             within_max: None,
             oracle: None,
             regret: None,
+            sync_model: None,
         };
         out.push(weigh(summary, &objective, oracle));
     }

@@ -18,7 +18,7 @@ pub mod link;
 pub mod pass;
 pub mod workload;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::oracle::StopCost;
 use crate::outcome::{acted_on, MigrationStatus};
@@ -42,7 +42,7 @@ pub const SWITCHOVER_COST_MS: f64 = 20.0;
 pub const SYNC_COST_S: f64 = 0.002;
 
 /// When the simulated QEMU syncs its dirty bitmap (and the policy decides).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SyncModel {
     /// After each whole pass over the pages the last sync found: a stop
