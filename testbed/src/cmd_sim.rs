@@ -10,7 +10,7 @@ use kairos_eval::oracle::StopCost;
 use kairos_eval::sim::workload::{suite_files, Workload};
 use kairos_eval::sim::{simulate, SimConfig, SimRun, SyncModel};
 use kairos_eval::summary::{simulate_workload, RunSummary};
-use kairos_eval::trace::TraceWriter;
+use kairos_eval::trace::{TraceWriter, TracedDecision};
 use kairos_policy_core::{PolicyConfig, PolicyKind};
 use serde::Serialize;
 
@@ -142,9 +142,12 @@ fn write_trace(
     for r in &run.rounds {
         writer.write(
             &r.observation,
-            r.decision.action.name(),
-            r.decision.reason.name(),
-            r.decision.throttle_pct,
+            &TracedDecision {
+                action: r.decision.action.name(),
+                reason: r.decision.reason.name(),
+                throttle_pct: r.decision.throttle_pct,
+                sync_below_ms: r.decision.sync_below_ms,
+            },
         )?;
     }
     writer.finish()?;

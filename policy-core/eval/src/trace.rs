@@ -155,8 +155,25 @@ pub fn read_trace<R: Read>(reader: R, path: &Path) -> Result<Vec<TraceRow>, Trac
     Ok(rows)
 }
 
-/// Writes traces in the same format, with `decision,reason,throttle_pct`
-/// extra columns (the throttle, %, the policy asked for at that round).
+/// What the policy decided at a round: a written trace's extra columns.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TracedDecision<'a> {
+    /// The action's name (`continue`, `stop-and-copy`, …).
+    pub action: &'a str,
+    /// The reason's name.
+    pub reason: &'a str,
+    /// The throttle the policy asked for, %.
+    pub throttle_pct: u8,
+    /// The downtime whose worth of pages left the policy asked the next
+    /// sync to come at, ms (0: QEMU's own threshold).
+    pub sync_below_ms: f64,
+}
+
+/// The extra columns [`TraceWriter`] writes after [`TRACE_COLUMNS`].
+pub const DECISION_COLUMNS: [&str; 4] = ["decision", "reason", "throttle_pct", "sync_below_ms"];
+
+/// Writes traces in the same format, with the [`DECISION_COLUMNS`] after
+/// the required ones.
 pub struct TraceWriter<W: Write> {
     out: W,
 }
@@ -166,8 +183,9 @@ impl<W: Write> TraceWriter<W> {
     pub fn new(mut out: W) -> std::io::Result<Self> {
         writeln!(
             out,
-            "{},decision,reason,throttle_pct",
-            TRACE_COLUMNS.join(",")
+            "{},{}",
+            TRACE_COLUMNS.join(","),
+            DECISION_COLUMNS.join(",")
         )?;
         Ok(Self { out })
     }
@@ -176,13 +194,11 @@ impl<W: Write> TraceWriter<W> {
     pub fn write(
         &mut self,
         obs: &RoundObservation,
-        decision: &str,
-        reason: &str,
-        throttle_pct: u8,
+        decision: &TracedDecision<'_>,
     ) -> std::io::Result<()> {
         writeln!(
             self.out,
-            "{},{},{},{},{},{:.0},{},{},{},{},{}",
+            "{},{},{},{},{},{:.0},{},{},{},{},{},{:.0}",
             obs.round,
             obs.elapsed_ms,
             obs.dirtied_pages,
@@ -191,9 +207,10 @@ impl<W: Write> TraceWriter<W> {
             obs.bandwidth_bytes_per_s,
             obs.page_size_bytes,
             obs.ram_bytes,
-            decision,
-            reason,
-            throttle_pct
+            decision.action,
+            decision.reason,
+            decision.throttle_pct,
+            decision.sync_below_ms
         )
     }
 
@@ -221,11 +238,20 @@ mod tests {
             ram_bytes: 1 << 30,
         };
         let mut w = TraceWriter::new(Vec::new()).unwrap();
-        w.write(&obs, "continue", "warmup", 0).unwrap();
+        w.write(
+            &obs,
+            &TracedDecision {
+                action: "continue",
+                reason: "converging",
+                throttle_pct: 0,
+                sync_below_ms: 412.4,
+            },
+        )
+        .unwrap();
         let bytes = w.finish().unwrap();
         let rows = read_trace(bytes.as_slice(), Path::new("t.csv")).unwrap();
         assert_eq!(rows[0].observation, obs);
-        assert_eq!(rows[0].extra, vec!["continue", "warmup", "0"]);
+        assert_eq!(rows[0].extra, vec!["continue", "converging", "0", "412"]);
     }
 
     #[test]

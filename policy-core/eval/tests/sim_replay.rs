@@ -8,7 +8,7 @@ use kairos_eval::replay::replay;
 use kairos_eval::sim::workload::Workload;
 use kairos_eval::sim::{simulate, SimConfig};
 use kairos_eval::summary::simulate_workload;
-use kairos_eval::trace::{read_trace, TraceWriter};
+use kairos_eval::trace::{read_trace, TraceWriter, TracedDecision};
 use kairos_policy_core::policies::{build_policy, PolicyKind};
 use kairos_policy_core::PolicyConfig;
 
@@ -36,9 +36,12 @@ fn replaying_the_never_stop_trace_gives_the_simulated_stop() {
         writer
             .write(
                 &r.observation,
-                r.decision.action.name(),
-                r.decision.reason.name(),
-                r.decision.throttle_pct,
+                &TracedDecision {
+                    action: r.decision.action.name(),
+                    reason: r.decision.reason.name(),
+                    throttle_pct: r.decision.throttle_pct,
+                    sync_below_ms: r.decision.sync_below_ms,
+                },
             )
             .unwrap();
     }

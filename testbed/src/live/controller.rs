@@ -130,6 +130,7 @@ mod tests {
             forecast_pending: 0,
             stop_cost: None,
             throttle_percentage: 0,
+            sync_below: 0,
         }
     }
 

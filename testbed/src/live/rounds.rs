@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use kairos_eval::trace::TraceWriter;
+use kairos_eval::trace::{TraceWriter, TracedDecision};
 use kairos_policy_core::RoundObservation;
 use serde::Deserialize;
 use serde_json::json;
@@ -47,6 +47,11 @@ pub struct QmpRound {
     /// Throttle the policy asked for at this sync, %.
     #[serde(default)]
     pub throttle_percentage: u8,
+    /// The downtime whose worth of pages left the policy asked the next
+    /// sync to come at, ms (0: QEMU's own threshold; absent before patch
+    /// 13 of the series).
+    #[serde(default)]
+    pub sync_below: u64,
 }
 
 impl QmpRound {
@@ -106,9 +111,12 @@ impl RoundFeed {
         for r in &self.rounds {
             writer.write(
                 &r.observation(),
-                &r.action,
-                &r.reason,
-                r.throttle_percentage,
+                &TracedDecision {
+                    action: &r.action,
+                    reason: &r.reason,
+                    throttle_pct: r.throttle_percentage,
+                    sync_below_ms: r.sync_below as f64,
+                },
             )?;
         }
         writer
@@ -127,7 +135,8 @@ mod tests {
         let text = r#"{"observed": 3, "round": 3, "time": 4210, "dirtied-pages": 24010,
             "pending": 98344960, "transferred": 456213504, "bandwidth": 125000000,
             "page-size": 4096, "ram-size": 1073741824, "action": "stop-and-copy",
-            "reason": "convergence-point", "forecast-pending": 97320960, "stop-cost": 9712}"#;
+            "reason": "convergence-point", "forecast-pending": 97320960, "stop-cost": 9712,
+            "sync-below": 0}"#;
         let r: QmpRound = serde_json::from_str(text).unwrap();
         let o = r.observation();
         assert_eq!(

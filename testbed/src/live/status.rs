@@ -54,8 +54,13 @@ impl StatusLine {
         } else {
             String::new()
         };
+        let sync_below = if r.sync_below > 0 {
+            format!("  next sync below {} ms", r.sync_below)
+        } else {
+            String::new()
+        };
         format!(
-            "[{}] {elapsed:6.1} s  {status}  round {}  pending {:.1} MiB  dirty {}  {} ({}){throttle}",
+            "[{}] {elapsed:6.1} s  {status}  round {}  pending {:.1} MiB  dirty {}  {} ({}){throttle}{sync_below}",
             self.label,
             r.round,
             r.pending as f64 / MIB,
@@ -116,12 +121,20 @@ mod tests {
             forecast_pending: 0,
             stop_cost: None,
             throttle_percentage: 0,
+            sync_below: 0,
         };
         let text = line.text("active", Some(&r(2, 1000)), Some(&r(1, 0)));
         assert!(text.contains("round 2"), "{text}");
         assert!(text.contains("pending 100.0 MiB"), "{text}");
         assert!(text.contains("dirty 100.0 MiB/s"), "{text}");
         assert!(text.contains("continue (trough-ahead)"), "{text}");
+        assert!(!text.contains("next sync below"), "{text}");
+        let asked = QmpRound {
+            sync_below: 640,
+            ..r(3, 2000)
+        };
+        let text = line.text("active", Some(&asked), Some(&r(2, 1000)));
+        assert!(text.contains("next sync below 640 ms"), "{text}");
         assert!(line.text("setup", None, None).contains("setup"));
     }
 }
