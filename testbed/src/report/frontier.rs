@@ -40,6 +40,10 @@ pub struct FrontierPage<'a> {
     pub design_sets: &'a [String],
     /// The generator of `scripts/gen_workloads.py` that drew the sets.
     pub generator: u32,
+    /// The highest downtime `predictive` stops at, ms: the maximum less
+    /// its headroom. A program only a static limit stopping above it ends
+    /// is reported apart as well.
+    pub stop_ceiling_ms: f64,
 }
 
 /// What a run's regret is measured against.
@@ -118,6 +122,11 @@ struct Found {
     vs_fleet_worse: usize,
     /// Regret to the oracle, `None` when no program is counted.
     regret: Option<SetRegret>,
+    /// The same without the programs only a stop above the stop ceiling
+    /// ends.
+    regret_below_ceiling: Option<SetRegret>,
+    /// Those programs.
+    above_ceiling_only: Vec<String>,
 }
 
 fn section(
@@ -127,6 +136,7 @@ fn section(
     by: &Section<'_>,
     cap_ms: f64,
     bound: Bound,
+    stop_ceiling_ms: f64,
 ) -> Result<Found> {
     let statics: Vec<&str> = by
         .values()
@@ -228,6 +238,32 @@ fn section(
         .collect();
     // The regret's best single limit, chosen over the programs it counts.
     let regret = set_regret(&programs, cap_ms).map(|(r, i)| (r, statics[i]));
+    // Programs where every static limit that ends stops above the ceiling
+    // `predictive` keeps: it never takes such a stop, by design.
+    let above_ceiling_only: Vec<bool> = rows
+        .iter()
+        .map(|r| {
+            r.best_cost.is_some()
+                && statics
+                    .iter()
+                    .filter_map(|p| r.runs.get(p))
+                    .filter(|run| cost_ms(run).is_some())
+                    .all(|run| run.downtime_ms.is_some_and(|d| d > stop_ceiling_ms))
+        })
+        .collect();
+    let below_ceiling: Vec<ProgramCosts> = programs
+        .iter()
+        .zip(&above_ceiling_only)
+        .filter(|(_, &above)| !above)
+        .map(|(p, _)| p.clone())
+        .collect();
+    let regret_below_ceiling = set_regret(&below_ceiling, cap_ms).map(|(r, _)| r);
+    let above_ceiling_only: Vec<String> = rows
+        .iter()
+        .zip(&above_ceiling_only)
+        .filter(|(_, &above)| above)
+        .map(|(r, _)| r.name.to_string())
+        .collect();
 
     writeln!(md, "### λ = {weight}\n")?;
     writeln!(md, "| | programs |\n|---|---|")?;
@@ -340,6 +376,8 @@ fn section(
         vs_fleet_better,
         vs_fleet_worse,
         regret: regret.map(|(r, _)| r),
+        regret_below_ceiling,
+        above_ceiling_only,
     })
 }
 
@@ -410,17 +448,30 @@ pub fn render(page: &FrontierPage<'_>) -> Result<String> {
                 by,
                 page.cap_ms,
                 bound,
+                page.stop_ceiling_ms,
             )?);
         }
     }
     let weights: BTreeSet<u64> = found.iter().map(|f| f.weight.to_bits()).collect();
-    let merged = |sets: &[&str], bits: u64| -> Option<SetRegret> {
+    let merged_of = |sets: &[&str], bits: u64, pick: fn(&Found) -> Option<SetRegret>| {
         let parts: Vec<SetRegret> = found
             .iter()
             .filter(|f| f.weight.to_bits() == bits && sets.contains(&f.set.as_str()))
-            .filter_map(|f| f.regret)
+            .filter_map(pick)
             .collect();
         (!parts.is_empty()).then(|| SetRegret::merged(&parts))
+    };
+    let merged = |sets: &[&str], bits: u64| merged_of(sets, bits, |f| f.regret);
+    let merged_below_ceiling =
+        |sets: &[&str], bits: u64| merged_of(sets, bits, |f| f.regret_below_ceiling);
+    // Programs only a stop above the ceiling ends, per group of sets (a
+    // program counted once over the λs).
+    let above_ceiling = |sets: &[&str]| -> BTreeSet<&str> {
+        found
+            .iter()
+            .filter(|f| sets.contains(&f.set.as_str()))
+            .flat_map(|f| f.above_ceiling_only.iter().map(String::as_str))
+            .collect()
     };
     // The verdict first: the goals on the held-out sets (or on all sets
     // when none is held out), λ by λ, misses named.
@@ -429,20 +480,24 @@ pub fn render(page: &FrontierPage<'_>) -> Result<String> {
     } else {
         &held_out
     };
-    let mut misses = Vec::new();
-    for &bits in &weights {
-        if let Some(r) = merged(judged, bits) {
-            for (goal, met) in r.goals() {
-                if !met {
-                    misses.push(format!(
-                        "at λ = {} {}",
-                        f64::from_bits(bits),
-                        goal_miss(goal, &r)
-                    ));
+    let misses_of = |merged: &dyn Fn(&[&str], u64) -> Option<SetRegret>| {
+        let mut misses = Vec::new();
+        for &bits in &weights {
+            if let Some(r) = merged(judged, bits) {
+                for (goal, met) in r.goals() {
+                    if !met {
+                        misses.push(format!(
+                            "at λ = {} {}",
+                            f64::from_bits(bits),
+                            goal_miss(goal, &r)
+                        ));
+                    }
                 }
             }
         }
-    }
+        misses
+    };
+    let misses = misses_of(&merged);
     let judged_name = if held_out.is_empty() {
         format!("all sets (seeds {}; none held out)", set_names.join(", "))
     } else {
@@ -461,6 +516,30 @@ pub fn render(page: &FrontierPage<'_>) -> Result<String> {
             if misses.len() == 1 { "" } else { "s" },
             misses.join("; ")
         )?;
+        let judged_above = above_ceiling(judged);
+        if !judged_above.is_empty() {
+            let misses_below = misses_of(&merged_below_ceiling);
+            writeln!(
+            md,
+            "**Apart from the stops above {:.0} ms.** `predictive` never stops above the maximum less its headroom ({:.0} ms), so that the stop's own bandwidth noise cannot carry it above the maximum. On {} program{} of these sets ({}) every static limit that ends stops above that, and `predictive` does not end. Without {}, `predictive` {}.\n",
+            page.stop_ceiling_ms,
+            page.stop_ceiling_ms,
+            judged_above.len(),
+            if judged_above.len() == 1 { "" } else { "s" },
+            judged_above.iter().copied().collect::<Vec<_>>().join(", "),
+            if judged_above.len() == 1 { "it" } else { "them" },
+            if misses_below.is_empty() {
+                "meets every goal at every λ".to_string()
+            } else {
+                format!(
+                    "misses {} goal{}: {}",
+                    misses_below.len(),
+                    if misses_below.len() == 1 { "" } else { "s" },
+                    misses_below.join("; ")
+                )
+            }
+        )?;
+        }
     }
     writeln!(
         md,
@@ -538,9 +617,28 @@ pub fn render(page: &FrontierPage<'_>) -> Result<String> {
     .into_iter()
     .filter(|(_, sets)| !sets.is_empty())
     .collect();
-    for (name, sets) in groups {
+    let mut rows: Vec<(String, &[&str], bool)> = Vec::new();
+    for &(name, sets) in &groups {
+        rows.push((format!("{name} ({})", sets.join(", ")), sets, false));
+        if !above_ceiling(sets).is_empty() {
+            rows.push((
+                format!(
+                    "{name}, without the programs only a stop above {:.0} ms ends",
+                    page.stop_ceiling_ms
+                ),
+                sets,
+                true,
+            ));
+        }
+    }
+    for (name, sets, below_ceiling) in rows {
         for &bits in &weights {
-            let Some(r) = merged(sets, bits) else {
+            let r = if below_ceiling {
+                merged_below_ceiling(sets, bits)
+            } else {
+                merged(sets, bits)
+            };
+            let Some(r) = r else {
                 continue;
             };
             let met: Vec<&str> = r
@@ -550,8 +648,7 @@ pub fn render(page: &FrontierPage<'_>) -> Result<String> {
                 .collect();
             writeln!(
                 md,
-                "| {name} ({}) | {} | {} | {:.1} / {:.1} | {:.2} | {:.1} / {:.1} | {:+.2} % of {} | {:.2} | {} |",
-                sets.join(", "),
+                "| {name} | {} | {} | {:.1} / {:.1} | {:.2} | {:.1} / {:.1} | {:+.2} % of {} | {:.2} | {} |",
                 f64::from_bits(bits),
                 r.counted,
                 r.rule_regret_ms / 1000.0,
@@ -602,5 +699,86 @@ fn generator_note(generator: u32) -> &'static str {
     match generator {
         1 => "512 MiB-4 GiB guests, one to four phases of writes, CPU or idle, working sets of 4 MiB to half the RAM written at 2-800 MiB/s, uniform, Zipf or sequential",
         _ => "512 MiB-4 GiB guests, one to four phases of writes, CPU or idle, working sets of 4 MiB to half the RAM written at 2-800 MiB/s, uniform, Zipf, sequential or hot-cold, some growing or shrinking within a phase, and for some programs a link that competing traffic narrows part of the time",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::record::RECORD_FORMAT;
+
+    /// A threshold-model run of `workload` under `policy` at λ = 10.
+    fn run(workload: &str, policy: &str, downtime_ms: Option<f64>) -> SimRecord {
+        let cost_ms = downtime_ms.map(|d| 5_000.0 + 10.0 * (d - 300.0).max(0.0));
+        let summary: RunSummary = serde_json::from_value(serde_json::json!({
+            "workload": workload, "policy": policy,
+            "status": if downtime_ms.is_some() { "completed" } else { "aborted" },
+            "reason": "below-threshold", "rounds": 5, "total_time_ms": 5_000.0,
+            "downtime_ms": downtime_ms, "transferred_bytes": 1u64,
+            "escalations": 0, "app_loss_pct": 0.0, "downtime_weight": 10.0,
+            "cost_ms": cost_ms, "within_max": null, "oracle": null, "regret": null,
+            "sync_model": "threshold",
+        }))
+        .unwrap();
+        SimRecord {
+            format: RECORD_FORMAT,
+            set: "9".into(),
+            code_commit: "abc".into(),
+            made_unix_s: 0,
+            summary: Some(summary),
+            quality: None,
+        }
+    }
+
+    fn page(records: &[SimRecord]) -> String {
+        render(&FrontierPage {
+            records,
+            cap_ms: 600_000.0,
+            source: "x",
+            command: "y",
+            design_sets: &[],
+            generator: 2,
+            stop_ceiling_ms: 900.0,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_program_only_a_stop_above_the_ceiling_ends_is_also_reported_apart() {
+        let mut records = vec![
+            // Easy: every limit ends, `predictive` as the best.
+            run("easy", "predictive", Some(280.0)),
+            run("easy", "qemu@300", Some(280.0)),
+            run("easy", "qemu@1000", Some(600.0)),
+            // Only the 1000 ms limit ends, at 950 ms: above the ceiling.
+            run("gamble", "predictive", None),
+            run("gamble", "qemu@300", None),
+            run("gamble", "qemu@1000", Some(950.0)),
+        ];
+        let md = page(&records);
+        assert!(
+            md.contains("Regret to each program's best static limit"),
+            "{md}"
+        );
+        assert!(
+            md.contains("**Apart from the stops above 900 ms.**"),
+            "{md}"
+        );
+        assert!(md.contains("On 1 program of these sets (gamble)"), "{md}");
+        assert!(
+            md.contains("Without it, `predictive` meets every goal"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| held out, without the programs only a stop above 900 ms ends | 10 | 1 |"
+            ),
+            "{md}"
+        );
+        // Ending at 850 ms is within the ceiling: nothing is set apart.
+        records[5] = run("gamble", "qemu@1000", Some(850.0));
+        let md = page(&records);
+        assert!(!md.contains("Apart from the stops"), "{md}");
+        assert!(!md.contains("without the programs only"), "{md}");
     }
 }

@@ -489,6 +489,9 @@ fn frontier_page(args: &FrontierArgs) -> Result<()> {
         command: &args.command,
         design_sets: &design_sets,
         generator: args.generator,
+        // The runs are made with the policy's defaults but the maximum.
+        stop_ceiling_ms: 1000.0
+            * (1.0 - kairos_policy_core::PolicyConfig::default().downtime_headroom_fraction),
     })?;
     write_or_check(&args.page, &text, args.check)
 }
