@@ -17,7 +17,11 @@ write phases, a working set that grows or shrinks over the phase (to
 0.25-4 times its start, within half the writable RAM), and a quarter of
 the programs share the link with competing traffic (a square wave of 10-120 s
 periods, shared 20-80 % of the time, the migration keeping 30-80 % of the
-link: simulation only, the live test-bed refuses such a program). `--generator 1`
+link: simulation only, the live test-bed refuses such a program). Generator 3
+draws all of that and, in half the write phases, writes that touch more
+than a page: an aligned span of 8 KiB to 2 MiB (a power of two, its
+exponent uniform: database pages up to huge pages cleared whole), the
+page-touch rate counting every byte of it. `--generator 1`
 writes exactly what the first generator wrote for a seed (the sets of
 docs/results-frontier.md).
 
@@ -40,7 +44,8 @@ def log_uniform(rng, lo, hi):
 
 
 PATTERNS = {1: ("uniform", "zipf", "sequential"),
-            2: ("uniform", "zipf", "sequential", "hot-cold")}
+            2: ("uniform", "zipf", "sequential", "hot-cold"),
+            3: ("uniform", "zipf", "sequential", "hot-cold")}
 
 
 def phase(rng, ram_mib, generator=1):
@@ -63,6 +68,8 @@ def phase(rng, ram_mib, generator=1):
             if rng.random() < 1 / 3:
                 end = min(max(round(wss) * log_uniform(rng, 0.25, 4), 4), writable / 2)
                 lines.append(f"wss_end_mib = {end:.0f}")
+        if generator >= 3 and rng.random() < 0.5:
+            lines.append(f"write_kib = {2 ** rng.randint(3, 11)}")
     return "\n".join(lines)
 
 
@@ -105,8 +112,9 @@ def main():
                          "default: drawn per program")
     ap.add_argument("--generator", type=int, choices=sorted(PATTERNS), default=2,
                     help="1: uniform, Zipf or sequential writes in fixed working sets (the "
-                         "first generator, same programs per seed); 2: also hot-cold tiers and "
-                         "working sets that grow or shrink (default)")
+                         "first generator, same programs per seed); 2: also hot-cold tiers, "
+                         "working sets that grow or shrink and a shared link (default); 3: also "
+                         "writes of 8 KiB-2 MiB spans")
     args = ap.parse_args()
     if args.count < 1:
         ap.error("--count must be at least 1")

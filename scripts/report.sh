@@ -10,6 +10,8 @@
 #   docs/results-sweep.md     <- docs/results/runs/sweep.jsonl.gz,
 #                                sweep-sim.jsonl.gz                   (scripts/sweep.sh pack)
 #   docs/results-frontier.md  <- docs/results/runs/frontier.jsonl.gz  (scripts/results-frontier.sh)
+#   docs/results-frontier-g3.md <- docs/results/runs/frontier-g3.jsonl.gz
+#                                                    (GENERATOR=3 scripts/results-frontier.sh)
 #   docs/results-sim.md       <- docs/results/runs/sim.jsonl.gz       (scripts/results-sim.sh)
 #   docs/results-dirty-limit-sim.md <- docs/results/runs/dirty-limit-sim.jsonl.gz
 #                                                    (scripts/results-dirty-limit-sim.sh)
@@ -46,6 +48,12 @@ if [ -f "$runs/frontier.jsonl.gz" ]; then
     $kairos report frontier --records "$runs/frontier.jsonl.gz" --page docs/results-frontier.md \
         --design-sets 20001,20002,20003 --generator 2 \
         --command "bash scripts/results-frontier.sh" "${check[@]}"
+fi
+# The same with the third generator's programs (writes of spans): held-out
+# seeds only, no design was chosen on them.
+if [ -f "$runs/frontier-g3.jsonl.gz" ]; then
+    $kairos report frontier --records "$runs/frontier-g3.jsonl.gz" --page docs/results-frontier-g3.md \
+        --generator 3 --command "GENERATOR=3 bash scripts/results-frontier.sh" "${check[@]}"
 fi
 
 # Every policy on the catalogue, simulated.

@@ -17,18 +17,34 @@
 # the rule with mid-pass syncs, after it was frozen). A held-out seed
 # looked at before its rule is frozen must be retired in SEEDS.toml.
 #
+# GENERATOR=3 draws the third generator's programs (writes that touch
+# spans of 8 KiB-2 MiB) for docs/results-frontier-g3.md, on the held-out
+# seeds SEEDS.toml keeps for it (70201-70203; no design seeds: no variant
+# was chosen on that generator).
+#
 #   bash scripts/results-frontier.sh
+#   GENERATOR=3 bash scripts/results-frontier.sh
 #   DESIGN_SEEDS="20001" HELD_OUT_SEEDS="" COUNT=40 bash scripts/results-frontier.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DESIGN_SEEDS=${DESIGN_SEEDS-20001 20002 20003}
-HELD_OUT_SEEDS=${HELD_OUT_SEEDS-70101 70102 70103}
-SEEDS="$DESIGN_SEEDS $HELD_OUT_SEEDS"
-COUNT=${COUNT:-100}
 # GENERATOR=1 draws the first generator's sets (uniform, Zipf and
 # sequential writes in fixed working sets, a steady link).
 GENERATOR=${GENERATOR:-2}
+case "$GENERATOR" in
+    3)
+        DESIGN_SEEDS=${DESIGN_SEEDS-}
+        HELD_OUT_SEEDS=${HELD_OUT_SEEDS-70201 70202 70203}
+        name=frontier-g3
+        ;;
+    *)
+        DESIGN_SEEDS=${DESIGN_SEEDS-20001 20002 20003}
+        HELD_OUT_SEEDS=${HELD_OUT_SEEDS-70101 70102 70103}
+        name=frontier
+        ;;
+esac
+SEEDS="$DESIGN_SEEDS $HELD_OUT_SEEDS"
+COUNT=${COUNT:-100}
 # When the simulated QEMU syncs: threshold (QEMU 10) or full-pass.
 SYNC=${SYNC:-threshold}
 WEIGHTS=(3 10 30)
@@ -36,7 +52,7 @@ STATICS=qemu@100,qemu@200,qemu@300,qemu@400,qemu@500,qemu@600,qemu@700,qemu@800,
 
 bash scripts/setup.sh
 cargo build --release -q -p kairos-testbed
-out=build/frontier
+out=build/$name
 rm -rf "$out"
 # One job per (set, λ), as many at once as there are CPUs (JOBS=N to
 # change); each job's per-program progress goes to its log.
@@ -68,5 +84,5 @@ packs=()
 for seed in $SEEDS; do
     for weight in "${WEIGHTS[@]}"; do packs+=(--sim "$seed=$out/s$seed/sim-w$weight.jsonl"); done
 done
-target/release/kairos report pack-sim "${packs[@]}" --out docs/results/runs/frontier.jsonl.gz
+target/release/kairos report pack-sim "${packs[@]}" --out "docs/results/runs/$name.jsonl.gz"
 bash scripts/report.sh

@@ -143,3 +143,19 @@ def test_a_threshold_page_measures_against_the_best_static_limit(tmp_path):
     proc, out = page(sets[0] + sets[1], "mixed")
     assert proc.returncode == 1
     assert "mix the simulator's sync models" in proc.stderr
+
+
+def test_the_third_generator_draws_span_writes_the_simulator_takes(tmp_path):
+    out = tmp_path / "g3"
+    subprocess.run([sys.executable, str(ROOT / "scripts/gen_workloads.py"), "--seed", "12",
+                    "--count", "30", "--generator", "3", "--out", str(out)],
+                   check=True, stdout=subprocess.DEVNULL)
+    text = "".join(p.read_text() for p in sorted(out.glob("*.toml")))
+    spans = [int(k) for k in re.findall(r"^write_kib = (\d+)$", text, re.M)]
+    assert spans, "no program of 30 writes spans"
+    assert all(k & (k - 1) == 0 and 8 <= k <= 2048 for k in spans), spans
+    assert 'pattern = "hot-cold"' in text
+    rc = subprocess.run([str(KAIROS), "sim", "--suite", str(out), "--policy", "qemu",
+                         "--sync", "threshold", "--time-cap-s", "30"],
+                        capture_output=True).returncode
+    assert rc == 0

@@ -230,13 +230,17 @@ fn main() {
                     chooser_for = phase_index;
                 }
                 let t_s = (now - phase_start).as_secs_f64();
-                writes_due += phase.rate_mib_s * 256.0 * dt;
+                // The rate counts pages touched; a write touches a span.
+                let span_pages = chooser.as_ref().map_or(1, PageChooser::span_pages) as f64;
+                writes_due += phase.rate_mib_s * 256.0 * dt / span_pages;
                 while writes_due >= 1.0 {
-                    let page = chooser
+                    let span = chooser
                         .as_mut()
-                        .map_or(0, |c| c.next(&mut rng, t_s) as usize);
-                    stamp += 1;
-                    buffer.touch(page, stamp);
+                        .map_or(0..1, |c| c.next_span(&mut rng, t_s));
+                    for page in span {
+                        stamp += 1;
+                        buffer.touch(page as usize, stamp);
+                    }
                     writes_due -= 1.0;
                     ops_this_second += 1;
                 }

@@ -698,7 +698,8 @@ fn goal_miss(goal: Goal, r: &SetRegret) -> String {
 fn generator_note(generator: u32) -> &'static str {
     match generator {
         1 => "512 MiB-4 GiB guests, one to four phases of writes, CPU or idle, working sets of 4 MiB to half the RAM written at 2-800 MiB/s, uniform, Zipf or sequential",
-        _ => "512 MiB-4 GiB guests, one to four phases of writes, CPU or idle, working sets of 4 MiB to half the RAM written at 2-800 MiB/s, uniform, Zipf, sequential or hot-cold, some growing or shrinking within a phase, and for some programs a link that competing traffic narrows part of the time",
+        2 => "512 MiB-4 GiB guests, one to four phases of writes, CPU or idle, working sets of 4 MiB to half the RAM written at 2-800 MiB/s, uniform, Zipf, sequential or hot-cold, some growing or shrinking within a phase, and for some programs a link that competing traffic narrows part of the time",
+        _ => "512 MiB-4 GiB guests, one to four phases of writes, CPU or idle, working sets of 4 MiB to half the RAM written at 2-800 MiB/s, uniform, Zipf, sequential or hot-cold, some growing or shrinking within a phase, half the write phases touching aligned spans of 8 KiB-2 MiB per write, and for some programs a link that competing traffic narrows part of the time",
     }
 }
 

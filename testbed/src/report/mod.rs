@@ -250,7 +250,7 @@ pub struct FrontierArgs {
     pub command: String,
     /// The generator of scripts/gen_workloads.py that drew the sets (the
     /// page describes what it draws).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=2))]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=3))]
     pub generator: u32,
     /// Do not write: fail when the page differs from what the records give.
     #[arg(long)]

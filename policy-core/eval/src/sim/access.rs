@@ -5,7 +5,9 @@
 //! Patterns: uniform over the working set, Zipf ranks (hot pages first),
 //! sequential sweeps, and two tiers (hot and cold). The working set may
 //! grow or shrink linearly over the phase (`wss_end_mib`); a Zipf rank or
-//! a sweep beyond the current set wraps into it.
+//! a sweep beyond the current set wraps into it. A write touches the
+//! aligned span of `write_kib` that holds the chosen page (a sweep moves
+//! a span at a time).
 
 use rand::Rng;
 use rand_distr::{Distribution, Zipf};
@@ -26,6 +28,10 @@ pub struct PageChooser {
     seconds: f64,
     hot_fraction: f64,
     hot_share: f64,
+    /// Pages one write touches.
+    span_pages: u64,
+    /// Pages the chooser may touch: the buffer (or guest area) it writes.
+    max_pages: u64,
 }
 
 impl PageChooser {
@@ -47,7 +53,35 @@ impl PageChooser {
             seconds: phase.seconds,
             hot_fraction: phase.hot_fraction,
             hot_share: phase.hot_share,
+            span_pages: (phase.write_kib / 4).max(1),
+            max_pages: max_pages.max(1),
         }
+    }
+
+    /// Pages one write touches.
+    pub fn span_pages(&self) -> u64 {
+        self.span_pages
+    }
+
+    /// The offsets into the working set the next write touches, made `t_s`
+    /// seconds into the phase: the aligned span holding the page the
+    /// pattern chose (that page alone for one-page writes, drawn exactly
+    /// as [`Self::next`] draws it), cut at the end of the area.
+    pub fn next_span<R: Rng>(&mut self, rng: &mut R, t_s: f64) -> std::ops::Range<u64> {
+        if self.span_pages == 1 {
+            let offset = self.next(rng, t_s);
+            return offset..offset + 1;
+        }
+        let offset = if self.pattern == Pattern::Sequential {
+            let wss = self.wss_pages_at(t_s);
+            let offset = self.cursor.saturating_mul(self.span_pages) % wss;
+            self.cursor += 1;
+            offset
+        } else {
+            self.next(rng, t_s)
+        };
+        let first = offset - offset % self.span_pages;
+        first..(first + self.span_pages).min(self.max_pages)
     }
 
     /// The working set `t_s` seconds into the phase, pages (at least 1).
@@ -105,6 +139,41 @@ mod tests {
             wss_end_mib,
             hot_fraction: 0.1,
             hot_share: 0.9,
+            write_kib: 4,
+        }
+    }
+
+    #[test]
+    fn a_write_touches_the_aligned_span_that_holds_its_page() {
+        let mut p = phase(Pattern::Uniform, 40.0, None);
+        p.write_kib = 64; // 16 pages
+        let mut c = PageChooser::new(&p, 1 << 20);
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        for _ in 0..1000 {
+            let span = c.next_span(&mut rng, 0.0);
+            assert_eq!(span.start % 16, 0, "{span:?}");
+            assert_eq!(span.end - span.start, 16, "{span:?}");
+            assert!(span.start < 10_240, "{span:?}");
+        }
+        // A sweep moves a span at a time and wraps into the set.
+        p.pattern = Pattern::Sequential;
+        let mut c = PageChooser::new(&p, 1 << 20);
+        let starts: Vec<u64> = (0..3).map(|_| c.next_span(&mut rng, 0.0).start).collect();
+        assert_eq!(starts, [0, 16, 32]);
+        // A span is cut at the end of the area it may touch.
+        p.write_kib = 2048; // 512 pages, more than the area's 100
+        let mut c = PageChooser::new(&p, 100);
+        assert_eq!(c.next_span(&mut rng, 0.0), 0..100);
+    }
+
+    #[test]
+    fn one_page_writes_draw_as_next_does() {
+        let p = phase(Pattern::Zipf, 40.0, None);
+        let (mut a, mut b) = (PageChooser::new(&p, 1 << 20), PageChooser::new(&p, 1 << 20));
+        let (mut ra, mut rb) = (ChaCha8Rng::seed_from_u64(5), ChaCha8Rng::seed_from_u64(5));
+        for _ in 0..100 {
+            let page = b.next(&mut rb, 2.0);
+            assert_eq!(a.next_span(&mut ra, 2.0), page..page + 1);
         }
     }
 

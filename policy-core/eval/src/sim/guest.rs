@@ -194,17 +194,19 @@ impl Guest {
         self.now_s = until_s;
     }
 
-    fn pick_page(&mut self) -> u64 {
+    /// The pages the next write touches.
+    fn pick_span(&mut self) -> std::ops::Range<u64> {
         let t_s = self.next_write_s - self.phase_start_s;
-        let offset = self
+        let offsets = self
             .chooser
             .as_mut()
-            .map_or(0, |c| c.next(&mut self.rng, t_s));
-        self.wss_base_page + offset
+            .map_or(0..1, |c| c.next_span(&mut self.rng, t_s));
+        self.wss_base_page + offsets.start..self.wss_base_page + offsets.end
     }
 
     /// Run the guest until `until_s`, marking every page it writes in
-    /// `dirty` and in `nonzero`. Returns the number of writes.
+    /// `dirty` and in `nonzero`. Returns the number of pages written
+    /// (counted once per write that touches them).
     pub fn run_until(&mut self, until_s: f64, dirty: &mut DirtySet, nonzero: &mut DirtySet) -> u64 {
         let mut writes = 0;
         while !self.finished && self.now_s < until_s {
@@ -213,12 +215,14 @@ impl Guest {
             if phase.kind == PhaseKind::Write {
                 let rate_pages_s = phase.rate_mib_s * PAGES_PER_MIB as f64 * self.progress();
                 if rate_pages_s > 0.0 {
-                    let interval = 1.0 / rate_pages_s;
+                    let span_pages = self.chooser.as_ref().map_or(1, PageChooser::span_pages);
+                    let interval = span_pages as f64 / rate_pages_s;
                     while self.next_write_s < segment_end {
-                        let page = self.pick_page();
-                        dirty.insert(page);
-                        nonzero.insert(page);
-                        writes += 1;
+                        for page in self.pick_span() {
+                            dirty.insert(page);
+                            nonzero.insert(page);
+                            writes += 1;
+                        }
                         self.next_write_s += interval;
                     }
                 } else {
@@ -298,6 +302,44 @@ mod tests {
         // Uniform writes of 2048 pages into 4096: about 1 - e^-0.5 = 39 % unique.
         let unique = dirty.len() as f64 / 4096.0;
         assert!((unique - 0.393).abs() < 0.03, "{unique}");
+    }
+
+    #[test]
+    fn span_writes_touch_whole_aligned_spans_at_the_same_byte_rate() {
+        // 64 KiB writes (16 pages) at 8 MiB/s into 16 MiB: 128 writes in
+        // 1 s, 2048 pages, in whole 16-page spans of 256.
+        let w = workload("name='w'\nram_mib=256\n[[phase]]\nkind='write'\nseconds=10\nwss_mib=16\nrate_mib_s=8\nwrite_kib=64\n");
+        let mut g = Guest::new(&w, 1);
+        let mut dirty = DirtySet::new(g.page_count());
+        let mut nonzero = DirtySet::new(g.page_count());
+        assert_eq!(g.run_until(1.0, &mut dirty, &mut nonzero), 8 * 256);
+        let base = g.wss_base_page;
+        for span in 0..256 {
+            let pages = (0..16)
+                .filter(|i| dirty.contains(base + span * 16 + i))
+                .count();
+            assert!(pages == 0 || pages == 16, "span {span}: {pages} of 16");
+        }
+        // 128 draws over 256 spans: about 1 - e^-0.5 = 39 % of them.
+        let unique = dirty.len() as f64 / 4096.0;
+        assert!((unique - 0.393).abs() < 0.08, "{unique}");
+    }
+
+    #[test]
+    fn a_span_must_be_a_power_of_two_kib_and_only_in_write_phases() {
+        let bad = |text: &str| {
+            Workload::from_toml(text, Path::new("t.toml"))
+                .unwrap_err()
+                .to_string()
+        };
+        let write =
+            "name='w'\nram_mib=256\n[[phase]]\nkind='write'\nseconds=1\nwss_mib=16\nrate_mib_s=8\n";
+        assert!(bad(&format!("{write}write_kib=12\n")).contains("write_kib"));
+        assert!(bad(&format!("{write}write_kib=2\n")).contains("write_kib"));
+        assert!(
+            bad("name='w'\nram_mib=256\n[[phase]]\nkind='cpu'\nseconds=1\nwrite_kib=64\n")
+                .contains("write_kib")
+        );
     }
 
     #[test]

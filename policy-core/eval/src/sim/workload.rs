@@ -57,6 +57,13 @@ fn default_hot_share() -> f64 {
     0.9
 }
 
+fn default_write_kib() -> u64 {
+    4
+}
+
+/// The largest span one write may touch, KiB (a 1 GiB huge page).
+pub const MAX_WRITE_KIB: u64 = 1 << 20;
+
 /// One phase of a workload program.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +102,13 @@ pub struct Phase {
     /// Share of the writes that land on the hot pages (hot-cold only).
     #[serde(default = "default_hot_share")]
     pub hot_share: f64,
+    /// What one write touches, KiB: a power of two from 4 (one page, the
+    /// default) up, the pages of the span of that size (aligned to it)
+    /// that holds the page the pattern chose (16: a database page; 2048:
+    /// a huge page cleared or copied whole). `rate_mib_s` counts the
+    /// bytes touched, so a larger span is fewer writes (write phases).
+    #[serde(default = "default_write_kib")]
+    pub write_kib: u64,
 }
 
 impl Phase {
@@ -309,6 +323,17 @@ impl Workload {
                             format!("{} must be in (0, 1]", p.cpu_share),
                         ));
                     }
+                    if !(p.write_kib.is_power_of_two()
+                        && (4..=MAX_WRITE_KIB).contains(&p.write_kib))
+                    {
+                        return Err(invalid(
+                            field("write_kib"),
+                            format!(
+                                "{} must be a power of two in [4, {MAX_WRITE_KIB}]",
+                                p.write_kib
+                            ),
+                        ));
+                    }
                     if p.pattern == Pattern::Zipf
                         && !(p.zipf_theta.is_finite() && p.zipf_theta > 0.0 && p.zipf_theta <= 5.0)
                     {
@@ -319,10 +344,15 @@ impl Workload {
                     }
                 }
                 PhaseKind::Idle | PhaseKind::Cpu => {
-                    if p.wss_mib != 0.0 || p.rate_mib_s != 0.0 || p.wss_end_mib.is_some() {
+                    if p.wss_mib != 0.0
+                        || p.rate_mib_s != 0.0
+                        || p.wss_end_mib.is_some()
+                        || p.write_kib != default_write_kib()
+                    {
                         return Err(invalid(
                             field("kind"),
-                            "wss_mib, wss_end_mib and rate_mib_s only apply to write phases".into(),
+                            "wss_mib, wss_end_mib, rate_mib_s and write_kib only apply to write phases"
+                                .into(),
                         ));
                     }
                 }
