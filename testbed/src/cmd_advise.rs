@@ -70,6 +70,13 @@ pub struct AdviseArgs {
     /// Guest RAM, MiB (live: default from query-memory-size-summary).
     #[arg(long, value_name = "MIB")]
     pub ram_mib: Option<u64>,
+    /// What the migration's bulk round will put on the wire, MiB: the
+    /// guest's nonzero memory (QEMU sends a zero page as a header). It
+    /// sets how long the bulk round lasts, and so where in a cycle the
+    /// rounds after it fall. Live: the guest's RAM unless given (a
+    /// profile cannot see it); in simulation the simulator's own figure.
+    #[arg(long, value_name = "MIB")]
+    pub bulk_mib: Option<f64>,
     /// calc-dirty-rate mode (live).
     #[arg(long, value_enum, default_value_t = DirtyRateMode::PageSampling)]
     pub mode: DirtyRateMode,
@@ -169,7 +176,13 @@ fn live(args: &AdviseArgs, socket: &std::path::Path, policy: &PolicyConfig) -> R
         (Some(a), Some(b)) => Some(100.0 * (b - a) / started.elapsed().as_secs_f64()),
         _ => None,
     };
-    let cfg = advise_config(args, ram_bytes, policy);
+    let mut cfg = advise_config(args, ram_bytes, policy);
+    if let Some(mib) = args.bulk_mib {
+        if !(mib.is_finite() && mib > 0.0) {
+            bail!("--bulk-mib must be a positive number of MiB, not {mib}");
+        }
+        cfg.bulk_bytes = (mib * MIB).min(ram_bytes);
+    }
     let advice = advise(&samples, &cfg);
     let plot = args.out.join("advise.png");
     draw(&plot, "kairos advise", &samples, &advice)?;

@@ -13,8 +13,9 @@ use super::alma::alma_wait_s;
 use super::profile::{bucket_rates, simulated_profile};
 use super::{advise, AdviseConfig, Verdict};
 use crate::outcome::MigrationStatus;
+use crate::sim::guest::Guest;
 use crate::sim::workload::Workload;
-use crate::sim::{simulate, SimConfig};
+use crate::sim::{simulate, SimConfig, PAGE_SIZE_BYTES, ZERO_PAGE_BYTES};
 
 /// How the evaluation is run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -128,11 +129,22 @@ fn migration_cost_ms(
         .map(|d| objective.unbounded_cost_ms(run.total_time_ms, d)))
 }
 
+/// What the bulk round of a migration of `workload` puts on the wire,
+/// bytes: its nonzero pages whole, the rest as zero-page headers.
+fn bulk_wire_bytes(workload: &Workload, seed: u64) -> f64 {
+    let guest = Guest::new(workload, seed);
+    let nonzero = guest.initially_nonzero_pages();
+    let zero = guest.page_count().saturating_sub(nonzero);
+    (nonzero * PAGE_SIZE_BYTES + zero * ZERO_PAGE_BYTES) as f64
+}
+
 /// Evaluate `advise` and the ALMA-style rule on `workload`.
 pub fn evaluate(workload: &Workload, cfg: &EvalConfig) -> Result<WorkloadEval, ConfigError> {
     cfg.policy.validate()?;
     let ram_bytes = workload.ram_mib as f64 * 1024.0 * 1024.0;
     let advise_cfg = AdviseConfig {
+        // The simulated guest's bulk round, as the simulator sends it.
+        bulk_bytes: bulk_wire_bytes(workload, cfg.sim.seed),
         horizon_s: cfg.horizon_s,
         max_cycle_s: cfg.max_cycle_s,
         wait_weight: cfg.wait_weight,

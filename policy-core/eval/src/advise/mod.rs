@@ -1,13 +1,16 @@
 //! When to *start* a migration: from a profile of the running guest
 //! (its dirty rate once a second, no migration), forecast the dirty rate
-//! over the next minutes with the library's own forecasters and cycle
-//! detector, predict what a migration started at each candidate moment
+//! over the next minutes — folded over a cycle found at the samples' own
+//! resolution where one stands out from noise ([`cycle`]), with the
+//! library's own forecasters otherwise — predict what a migration started
+//! at each candidate moment
 //! would cost under the user's objective (the physics of pre-copy rounds
 //! in [`predict`]), and advise the cheapest start — counting the wait —
 //! or "now" when waiting is not worth it, or when the forecast is too
 //! uncertain to promise it is.
 
 pub mod alma;
+pub mod cycle;
 pub mod evaluate;
 pub mod overhead;
 pub mod predict;
@@ -19,6 +22,7 @@ use kairos_policy_core::period::{PeriodDetector, MAX_PERIOD};
 use kairos_policy_core::ForecastConfig;
 use serde::Serialize;
 
+use cycle::Cycle;
 use predict::{MigrationModel, RatePath};
 use profile::{bucket_rates, working_set_bytes, ProfileSample};
 
@@ -30,12 +34,21 @@ const GIB_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
 pub const DEFAULT_WAIT_WEIGHT: f64 = 0.1;
 /// Buckets of history the forecast needs before it advises waiting.
 const MIN_BUCKETS: usize = 8;
+/// The shortest cycle looked for at the samples' resolution, s: a few of
+/// the rounds a migration makes.
+const MIN_CYCLE_S: usize = 4;
 
 /// What `advise` is asked.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdviseConfig {
-    /// Guest RAM, bytes (what the bulk round sends).
+    /// Guest RAM, bytes (the most the working set can be).
     pub ram_bytes: f64,
+    /// Bytes the bulk round puts on the wire: the guest's nonzero memory,
+    /// a zero page costing only its header. It sets how long the bulk
+    /// round lasts, and so where in a cycle the rounds after it fall. A
+    /// live profile cannot measure it: the guest's RAM unless told (the
+    /// most it can be).
+    pub bulk_bytes: f64,
     /// Link bandwidth, bytes/s.
     pub bandwidth_bytes_per_s: f64,
     /// The stop objective the migration will run under.
@@ -65,6 +78,7 @@ impl AdviseConfig {
     pub fn new(ram_bytes: f64, bandwidth_bytes_per_s: f64, objective: Objective) -> Self {
         Self {
             ram_bytes,
+            bulk_bytes: ram_bytes,
             bandwidth_bytes_per_s,
             objective,
             horizon_s: 300.0,
@@ -189,25 +203,90 @@ fn fit_at(samples: &[ProfileSample], cfg: &AdviseConfig, bucket_s: f64) -> Fitte
     }
 }
 
-/// Fit at the bucket `max_cycle_s` needs. (Finer buckets for shorter
-/// cycles were tried: at 1 s the sampling noise of a steady guest showed
-/// cycles that are not there, and the catalogue's results got worse.)
+/// Fit at the bucket `max_cycle_s` needs.
 fn fit(samples: &[ProfileSample], cfg: &AdviseConfig) -> Fitted {
     fit_at(samples, cfg, cfg.bucket_s())
+}
+
+/// Where the rate forecast comes from.
+enum RateSource {
+    /// A cycle found at the samples' resolution (1 s), folded.
+    Cycle(Cycle),
+    /// The library's forecasters over buckets (no cycle stood out).
+    Forecasters(Box<Fitted>),
+}
+
+impl RateSource {
+    /// A cycle at one value a second if one stands out from noise,
+    /// otherwise the forecasters at the bucket `max_cycle_s` needs.
+    fn of(samples: &[ProfileSample], cfg: &AdviseConfig) -> Self {
+        let (per_s, _) = bucket_rates(samples, 1.0);
+        let longest = cfg.max_cycle_s.max(1.0) as usize;
+        // No cycle before the forecasters' own minimum history.
+        let history_s = per_s.len() as f64;
+        let detected = (history_s >= MIN_BUCKETS as f64 * cfg.bucket_s())
+            .then(|| cycle::detect(&per_s, MIN_CYCLE_S, longest))
+            .flatten();
+        match detected {
+            Some(c) => Self::Cycle(c),
+            None => Self::Forecasters(Box::new(fit(samples, cfg))),
+        }
+    }
+
+    /// Seconds per step of the forecast.
+    fn step_s(&self) -> f64 {
+        match self {
+            Self::Cycle(_) => 1.0,
+            Self::Forecasters(f) => f.bucket_s,
+        }
+    }
+
+    /// The forecast rate (distinct bytes/s) `h` ≥ 1 steps ahead and its
+    /// spread (a standard deviation).
+    fn at(&self, h: usize) -> (f64, f64) {
+        match self {
+            Self::Cycle(c) => c.at(h),
+            Self::Forecasters(f) => {
+                if !f.ensemble.ready() {
+                    return (0.0, 0.0);
+                }
+                let forecast = f.ensemble.forecast(h);
+                (
+                    forecast.mean.max(0.0) * GIB_BYTES,
+                    forecast.sigma * GIB_BYTES,
+                )
+            }
+        }
+    }
+
+    /// Enough history to advise waiting.
+    fn enough(&self) -> bool {
+        match self {
+            // Two whole cycles were seen.
+            Self::Cycle(_) => true,
+            Self::Forecasters(f) => f.ensemble.ready() && f.rates.len() >= MIN_BUCKETS,
+        }
+    }
+
+    /// The cycle found, s.
+    fn period_s(&self) -> Option<f64> {
+        match self {
+            Self::Cycle(c) => Some(c.period_steps as f64),
+            Self::Forecasters(f) => {
+                (f.period.period() > 0).then(|| f.period.period() as f64 * f.bucket_s)
+            }
+        }
+    }
 }
 
 /// Advise when to start, from `samples` (oldest first, the last one
 /// "now").
 pub fn advise(samples: &[ProfileSample], cfg: &AdviseConfig) -> Advice {
-    let Fitted {
-        bucket_s,
-        rates,
-        ensemble,
-        period,
-    } = fit(samples, cfg);
+    let source = RateSource::of(samples, cfg);
+    let bucket_s = source.step_s();
     let wws_bytes = working_set_bytes(samples, cfg.ram_bytes);
     let model = MigrationModel {
-        ram_bytes: cfg.ram_bytes,
+        bulk_bytes: cfg.bulk_bytes.clamp(0.0, cfg.ram_bytes),
         wws_bytes,
         bandwidth_bytes_per_s: cfg.bandwidth_bytes_per_s,
         switchover_ms: cfg.switchover_ms,
@@ -219,15 +298,9 @@ pub fn advise(samples: &[ProfileSample], cfg: &AdviseConfig) -> Advice {
     let mut hi = Vec::with_capacity(steps);
     let mut lo = Vec::with_capacity(steps);
     let mut forecast = Vec::with_capacity(steps);
-    let ready = ensemble.ready();
     for h in 1..=steps {
-        let f = ensemble.forecast(h);
-        let m = if ready {
-            f.mean.max(0.0) * GIB_BYTES
-        } else {
-            0.0
-        };
-        let spread = cfg.interval_z * f.sigma * GIB_BYTES;
+        let (m, sigma) = source.at(h);
+        let spread = cfg.interval_z * sigma;
         // The forecast is of distinct bytes per second; the rounds need
         // the touch rate behind it.
         mean.push(model.touch_rate(m));
@@ -293,7 +366,7 @@ pub fn advise(samples: &[ProfileSample], cfg: &AdviseConfig) -> Advice {
     // start (the rate at the upper end of its forecast) beats the
     // optimistic cost of starting now (at the lower end).
     let now_lo = with_wait(&lo_path, 0.0).map_or(f64::INFINITY, f64::round);
-    let enough = ready && rates.len() >= MIN_BUCKETS;
+    let enough = source.enough();
     // A start now that is not expected to converge even at the lower end
     // of the forecast cannot be worse to leave: any later start expected
     // to converge is advised.
@@ -325,7 +398,7 @@ pub fn advise(samples: &[ProfileSample], cfg: &AdviseConfig) -> Advice {
         } else {
             0.0
         },
-        period_s: (period.period() > 0).then(|| period.period() as f64 * bucket_s),
+        period_s: source.period_s(),
         wws_bytes,
         bucket_s,
         forecast,
@@ -383,6 +456,20 @@ mod tests {
             a.start_in_s
         );
         assert!(a.gain_ms > 0.0);
+    }
+
+    #[test]
+    fn a_short_cycle_is_seen_at_one_sample_a_second() {
+        // 10 s cycle (4 s at 250 MB/s, 6 s at 2 MB/s): two 5 s buckets,
+        // which average it away; at one sample a second it is a cycle.
+        let rate = |t: f64| if (t - 1.0) % 10.0 < 4.0 { 250e6 } else { 2e6 };
+        let cfg = AdviseConfig::new(1e9, 125e6, objective());
+        let a = advise(&samples(rate, 240), &cfg);
+        assert_eq!(a.period_s, Some(10.0), "{a:?}");
+        assert_eq!(a.bucket_s, 1.0);
+        // A steady guest with the same mean shows none.
+        let a = advise(&samples(|_| 101e6, 240), &cfg);
+        assert_eq!(a.period_s, None);
     }
 
     #[test]

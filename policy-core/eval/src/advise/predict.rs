@@ -46,8 +46,9 @@ impl RatePath {
 /// What the prediction needs to know about the guest and the link.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MigrationModel {
-    /// Bytes the first (bulk) round sends: the guest's RAM.
-    pub ram_bytes: f64,
+    /// Bytes the first (bulk) round puts on the wire: the guest's nonzero
+    /// memory, a zero page costing only its header.
+    pub bulk_bytes: f64,
     /// The guest's writable working set, bytes (≤ RAM).
     pub wws_bytes: f64,
     /// Link bandwidth, bytes/s.
@@ -90,7 +91,7 @@ impl MigrationModel {
         }
         let mut t = start_s;
         let mut elapsed_s = 0.0;
-        let mut pending = self.ram_bytes;
+        let mut pending = self.bulk_bytes;
         let mut best: Option<f64> = None;
         for _ in 0..MAX_ROUNDS {
             let round_s = pending / bandwidth;
@@ -124,7 +125,7 @@ mod tests {
 
     fn model() -> MigrationModel {
         MigrationModel {
-            ram_bytes: 1e9,
+            bulk_bytes: 1e9,
             wws_bytes: 300e6,
             bandwidth_bytes_per_s: 125e6,
             switchover_ms: 20.0,
