@@ -15,6 +15,8 @@
 #   docs/results-sim.md       <- docs/results/runs/sim.jsonl.gz       (scripts/results-sim.sh)
 #   docs/results-dirty-limit-sim.md <- docs/results/runs/dirty-limit-sim.jsonl.gz
 #                                                    (scripts/results-dirty-limit-sim.sh)
+#   docs/advise.md            <- docs/results/runs/advise-sim.jsonl.gz (scripts/results-advise.sh),
+#                                advise-live.jsonl.gz when stored (scripts/results-advise-live.sh)
 #   docs/advise-overhead.md   <- docs/results/runs/advise-overhead.jsonl.gz
 #                                                    (scripts/results-advise-overhead.sh)
 #   docs/reliability.md       <- docs/results/runs/reliability.jsonl.gz (scripts/soak.sh)
@@ -66,6 +68,12 @@ fi
 if [ -f "$runs/dirty-limit-sim.jsonl.gz" ]; then
     $kairos report dirty-limit --records "$runs/dirty-limit-sim.jsonl.gz" \
         --page docs/results-dirty-limit-sim.md "${check[@]}"
+fi
+
+# When to start: the advice judged in simulation, and live when stored.
+if [ -f "$runs/advise-sim.jsonl.gz" ]; then
+    $kairos report advise --sim "$runs/advise-sim.jsonl.gz" --live "$runs/advise-live.jsonl.gz" \
+        --page docs/advise.md "${check[@]}"
 fi
 
 # What advise's sampling costs the guest, live.

@@ -469,6 +469,9 @@ def test_a_migration_started_where_advise_says():
     assert run["verify_errors"] == 0
     assert run["start_wait_s"] is not None and 0 <= run["start_wait_s"] <= 10, run["start_wait_s"]
     assert "advice:" in proc.stderr
+    start = run["start"]
+    assert start["rule"] == "advised" and start["verdict"] is not None, start
+    assert start["profile_s"] >= 10 and start["wait_s"] == run["start_wait_s"], start
 
 
 # --- faults an operator meets (kairos soak --fault) ------------------------------

@@ -320,17 +320,18 @@ fn simulated(args: &AdviseArgs, files: &[PathBuf], policy: &PolicyConfig) -> Res
 fn print_evals(evals: &[WorkloadEval]) {
     let s = |ms: Option<f64>| ms.map_or("∞".to_string(), |m| format!("{:.1}", m / 1000.0));
     println!(
-        "{:<18} {:>7} {:>14} {:>14} {:>14} {:>9}",
-        "workload", "cycle_s", "now med/p90", "advised", "alma", "waited"
+        "{:<18} {:>7} {:>14} {:>14} {:>14} {:>14} {:>9}",
+        "workload", "cycle_s", "now med/p90", "advised", "first advice", "alma", "waited"
     );
     for e in evals {
         let waited = e.trials.iter().filter(|t| t.advised_wait_s > 0.0).count();
         println!(
-            "{:<18} {:>7} {:>14} {:>14} {:>14} {:>6}/{}",
+            "{:<18} {:>7} {:>14} {:>14} {:>14} {:>14} {:>6}/{}",
             e.workload,
             e.cycle_s.map_or("-".to_string(), |c| format!("{c:.0}")),
             format!("{}/{}", s(e.now.median_ms), s(e.now.p90_ms)),
             format!("{}/{}", s(e.advised.median_ms), s(e.advised.p90_ms)),
+            format!("{}/{}", s(e.first.median_ms), s(e.first.p90_ms)),
             format!("{}/{}", s(e.alma.median_ms), s(e.alma.p90_ms)),
             waited,
             e.trials.len()

@@ -8,8 +8,9 @@ use kairos_eval::sim::workload::Workload;
 
 use crate::live::kvm::hide_dev_kvm;
 use crate::live::qemu::GuestSpec;
-use crate::live::run::{run_migration, LiveResult, RunConfig, StartPolicy};
+use crate::live::run::{run_migration, LiveResult, RunConfig};
 use crate::live::spec::LiveSpec;
+use crate::live::start::{StartPolicy, StartRule};
 use kairos_policy_core::{Escalation, PolicyConfig};
 
 /// The accelerator guests run with.
@@ -96,30 +97,27 @@ pub struct LiveArgs {
     /// Where the QEMU binaries, guest and logs are (the repository root).
     #[arg(long, default_value = ".")]
     pub root: PathBuf,
-    /// When to start after the warm-up: at once, or where `kairos advise`
-    /// says after profiling the guest for --profile-s.
-    #[arg(long, value_enum, default_value_t = Start::Now)]
-    pub start: Start,
-    /// With --start advised: seconds of profile before advising.
+    /// When to start after the warm-up (and --start-delay-s): at once,
+    /// where `kairos advise` says after profiling the guest for
+    /// --profile-s (re-advising every 5 s while it waits), or where the
+    /// ALMA-style rule says (the next low phase of the cycle in the
+    /// spectrum of the same profile).
+    #[arg(long, value_enum, default_value_t = StartRule::Now)]
+    pub start: StartRule,
+    /// Seconds to wait after the warm-up before the start rule applies.
+    #[arg(long, default_value_t = 0.0, value_name = "S")]
+    pub start_delay_s: f64,
+    /// With --start advised or alma: seconds of profile before deciding.
     #[arg(long, default_value_t = 240.0, value_name = "S")]
     pub profile_s: f64,
-    /// With --start advised: the longest wait accepted, s.
+    /// With --start advised or alma: the longest wait accepted, s.
     #[arg(long, default_value_t = 300.0, value_name = "S")]
     pub max_wait_s: f64,
     /// With --start advised: ω, seconds of migration one second of waiting
-    /// is worth (see `kairos advise --help`).
+    /// is worth (see `kairos advise --help`); also what the wait of every
+    /// start rule is weighed by in the run's record.
     #[arg(long, default_value_t = kairos_eval::advise::DEFAULT_WAIT_WEIGHT, value_name = "ω")]
     pub wait_weight: f64,
-}
-
-/// When a migration starts after the warm-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Start {
-    /// At once.
-    Now,
-    /// Where `kairos advise` says (profile, forecast, wait at most
-    /// --max-wait-s).
-    Advised,
 }
 
 impl LiveArgs {
@@ -144,6 +142,7 @@ impl LiveArgs {
         for (name, v) in [
             ("--profile-s", self.profile_s),
             ("--max-wait-s", self.max_wait_s),
+            ("--start-delay-s", self.start_delay_s),
             ("--wait-weight", self.wait_weight),
         ] {
             if !(v.is_finite() && v >= 0.0) {
@@ -270,14 +269,19 @@ impl LiveArgs {
             patched_qemu: !self.vanilla_qemu,
             netns_delay_ms: (self.link == Link::Netns).then_some(self.delay_ms),
             label: format!("{workload} / {policy}"),
+            start_delay_s: self.start_delay_s,
             start: match self.start {
-                Start::Now => StartPolicy::Now,
-                Start::Advised => StartPolicy::Advised {
+                StartRule::Now => StartPolicy::Now,
+                StartRule::Advised => StartPolicy::Advised {
                     profile_s: self.profile_s,
                     max_wait_s: self.max_wait_s,
-                    wait_weight: self.wait_weight,
+                },
+                StartRule::Alma => StartPolicy::Alma {
+                    profile_s: self.profile_s,
+                    max_wait_s: self.max_wait_s,
                 },
             },
+            wait_weight: self.wait_weight,
         })
     }
 }

@@ -8,6 +8,7 @@ mod cmd_replay;
 mod cmd_run;
 mod cmd_sim;
 mod cmd_soak;
+mod cmd_starts;
 mod compare;
 mod live;
 mod plot;
@@ -70,6 +71,13 @@ enum Command {
   kairos advise --qmp /run/qemu/guest.qmp --duration-s 240
   kairos advise --suite testbed/workloads --trials 12")]
     Advise(cmd_advise::AdviseArgs),
+    /// Compare start rules on live guests: migrations started at random
+    /// moments, where `kairos advise` says and where the ALMA-style rule
+    /// says, under one stop policy.
+    #[command(after_help = "Examples:
+  kairos starts --suite periodic,batch-cycle --random 10 --advised 5 --alma 5
+  kairos starts --suite gc-cycle --wait-weight 0 --out build/starts")]
+    Starts(cmd_starts::StartsArgs),
     /// Render results pages from stored runs (no QEMU needed), or pack a
     /// campaign's runs for the repository.
     Report(report::ReportArgs),
@@ -85,6 +93,7 @@ fn main() -> std::process::ExitCode {
         Command::Profile(args) => cmd_profile::run(&args),
         Command::Soak(args) => cmd_soak::run(&args),
         Command::Advise(args) => cmd_advise::run(&args),
+        Command::Starts(args) => cmd_starts::run(&args),
         Command::Report(args) => report::run(&args),
     };
     match result {

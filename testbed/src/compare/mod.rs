@@ -6,11 +6,11 @@
 //! finished run (resumable); [`stats`] computes the cells once; [`report`]
 //! writes the CSV and Markdown; [`plots`] draws.
 
-mod order;
+pub(crate) mod order;
 mod plots;
 mod report;
 mod stats;
-mod store;
+pub(crate) mod store;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

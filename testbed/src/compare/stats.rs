@@ -151,43 +151,9 @@ pub fn cells(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kairos_eval::outcome::MigrationStatus;
-    use std::path::PathBuf;
 
     fn run(policy: &str, total_ms: f64, downtime_ms: f64) -> LiveResult {
-        LiveResult {
-            workload: "w".into(),
-            policy: policy.into(),
-            status: MigrationStatus::Completed,
-            total_time_ms: Some(total_ms),
-            downtime_ms: Some(downtime_ms),
-            qemu_downtime_ms: Some(downtime_ms),
-            paused_ms: None,
-            postcopy_switch: false,
-            setup_time_ms: None,
-            transferred_bytes: Some(1),
-            rounds: Some(3),
-            action: None,
-            reason: None,
-            downtime_limit_ms: 300,
-            max_downtime_ms: 1000,
-            downtime_weight: 10.0,
-            guest_pause_ms: None,
-            ops_before: None,
-            ops_during: None,
-            ops_after: None,
-            verify_errors: 0,
-            app_loss_pct: None,
-            guest_t_start_s: None,
-            source_cpu_s: None,
-            trace: None,
-            rounds_dropped: 0,
-            work_dir: PathBuf::new(),
-            link: "netns".into(),
-            start_wait_s: None,
-            code_commit: None,
-            finished_unix_s: None,
-        }
+        LiveResult::completed_for_test("w", policy, total_ms, downtime_ms)
     }
 
     #[test]

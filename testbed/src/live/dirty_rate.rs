@@ -98,32 +98,80 @@ pub fn vcpu_seconds(qmp: &mut Qmp) -> Result<Option<f64>> {
 /// MiB, as QEMU's dirty rate counts them.
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// Sample a running QEMU on the schedule `kairos_eval::advise::profile`
-/// expects (1 s windows, every 30th one 5 s), for `duration`; what
-/// `kairos advise` and `kairos run --start advised` forecast from.
+/// A profile being taken of a running QEMU, on the schedule
+/// `kairos_eval::advise::profile` expects (1 s windows, every 30th one
+/// 5 s), one window at a time: what `kairos advise` and `kairos run
+/// --start advised` forecast from (the latter goes on sampling while it
+/// waits).
+pub struct Profiler {
+    mode: DirtyRateMode,
+    started: Instant,
+    /// Windows measured or tried so far (the schedule's index).
+    windows: usize,
+    samples: Vec<ProfileSample>,
+}
+
+impl Profiler {
+    /// Start a profile now.
+    pub fn new(mode: DirtyRateMode) -> Self {
+        Self {
+            mode,
+            started: Instant::now(),
+            windows: 0,
+            samples: Vec::new(),
+        }
+    }
+
+    /// The length of the next window.
+    pub fn next_window(&self) -> Duration {
+        Duration::from_secs_f64(window_s(self.windows))
+    }
+
+    /// Seconds since the profile started.
+    pub fn elapsed_s(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Measure the next window; the sample, or None when QEMU gave no
+    /// figure for it (the window is skipped).
+    pub fn sample(&mut self, qmp: &mut Qmp) -> Result<Option<ProfileSample>> {
+        let window = self.next_window();
+        self.windows += 1;
+        let Some(mib_per_s) = measure(qmp, window, self.mode)? else {
+            return Ok(None);
+        };
+        let sample = ProfileSample {
+            t_s: self.elapsed_s(),
+            window_s: window.as_secs_f64(),
+            dirtied_bytes: mib_per_s * MIB * window.as_secs_f64(),
+        };
+        self.samples.push(sample);
+        Ok(Some(sample))
+    }
+
+    /// The samples so far, oldest first.
+    pub fn samples(&self) -> &[ProfileSample] {
+        &self.samples
+    }
+
+    /// The samples, given up.
+    pub fn into_samples(self) -> Vec<ProfileSample> {
+        self.samples
+    }
+}
+
+/// Sample a running QEMU for `duration` (see [`Profiler`]).
 pub fn profile(
     qmp: &mut Qmp,
     duration: Duration,
     mode: DirtyRateMode,
     mut progress: impl FnMut(&ProfileSample),
 ) -> Result<Vec<ProfileSample>> {
-    let start = Instant::now();
-    let mut samples = Vec::new();
-    let mut i = 0;
-    while start.elapsed() + Duration::from_secs_f64(window_s(i)) <= duration {
-        let window = Duration::from_secs_f64(window_s(i));
-        let Some(mib_per_s) = measure(qmp, window, mode)? else {
-            i += 1;
-            continue;
-        };
-        let sample = ProfileSample {
-            t_s: start.elapsed().as_secs_f64(),
-            window_s: window.as_secs_f64(),
-            dirtied_bytes: mib_per_s * MIB * window.as_secs_f64(),
-        };
-        progress(&sample);
-        samples.push(sample);
-        i += 1;
+    let mut profiler = Profiler::new(mode);
+    while profiler.started.elapsed() + profiler.next_window() <= duration {
+        if let Some(sample) = profiler.sample(qmp)? {
+            progress(&sample);
+        }
     }
-    Ok(samples)
+    Ok(profiler.into_samples())
 }

@@ -14,5 +14,6 @@ pub mod qmp;
 pub mod rounds;
 pub mod run;
 pub mod spec;
+pub mod start;
 pub mod status;
 pub mod switchover;

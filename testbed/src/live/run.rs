@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use kairos_eval::advise::{advise, AdviseConfig};
+use kairos_eval::advise::AdviseConfig;
 use kairos_eval::outcome::MigrationStatus;
 use kairos_policy_core::cost::Objective;
 use kairos_policy_core::{Escalation, PolicyConfig};
@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 
 use super::app_loss::{app_loss_pct, recover_guest_t_start_s};
 use super::controller::Controller;
-use super::dirty_rate::{self, DirtyRateMode};
 use super::guest_log::{load_samples, mean_ops_per_s, LoadSample};
 use super::interrupt;
 use super::netns::{NetnsLink, DST_ADDR};
@@ -23,6 +22,7 @@ use super::qemu::{serial_log_path, GuestSpec, QemuProcess};
 use super::qmp::Qmp;
 use super::rounds::RoundFeed;
 use super::spec::{LiveSpec, POSTCOPY_AFTER_ROUNDS};
+use super::start::{wait_for_start, StartPolicy, StartRecord, StartRule};
 use super::status::StatusLine;
 use super::switchover::Switchover;
 
@@ -64,25 +64,14 @@ pub struct RunConfig {
     pub netns_delay_ms: Option<f64>,
     /// A label for progress lines.
     pub label: String,
-    /// When the migration starts after the warm-up.
+    /// Seconds waited after the warm-up before the start rule (a campaign
+    /// puts the moment at random places in a cycle with it).
+    pub start_delay_s: f64,
+    /// When the migration starts after the warm-up and the delay.
     pub start: StartPolicy,
-}
-
-/// When a migration starts once the workload has warmed up.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum StartPolicy {
-    /// At once.
-    Now,
-    /// Where `kairos advise` says: profile the guest for `profile_s`, then
-    /// wait what the advice says, at most `max_wait_s`.
-    Advised {
-        /// Seconds of profile before advising.
-        profile_s: f64,
-        /// The longest wait accepted, s.
-        max_wait_s: f64,
-        /// ω of the advice.
-        wait_weight: f64,
-    },
+    /// ω: seconds of migration one second of waiting on a start rule is
+    /// worth.
+    pub wait_weight: f64,
 }
 
 impl RunConfig {
@@ -176,6 +165,10 @@ pub struct LiveResult {
     /// started at once).
     #[serde(default)]
     pub start_wait_s: Option<f64>,
+    /// How the start was decided (None in runs stored before it was
+    /// recorded).
+    #[serde(default)]
+    pub start: Option<StartRecord>,
     /// The commit of the code that made the run ([`CODE_COMMIT`]; None in
     /// runs stored before it was recorded).
     #[serde(default)]
@@ -217,6 +210,51 @@ impl LiveResult {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// A completed run of `workload` under `policy` (limit 300 ms, maximum
+    /// 1000 ms, λ = 10), for tests.
+    #[cfg(test)]
+    pub fn completed_for_test(
+        workload: &str,
+        policy: &str,
+        total_ms: f64,
+        downtime_ms: f64,
+    ) -> Self {
+        LiveResult {
+            workload: workload.into(),
+            policy: policy.into(),
+            status: MigrationStatus::Completed,
+            total_time_ms: Some(total_ms),
+            downtime_ms: Some(downtime_ms),
+            qemu_downtime_ms: Some(downtime_ms),
+            paused_ms: None,
+            postcopy_switch: false,
+            setup_time_ms: None,
+            transferred_bytes: Some(1),
+            rounds: Some(3),
+            action: None,
+            reason: None,
+            downtime_limit_ms: 300,
+            max_downtime_ms: 1000,
+            downtime_weight: 10.0,
+            guest_pause_ms: None,
+            ops_before: None,
+            ops_during: None,
+            ops_after: None,
+            verify_errors: 0,
+            app_loss_pct: None,
+            guest_t_start_s: None,
+            source_cpu_s: None,
+            trace: None,
+            rounds_dropped: 0,
+            work_dir: PathBuf::new(),
+            link: "netns".into(),
+            start_wait_s: None,
+            start: None,
+            code_commit: None,
+            finished_unix_s: None,
         }
     }
 
@@ -266,50 +304,6 @@ fn configure(cfg: &RunConfig, qs: &mut Qmp, qd: &mut Qmp) -> Result<()> {
     Ok(())
 }
 
-/// Profile the guest and wait where the advice says (start policy
-/// `advised`); the seconds waited, or None for `now`.
-fn advised_wait(cfg: &RunConfig, qs: &mut Qmp) -> Result<Option<f64>> {
-    let StartPolicy::Advised {
-        profile_s,
-        max_wait_s,
-        wait_weight,
-    } = cfg.start
-    else {
-        return Ok(None);
-    };
-    eprintln!(
-        "[{}] profiling the guest for {profile_s:.0} s before advising a start",
-        cfg.label
-    );
-    let samples = dirty_rate::profile(
-        qs,
-        Duration::from_secs_f64(profile_s),
-        DirtyRateMode::PageSampling,
-        |_| {},
-    )?;
-    let policy = cfg.controller_config();
-    let advice = advise(
-        &samples,
-        &AdviseConfig {
-            horizon_s: max_wait_s.max(1.0),
-            wait_weight,
-            ..AdviseConfig::new(
-                cfg.spec.ram_mib as f64 * 1024.0 * 1024.0,
-                cfg.bandwidth_bytes_per_s as f64,
-                Objective::from_config(&policy),
-            )
-        },
-    );
-    let wait_s = advice.start_in_s.min(max_wait_s);
-    eprintln!(
-        "[{}] advice: {} — starting in {wait_s:.0} s",
-        cfg.label,
-        advice.verdict.name()
-    );
-    interrupt::sleep(Duration::from_secs_f64(wait_s))?;
-    Ok(Some(wait_s))
-}
-
 /// Run one migration.
 pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
     if cfg.policy.needs_patched_qemu() && !cfg.patched_qemu {
@@ -344,7 +338,21 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
     src.wait_for_load(BOOT_TIMEOUT)
         .context("the source guest")?;
     interrupt::sleep(Duration::from_secs_f64(cfg.warmup_s))?;
-    let start_wait_s = advised_wait(cfg, &mut qs)?;
+    let advise_cfg = AdviseConfig {
+        wait_weight: cfg.wait_weight,
+        ..AdviseConfig::new(
+            cfg.spec.ram_mib as f64 * 1024.0 * 1024.0,
+            cfg.bandwidth_bytes_per_s as f64,
+            Objective::from_config(&cfg.controller_config()),
+        )
+    };
+    let start = wait_for_start(
+        &cfg.start,
+        cfg.start_delay_s,
+        &advise_cfg,
+        &cfg.label,
+        &mut qs,
+    )?;
     configure(cfg, &mut qs, &mut qd)?;
     let mut controller = match cfg.policy {
         LiveSpec::Controller(kind) => Some(Controller::new(
@@ -508,7 +516,8 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         rounds_dropped: feed.dropped,
         work_dir: cfg.work_dir.clone(),
         link: if link.is_some() { "netns" } else { "loopback" }.to_string(),
-        start_wait_s,
+        start_wait_s: (start.rule != StartRule::Now).then_some(start.wait_s),
+        start: Some(start),
         code_commit: Some(CODE_COMMIT.to_string()),
         finished_unix_s: Some(unix_now_s()),
     })

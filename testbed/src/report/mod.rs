@@ -5,6 +5,7 @@
 //! sweep's page from them ([`sweep`]); `--check` renders without writing
 //! and fails when the committed page differs (CI).
 
+mod advise;
 mod dirty_limit;
 mod escalation;
 mod frontier;
@@ -12,6 +13,7 @@ mod overhead;
 mod record;
 mod reliability;
 mod sim;
+pub(crate) mod starts;
 mod sweep;
 
 use std::path::{Path, PathBuf};
@@ -92,6 +94,68 @@ pub enum ReportCommand {
   kairos report escalation --throttle docs/results/runs/escalation-throttle.jsonl.gz \\
       --postcopy docs/results/runs/escalation-postcopy.jsonl.gz --page docs/results-escalation.md --check")]
     Escalation(EscalationArgs),
+    /// Pack `kairos advise --workload … --json` evaluations (one file per
+    /// wait weight ω) into one compressed file of versioned records.
+    #[command(after_help = "Example:
+  kairos report pack-advise --eval 0=build/advise-eval/omega-0.jsonl \\
+      --eval 0.1=build/advise-eval/omega-0.1.jsonl --held-out web-45s,etl-110s \\
+      --code-commit $(git rev-parse HEAD) --out docs/results/runs/advise-sim.jsonl.gz")]
+    PackAdvise(PackAdviseArgs),
+    /// Render docs/advise.md: the advice judged in simulation and, when
+    /// its runs are stored, live (`kairos starts`).
+    #[command(after_help = "Example:
+  kairos report advise --sim docs/results/runs/advise-sim.jsonl.gz \\
+      --live docs/results/runs/advise-live.jsonl.gz --page docs/advise.md --check")]
+    Advise(AdviseArgs),
+}
+
+/// Arguments of `kairos report pack-advise`.
+#[derive(Debug, Args)]
+pub struct PackAdviseArgs {
+    /// ω=FILE: a `kairos advise --workload … --json` output made at that
+    /// wait weight (repeatable).
+    #[arg(long = "eval", value_name = "ω=FILE", required = true)]
+    pub evals: Vec<String>,
+    /// Comma-separated workloads held out from the advice's design.
+    #[arg(long, default_value = "")]
+    pub held_out: String,
+    /// The commit of the code that made the evaluations.
+    #[arg(long)]
+    pub code_commit: String,
+    /// The records file to write (gzip JSON lines).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Arguments of `kairos report advise`.
+#[derive(Debug, Args)]
+pub struct AdviseArgs {
+    /// The simulated judgements (from `kairos report pack-advise`).
+    #[arg(long)]
+    pub sim: PathBuf,
+    /// The live runs (`kairos starts`, packed by `kairos report pack`), if
+    /// any.
+    #[arg(long)]
+    pub live: Option<PathBuf>,
+    /// Where the live workloads' programs are (to know their cycles),
+    /// comma-separated folders.
+    #[arg(
+        long,
+        default_value = "testbed/workloads,testbed/workloads-held-out/advise"
+    )]
+    pub programs: String,
+    /// The page to write (or, with --check, to compare).
+    #[arg(long)]
+    pub page: PathBuf,
+    /// The command that makes the simulated records and the page.
+    #[arg(long, default_value = "bash scripts/results-advise.sh")]
+    pub command: String,
+    /// The command that makes the live runs.
+    #[arg(long, default_value = "bash scripts/results-advise-live.sh")]
+    pub live_command: String,
+    /// Do not write: fail when the page differs from what the records give.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Arguments of `kairos report escalation`.
@@ -344,6 +408,8 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             let text = reliability::render(&records, &source, &a.command)?;
             write_or_check(&a.page, &text, a.check)
         }
+        ReportCommand::PackAdvise(a) => pack_advise(a),
+        ReportCommand::Advise(a) => advise_page(a),
         ReportCommand::Overhead(a) => {
             let records: Vec<record::OverheadRecord> = record::read(&a.records)?;
             let source = a.records.display().to_string();
@@ -351,6 +417,97 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             write_or_check(&a.page, &text, a.check)
         }
     }
+}
+
+fn pack_advise(args: &PackAdviseArgs) -> Result<()> {
+    let held_out: Vec<&str> = args
+        .held_out
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let now = crate::live::run::unix_now_s();
+    let mut records = Vec::new();
+    for spec in &args.evals {
+        let (omega, path) = spec
+            .split_once('=')
+            .with_context(|| format!("--eval {spec}: give ω=FILE"))?;
+        let wait_weight: f64 = omega
+            .parse()
+            .ok()
+            .filter(|w: &f64| w.is_finite() && *w >= 0.0)
+            .with_context(|| format!("--eval {spec}: ω must be a number >= 0"))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let eval: kairos_eval::advise::evaluate::WorkloadEval = serde_json::from_str(line)
+                .with_context(|| {
+                    format!(
+                        "{path}: line {} is not a kairos advise --json evaluation",
+                        i + 1
+                    )
+                })?;
+            records.push(advise::AdviseSimRecord {
+                format: record::RECORD_FORMAT,
+                wait_weight,
+                held_out: held_out.contains(&eval.workload.as_str()),
+                code_commit: args.code_commit.clone(),
+                made_unix_s: now,
+                eval,
+            });
+        }
+    }
+    if records.is_empty() {
+        bail!("no evaluations in the --eval files");
+    }
+    record::write(&args.out, &records)?;
+    eprintln!(
+        "packed {} evaluations into {}",
+        records.len(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn advise_page(args: &AdviseArgs) -> Result<()> {
+    let sim: Vec<advise::AdviseSimRecord> = record::read(&args.sim)?;
+    let live: Option<Vec<record::RunRecord>> = match &args.live {
+        Some(path) if path.exists() => Some(record::read(path)?),
+        _ => None,
+    };
+    let dirs: Vec<PathBuf> = args
+        .programs
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    let cycle_of = |name: &str| -> Option<f64> {
+        let file = dirs
+            .iter()
+            .map(|d| d.join(format!("{name}.toml")))
+            .find(|f| f.exists())?;
+        let program = kairos_eval::sim::workload::Workload::from_file(&file).ok()?;
+        program.repeat.then(|| program.cycle_seconds())
+    };
+    let sim_source = args.sim.display().to_string();
+    let live_source = args
+        .live
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let text = advise::render(&advise::AdvisePage {
+        sim: &sim,
+        sim_source: &sim_source,
+        live: live.as_deref().map(|r| (r, live_source.as_str())),
+        live_cycles: &cycle_of,
+        command: &args.command,
+        live_command: &args.live_command,
+    })?;
+    write_or_check(&args.page, &text, args.check)
 }
 
 fn pack_reliability(args: &PackReliabilityArgs) -> Result<()> {

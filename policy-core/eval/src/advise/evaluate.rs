@@ -2,16 +2,19 @@
 //! over its cycle, profile the simulated guest up to that moment, ask
 //! `advise` and the ALMA-style rule when to start, and simulate the
 //! migration (under `predictive`) started now, at the advised moment and at
-//! ALMA's, each cost counting the wait weighed by ω. Every strategy sees
-//! the same guest (same seed) at the same moments.
+//! ALMA's, each cost counting the wait weighed by ω. The advised start is
+//! waited for as `kairos run --start advised` waits live: the profile goes
+//! on and the advice is given again every few seconds ([`super::wait`]).
+//! Every strategy sees the same guest (same seed) at the same moments.
 
 use kairos_policy_core::cost::Objective;
 use kairos_policy_core::{build_policy, ConfigError, PolicyConfig, PolicyKind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::alma::alma_wait_s;
 use super::profile::{bucket_rates, simulated_profile};
-use super::{advise, AdviseConfig, Verdict};
+use super::wait::follow;
+use super::{AdviseConfig, Verdict};
 use crate::outcome::MigrationStatus;
 use crate::sim::guest::Guest;
 use crate::sim::workload::Workload;
@@ -42,15 +45,23 @@ pub struct EvalConfig {
 }
 
 /// One moment: what each strategy chose and what it cost.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Trial {
     /// The moment, s into the workload.
     pub now_s: f64,
     /// Cost of starting at once, ms (None: never completed).
     pub now_cost_ms: Option<f64>,
-    /// `advise`'s wait, s.
+    /// The wait on `advise`'s word, s, re-advised while waiting.
     pub advised_wait_s: f64,
-    /// Its verdict.
+    /// The first advice's wait, s (what it would have been without
+    /// re-advising).
+    pub first_wait_s: f64,
+    /// Advices given while waiting, after the first.
+    pub rechecks: usize,
+    /// Cost of the first advice's start, the wait weighed by ω, ms: what
+    /// waiting without re-advising would have cost.
+    pub first_cost_ms: Option<f64>,
+    /// The first advice's verdict.
     pub verdict: Verdict,
     /// Cost of its start, the wait weighed by ω, ms.
     pub advised_cost_ms: Option<f64>,
@@ -63,7 +74,7 @@ pub struct Trial {
 /// Median and 90th percentile of one strategy's costs (a migration that
 /// never completed counts as infinitely costly; one that completed above
 /// the maximum downtime counts at T + λ·excess, as if it were allowed).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CostStats {
     /// Median cost, ms (None: infinite).
     pub median_ms: Option<f64>,
@@ -74,7 +85,8 @@ pub struct CostStats {
 }
 
 impl CostStats {
-    fn of(costs: impl Iterator<Item = Option<f64>>) -> Self {
+    /// The statistics of `costs` (None: never completed).
+    pub fn of(costs: impl Iterator<Item = Option<f64>>) -> Self {
         let mut v: Vec<f64> = costs.map(|c| c.unwrap_or(f64::INFINITY)).collect();
         v.sort_by(f64::total_cmp);
         let at = |q: f64| {
@@ -93,7 +105,7 @@ impl CostStats {
 }
 
 /// A workload's evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkloadEval {
     /// Workload name.
     pub workload: String,
@@ -103,8 +115,10 @@ pub struct WorkloadEval {
     pub trials: Vec<Trial>,
     /// Starting at once (= at a random moment of the cycle).
     pub now: CostStats,
-    /// `advise`.
+    /// `advise`, re-advised while waiting.
     pub advised: CostStats,
+    /// `advise`'s first word alone (no re-advice while waiting).
+    pub first: CostStats,
     /// The ALMA-style rule.
     pub alma: CostStats,
 }
@@ -158,31 +172,40 @@ pub fn evaluate(workload: &Workload, cfg: &EvalConfig) -> Result<WorkloadEval, C
     let mut trials = Vec::with_capacity(cfg.trials);
     for j in 0..cfg.trials {
         let now_s = cfg.history_s + ((j as f64 + 0.5) * golden).fract() * cfg.spread_s;
-        let samples = simulated_profile(workload, cfg.sim.seed, now_s);
-        let advice = advise(&samples, &advise_cfg);
-        let (rates, _) = bucket_rates(&samples, 1.0);
+        // The profile up to the moment, and on through the longest wait.
+        let profile = simulated_profile(workload, cfg.sim.seed, now_s + cfg.horizon_s);
+        let (advised_wait_s, wait) = follow(&profile, now_s, &advise_cfg);
+        let samples = &profile[..profile.partition_point(|s| s.t_s <= now_s + 1e-9)];
+        let (rates, _) = bucket_rates(samples, 1.0);
         let alma = alma_wait_s(&rates, 1.0).min(cfg.horizon_s);
         let wait_cost = |wait_s: f64| -> Result<Option<f64>, ConfigError> {
             Ok(migration_cost_ms(workload, cfg, now_s + wait_s)?
                 .map(|c| c + cfg.wait_weight * wait_s * 1000.0))
         };
         let now_cost_ms = migration_cost_ms(workload, cfg, now_s)?;
+        let cost_after = |wait_s: f64| -> Result<Option<f64>, ConfigError> {
+            if wait_s == 0.0 {
+                Ok(now_cost_ms)
+            } else {
+                wait_cost(wait_s)
+            }
+        };
+        let advised_cost_ms = cost_after(advised_wait_s)?;
         trials.push(Trial {
             now_s,
             now_cost_ms,
-            advised_wait_s: advice.start_in_s,
-            verdict: advice.verdict,
-            advised_cost_ms: if advice.start_in_s == 0.0 {
-                now_cost_ms
+            advised_wait_s,
+            first_wait_s: wait.first_target_s(),
+            rechecks: wait.rechecks(),
+            first_cost_ms: if wait.first_target_s() == advised_wait_s {
+                advised_cost_ms
             } else {
-                wait_cost(advice.start_in_s)?
+                cost_after(wait.first_target_s())?
             },
+            verdict: wait.first_verdict(),
+            advised_cost_ms,
             alma_wait_s: alma,
-            alma_cost_ms: if alma == 0.0 {
-                now_cost_ms
-            } else {
-                wait_cost(alma)?
-            },
+            alma_cost_ms: cost_after(alma)?,
         });
     }
     Ok(WorkloadEval {
@@ -190,6 +213,7 @@ pub fn evaluate(workload: &Workload, cfg: &EvalConfig) -> Result<WorkloadEval, C
         cycle_s: workload.repeat.then(|| workload.cycle_seconds()),
         now: CostStats::of(trials.iter().map(|t| t.now_cost_ms)),
         advised: CostStats::of(trials.iter().map(|t| t.advised_cost_ms)),
+        first: CostStats::of(trials.iter().map(|t| t.first_cost_ms)),
         alma: CostStats::of(trials.iter().map(|t| t.alma_cost_ms)),
         trials,
     })

@@ -15,12 +15,13 @@ pub mod evaluate;
 pub mod overhead;
 pub mod predict;
 pub mod profile;
+pub mod wait;
 
 use kairos_policy_core::cost::Objective;
 use kairos_policy_core::forecast::ensemble::Ensemble;
 use kairos_policy_core::period::{PeriodDetector, MAX_PERIOD};
 use kairos_policy_core::ForecastConfig;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use cycle::Cycle;
 use predict::{MigrationModel, RatePath};
@@ -98,7 +99,7 @@ impl AdviseConfig {
 }
 
 /// The advice's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// Starting now is expected to cost least.
