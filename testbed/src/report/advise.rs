@@ -18,6 +18,9 @@ use crate::live::start::StartRule;
 
 /// How the page explains the advice (behaviour, use, judgement).
 const PREAMBLE: &str = include_str!("advise_preamble.md");
+/// What the tables do not show, and what is not done (no figures: they
+/// would go stale when the records change).
+const LIMITS: &str = include_str!("advise_limits.md");
 
 /// The advised median must be at most this share of random starts'.
 pub const MEDIAN_SHARE: f64 = 0.7;
@@ -251,18 +254,23 @@ pub fn render(page: &AdvisePage) -> Result<String> {
         }
         Some((records, source)) => live_section(&mut out, records, source, page)?,
     }
+    out.push_str(LIMITS);
     Ok(out)
 }
 
 /// What re-advising while waiting changed, over every simulated moment.
 fn rechecks_paragraph(sim: &[AdviseSimRecord]) -> String {
     let trials = sim.iter().flat_map(|r| r.eval.trials.iter());
-    let (mut moved, mut better, mut worse) = (0, 0, 0);
+    let (mut moved, mut earlier, mut better, mut worse) = (0, 0, 0, 0);
+    let mut largest_s: f64 = 0.0;
     for t in trials {
-        if (t.advised_wait_s - t.first_wait_s).abs() <= 1.0 {
+        let shift_s = t.advised_wait_s - t.first_wait_s;
+        if shift_s.abs() <= 1.0 {
             continue;
         }
         moved += 1;
+        earlier += usize::from(shift_s < 0.0);
+        largest_s = largest_s.max(shift_s.abs());
         let cost = |c: Option<f64>| c.unwrap_or(f64::INFINITY);
         let (a, f) = (cost(t.advised_cost_ms), cost(t.first_cost_ms));
         if a < f - 1.0 {
@@ -273,8 +281,9 @@ fn rechecks_paragraph(sim: &[AdviseSimRecord]) -> String {
     }
     let all: usize = sim.iter().map(|r| r.eval.trials.len()).sum();
     format!(
-        "Re-advising while waiting moved the start on {moved} of {all} moments: it cost less \
-         than the first advice's start on {better} of them and more on {worse} (the \
+        "Re-advising while waiting moved the start by more than a second on {moved} of {all} \
+         moments ({earlier} of them earlier; the largest move {largest_s:.0} s): the start \
+         then cost less than the first advice's on {better} of them and more on {worse} (the \
          \"first advice only\" column is the same moments without re-advising).\n"
     )
 }
