@@ -3,6 +3,7 @@
 
 mod cli_policy;
 mod cmd_advise;
+mod cmd_evacuate;
 mod cmd_profile;
 mod cmd_replay;
 mod cmd_run;
@@ -78,6 +79,9 @@ enum Command {
   kairos starts --suite periodic,batch-cycle --random 10 --advised 5 --alma 5
   kairos starts --suite gc-cycle --wait-weight 0 --out build/starts")]
     Starts(cmd_starts::StartsArgs),
+    /// Empty a host: its guests migrated over one shared link, at the
+    /// fixed concurrencies operators use (simulated).
+    Evacuate(cmd_evacuate::EvacuateArgs),
     /// Render results pages from stored runs (no QEMU needed), or pack a
     /// campaign's runs for the repository.
     Report(report::ReportArgs),
@@ -94,6 +98,7 @@ fn main() -> std::process::ExitCode {
         Command::Soak(args) => cmd_soak::run(&args),
         Command::Advise(args) => cmd_advise::run(&args),
         Command::Starts(args) => cmd_starts::run(&args),
+        Command::Evacuate(args) => cmd_evacuate::run(&args),
         Command::Report(args) => report::run(&args),
     };
     match result {

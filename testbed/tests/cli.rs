@@ -307,3 +307,46 @@ fn help_lists_possible_values_and_exit_codes() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("130 interrupted"), "{help}");
 }
+
+#[test]
+fn an_evacuation_compares_the_usual_concurrencies() {
+    let out = run(kairos().args([
+        "evacuate",
+        "--simulate",
+        "--guests",
+        "testbed/workloads/static-small.toml,testbed/workloads/idle.toml",
+        "--copies",
+        "2",
+        "--policy",
+        "qemu",
+        "--time-cap-s",
+        "120",
+        "--json",
+    ]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = json_lines(&out);
+    // 1, 2 at a time in two orders each; 4 = all for four guests, once.
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    let makespan = |row: &Value| row["score"]["makespan_s"].as_f64().unwrap();
+    for row in &rows {
+        assert_eq!(row["guests"], 4);
+        assert_eq!(row["score"]["failed"], 0, "{row}");
+        assert!(makespan(row) > 0.0);
+    }
+    expect_error(
+        &[
+            "evacuate",
+            "--simulate",
+            "--guests",
+            "testbed/workloads/idle.toml",
+            "--copies",
+            "0",
+        ],
+        1,
+        "--copies",
+    );
+}

@@ -18,6 +18,7 @@ pub mod advise;
 pub mod baseline;
 pub mod cell_stats;
 pub mod forecast_quality;
+pub mod gang;
 pub mod oracle;
 pub mod outcome;
 pub mod replay;
