@@ -18,7 +18,9 @@ use super::{AdviseConfig, Verdict};
 use crate::outcome::MigrationStatus;
 use crate::sim::guest::Guest;
 use crate::sim::workload::Workload;
-use crate::sim::{simulate, SimConfig, PAGE_SIZE_BYTES, ZERO_PAGE_BYTES};
+use crate::sim::{
+    simulate, simulate_ready, ReadyGuest, SimConfig, PAGE_SIZE_BYTES, ZERO_PAGE_BYTES,
+};
 
 /// How the evaluation is run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,6 +71,14 @@ pub struct Trial {
     pub alma_wait_s: f64,
     /// Cost of its start, the wait weighed by ω, ms.
     pub alma_cost_ms: Option<f64>,
+    /// The best start in hindsight (cyclic programs): the cheapest, the
+    /// wait weighed by ω, of the starts every second over one cycle from
+    /// the moment and the strategies' own; its wait, s.
+    #[serde(default)]
+    pub best_wait_s: Option<f64>,
+    /// Its cost, ms (None: no start completed, or not computed).
+    #[serde(default)]
+    pub best_cost_ms: Option<f64>,
 }
 
 /// Median and 90th percentile of one strategy's costs (a migration that
@@ -121,6 +131,10 @@ pub struct WorkloadEval {
     pub first: CostStats,
     /// The ALMA-style rule.
     pub alma: CostStats,
+    /// The best start in hindsight (cyclic programs only): a bound no
+    /// start rule can beat.
+    #[serde(default)]
+    pub best: Option<CostStats>,
 }
 
 /// The cost, ms, of a migration of `workload` started `start_s` into it
@@ -141,6 +155,50 @@ fn migration_cost_ms(
         .downtime_ms
         .filter(|_| run.status == MigrationStatus::Completed)
         .map(|d| objective.unbounded_cost_ms(run.total_time_ms, d)))
+}
+
+/// The cost, ms, of a migration of `workload` started where `ready`
+/// was run to, under `predictive`, or None when it did not complete.
+fn ready_cost_ms(
+    workload: &Workload,
+    cfg: &EvalConfig,
+    ready: ReadyGuest,
+) -> Result<Option<f64>, ConfigError> {
+    let mut policy = build_policy(PolicyKind::Predictive, &cfg.policy)?;
+    let run = simulate_ready(workload, ready, policy.as_mut(), &cfg.sim, None);
+    let objective = Objective::from_config(&cfg.policy);
+    Ok(run
+        .downtime_ms
+        .filter(|_| run.status == MigrationStatus::Completed)
+        .map(|d| objective.unbounded_cost_ms(run.total_time_ms, d)))
+}
+
+/// The cheapest start, in hindsight, of those every second over
+/// `span_s` from `now_s` (each cost with ω × its wait): the wait and the
+/// cost, or None when none completed.
+fn best_start(
+    workload: &Workload,
+    cfg: &EvalConfig,
+    now_s: f64,
+    span_s: f64,
+) -> Result<Option<(f64, f64)>, ConfigError> {
+    let mut ready = ReadyGuest::new(workload, cfg.sim.seed);
+    ready.advance_to(now_s);
+    let mut best: Option<(f64, f64)> = None;
+    let steps = span_s.ceil().max(1.0) as usize;
+    for k in 0..steps {
+        let wait_s = k as f64;
+        if k > 0 {
+            ready.advance_to(now_s + wait_s);
+        }
+        if let Some(cost) = ready_cost_ms(workload, cfg, ready.clone())? {
+            let cost = cost + cfg.wait_weight * wait_s * 1000.0;
+            if best.is_none_or(|(_, c)| cost < c) {
+                best = Some((wait_s, cost));
+            }
+        }
+    }
+    Ok(best)
 }
 
 /// What the bulk round of a migration of `workload` puts on the wire,
@@ -206,15 +264,38 @@ pub fn evaluate(workload: &Workload, cfg: &EvalConfig) -> Result<WorkloadEval, C
             advised_cost_ms,
             alma_wait_s: alma,
             alma_cost_ms: cost_after(alma)?,
+            best_wait_s: None,
+            best_cost_ms: None,
         });
+    }
+    let cycle_s = workload.repeat.then(|| workload.cycle_seconds());
+    if let Some(cycle_s) = cycle_s {
+        for t in &mut trials {
+            let grid = best_start(workload, cfg, t.now_s, cycle_s.min(cfg.horizon_s))?;
+            // The strategies' own starts are candidates too.
+            let own = [
+                (0.0, t.now_cost_ms),
+                (t.advised_wait_s, t.advised_cost_ms),
+                (t.first_wait_s, t.first_cost_ms),
+                (t.alma_wait_s, t.alma_cost_ms),
+            ];
+            let best = own
+                .iter()
+                .filter_map(|&(w, c)| c.map(|c| (w, c)))
+                .chain(grid)
+                .min_by(|a, b| a.1.total_cmp(&b.1));
+            t.best_wait_s = best.map(|b| b.0);
+            t.best_cost_ms = best.map(|b| b.1);
+        }
     }
     Ok(WorkloadEval {
         workload: workload.name.clone(),
-        cycle_s: workload.repeat.then(|| workload.cycle_seconds()),
+        cycle_s,
         now: CostStats::of(trials.iter().map(|t| t.now_cost_ms)),
         advised: CostStats::of(trials.iter().map(|t| t.advised_cost_ms)),
         first: CostStats::of(trials.iter().map(|t| t.first_cost_ms)),
         alma: CostStats::of(trials.iter().map(|t| t.alma_cost_ms)),
+        best: cycle_s.map(|_| CostStats::of(trials.iter().map(|t| t.best_cost_ms))),
         trials,
     })
 }
@@ -239,7 +320,7 @@ mod tests {
         )
         .unwrap();
         let cfg = EvalConfig {
-            trials: 6,
+            trials: 4,
             history_s: 180.0,
             spread_s: 60.0,
             sim: SimConfig {
@@ -269,6 +350,11 @@ mod tests {
         for t in &e.trials {
             let (n, a) = (t.now_cost_ms.unwrap(), t.advised_cost_ms.unwrap());
             assert!(a <= 1.05 * n, "{t:?}");
+            // The best start in hindsight is a bound on every rule's.
+            let best = t.best_cost_ms.unwrap();
+            assert!(best <= a && best <= n, "{t:?}");
+            assert!(t.best_wait_s.unwrap() < 60.0, "{t:?}");
         }
+        assert!(e.best.is_some());
     }
 }

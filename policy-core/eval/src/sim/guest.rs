@@ -75,6 +75,7 @@ impl DirtySet {
 }
 
 /// The guest's program counter over its workload.
+#[derive(Clone)]
 pub struct Guest {
     workload: Workload,
     page_count: u64,

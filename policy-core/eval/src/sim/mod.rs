@@ -155,19 +155,73 @@ pub fn simulate(
     cfg: &SimConfig,
     stop_early_when_downtime_ms: Option<f64>,
 ) -> SimRun {
-    let mut guest = Guest::new(workload, cfg.seed);
+    let mut ready = ReadyGuest::new(workload, cfg.seed);
+    // Warm-up: the workload runs before the migration starts.
+    ready.advance_to(cfg.warmup_s);
+    simulate_ready(workload, ready, policy, cfg, stop_early_when_downtime_ms)
+}
+
+/// A guest run up to some moment with nothing migrating, ready to be
+/// migrated from there: cloned, one run up to a moment serves migrations
+/// started at many later moments (the start-time oracle of `advise`).
+#[derive(Clone)]
+pub struct ReadyGuest {
+    guest: Guest,
+    nonzero: DirtySet,
+    scratch: DirtySet,
+    /// The program time it has been run to, s.
+    at_s: f64,
+}
+
+impl ReadyGuest {
+    /// `workload`'s guest at program time 0.
+    pub fn new(workload: &Workload, seed: u64) -> Self {
+        let guest = Guest::new(workload, seed);
+        let pages = guest.page_count();
+        let mut nonzero = DirtySet::new(pages);
+        for page in 0..guest.initially_nonzero_pages() {
+            nonzero.insert(page);
+        }
+        Self {
+            guest,
+            nonzero,
+            scratch: DirtySet::new(pages),
+            at_s: 0.0,
+        }
+    }
+
+    /// Run the guest on to program time `t_s` (what it dirties is
+    /// forgotten: nothing is migrating).
+    pub fn advance_to(&mut self, t_s: f64) {
+        self.guest
+            .run_until(t_s, &mut self.scratch, &mut self.nonzero);
+        self.scratch.clear();
+        self.at_s = self.at_s.max(t_s);
+    }
+
+    /// The program time it has been run to, s.
+    pub fn at_s(&self) -> f64 {
+        self.at_s
+    }
+}
+
+/// Simulate one migration of `workload` started at the moment `ready` was
+/// run to (the `warmup_s` of `cfg` is not used; see [`simulate`]).
+pub fn simulate_ready(
+    workload: &Workload,
+    ready: ReadyGuest,
+    policy: &mut dyn ConvergencePolicy,
+    cfg: &SimConfig,
+    stop_early_when_downtime_ms: Option<f64>,
+) -> SimRun {
+    let ReadyGuest {
+        mut guest,
+        mut nonzero,
+        scratch: mut written,
+        at_s: start_s,
+    } = ready;
     let page_count = guest.page_count();
     let ram_bytes = workload.ram_mib * PAGES_PER_MIB * PAGE_SIZE_BYTES;
-    // What the guest wrote since the last sync (QEMU's dirty log).
-    let mut written = DirtySet::new(page_count);
-    let mut nonzero = DirtySet::new(page_count);
-    for page in 0..guest.initially_nonzero_pages() {
-        nonzero.insert(page);
-    }
-    // Warm-up: the workload runs before the migration starts.
-    guest.run_until(cfg.warmup_s, &mut written, &mut nonzero);
-    written.clear();
-    let start_s = cfg.warmup_s;
 
     let mut rounds = Vec::new();
     let mut now_s = start_s;
@@ -310,6 +364,29 @@ mod tests {
         let expected_downtime =
             expected_pages as f64 * 4096.0 / 100e6 * 1000.0 + SWITCHOVER_COST_MS;
         assert!((run.downtime_ms.unwrap() - expected_downtime).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_guest_run_to_its_start_in_steps_migrates_as_after_a_warm_up() {
+        let w = workload("name='c'\nram_mib=256\nrepeat=true\n[[phase]]\nkind='write'\nseconds=7\nwss_mib=64\nrate_mib_s=90\n[[phase]]\nkind='write'\nseconds=11\nwss_mib=8\nrate_mib_s=2\n");
+        let cfg = SimConfig {
+            warmup_s: 37.5,
+            ..SimConfig::default()
+        };
+        let policy = || build_policy(PolicyKind::Predictive, &PolicyConfig::default()).unwrap();
+        let warmed = simulate(&w, policy().as_mut(), &cfg, None);
+        let mut ready = ReadyGuest::new(&w, cfg.seed);
+        for t in 1..=37 {
+            ready.advance_to(f64::from(t));
+        }
+        ready.advance_to(37.5);
+        // A clone taken on the way does not disturb the original.
+        let _ = ready.clone();
+        let stepped = simulate_ready(&w, ready, policy().as_mut(), &cfg, None);
+        assert_eq!(stepped.status, warmed.status);
+        assert_eq!(stepped.rounds.len(), warmed.rounds.len());
+        assert_eq!(stepped.total_time_ms, warmed.total_time_ms);
+        assert_eq!(stepped.downtime_ms, warmed.downtime_ms);
     }
 
     #[test]
