@@ -10,8 +10,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Args;
+use kairos_eval::advise::evaluate::bulk_wire_bytes;
+use kairos_eval::advise::profile::simulated_profile;
 use kairos_eval::gang::baseline::{blind_schedule, BlindOrder, Concurrency, GangScore};
-use kairos_eval::gang::sim::{simulate_gang, GangConfig, GangGuest};
+use kairos_eval::gang::plan::{GuestForecast, PlanLink, Planner};
+use kairos_eval::gang::sim::{simulate_gang, Dispatcher, GangConfig, GangGuest};
 use kairos_eval::sim::workload::{suite_files, Workload};
 use kairos_policy_core::cost::Objective;
 use serde::Serialize;
@@ -39,6 +42,10 @@ pub struct EvacuateArgs {
     /// The link every migration shares, Mbit/s.
     #[arg(long, default_value_t = 1000.0)]
     pub bandwidth_mbit: f64,
+    /// The most one migration sends at, Mbit/s (its max-bandwidth, or what
+    /// one migration stream can push); the link's when not given.
+    #[arg(long, value_name = "MBIT")]
+    pub per_migration_mbit: Option<f64>,
     /// Seconds every guest has run before the evacuation starts.
     #[arg(long, default_value_t = 60.0, value_name = "S")]
     pub warmup_s: f64,
@@ -53,12 +60,47 @@ pub struct EvacuateArgs {
     pub json: bool,
 }
 
+/// How an evacuation is scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Plan {
+    /// A fixed number at a time in a blind order.
+    Fixed {
+        concurrency: Concurrency,
+        order: BlindOrder,
+    },
+    /// Kairos's planner (`kairos_eval::gang::plan`).
+    Planned,
+}
+
+impl Plan {
+    fn at_a_time(self) -> String {
+        match self {
+            Plan::Fixed { concurrency, .. } => concurrency.name(),
+            Plan::Planned => "planned".to_string(),
+        }
+    }
+
+    fn order(self) -> String {
+        match self {
+            Plan::Fixed {
+                order: BlindOrder::AsListed,
+                ..
+            } => "as listed".to_string(),
+            Plan::Fixed {
+                order: BlindOrder::Random(s),
+                ..
+            } => format!("random (seed {s})"),
+            Plan::Planned => "longest first".to_string(),
+        }
+    }
+}
+
 /// One evacuation of the comparison.
 #[derive(Debug, Clone, Serialize)]
 struct Row {
     policy: String,
-    concurrency: Concurrency,
-    order: BlindOrder,
+    plan: Plan,
     guests: usize,
     score: GangScore,
 }
@@ -84,6 +126,12 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
     if !(args.bandwidth_mbit.is_finite() && args.bandwidth_mbit > 0.0) {
         bail!("--bandwidth-mbit must be > 0");
     }
+    if args
+        .per_migration_mbit
+        .is_some_and(|m| !(m.is_finite() && m > 0.0))
+    {
+        bail!("--per-migration-mbit must be > 0");
+    }
     if args.copies == 0 {
         bail!("--copies must be at least 1");
     }
@@ -107,51 +155,79 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
     let n = workloads.len();
     let gang_cfg = GangConfig {
         link_bytes_per_s: args.bandwidth_mbit * 1e6 / 8.0,
+        per_migration_bytes_per_s: args.per_migration_mbit.map(|m| m * 1e6 / 8.0),
         warmup_s: args.warmup_s,
         time_cap_s: args.time_cap_s,
     };
     let objective = Objective::from_config(&cfg);
-    let mut rows = Vec::new();
-    for spec in &specs {
-        for concurrency in Concurrency::USUAL {
-            if matches!(concurrency, Concurrency::Fixed(k) if k >= n) {
-                // The same as all at once, which runs.
+    // What each guest's profile says before the evacuation (the planner's
+    // only knowledge of it).
+    let forecasts: Vec<GuestForecast> = workloads
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let seed = args.seed.wrapping_add(i as u64);
+            let samples = simulated_profile(w, seed, args.warmup_s);
+            let ram_bytes = w.ram_mib as f64 * 1048576.0;
+            GuestForecast::from_profile(&samples, ram_bytes, bulk_wire_bytes(w, seed))
+        })
+        .collect();
+    let plan_link = PlanLink {
+        link_bytes_per_s: gang_cfg.link_bytes_per_s,
+        per_migration_bytes_per_s: gang_cfg.per_migration_bytes_per_s,
+        max_downtime_s: cfg.max_downtime_ms / 1000.0,
+    };
+    let mut plans = Vec::new();
+    for concurrency in Concurrency::USUAL {
+        if matches!(concurrency, Concurrency::Fixed(k) if k >= n) {
+            // The same as all at once, which runs.
+            continue;
+        }
+        for order in [BlindOrder::AsListed, BlindOrder::Random(args.seed)] {
+            if concurrency.limit(n) >= n && order != BlindOrder::AsListed {
+                // All at once: the order does not matter.
                 continue;
             }
-            for order in [BlindOrder::AsListed, BlindOrder::Random(args.seed)] {
-                if concurrency.limit(n) >= n && order != BlindOrder::AsListed {
-                    // All at once: the order does not matter.
-                    continue;
-                }
-                let guests = workloads
-                    .iter()
-                    .enumerate()
-                    .map(|(i, w)| {
-                        Ok(GangGuest {
-                            workload: w,
-                            policy: spec.build(&cfg)?,
-                            seed: args.seed.wrapping_add(i as u64),
-                        })
+            plans.push(Plan::Fixed { concurrency, order });
+        }
+    }
+    plans.push(Plan::Planned);
+    let mut rows = Vec::new();
+    for spec in &specs {
+        for &plan in &plans {
+            let guests = workloads
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    Ok(GangGuest {
+                        workload: w,
+                        policy: spec.build(&cfg)?,
+                        seed: args.seed.wrapping_add(i as u64),
                     })
-                    .collect::<Result<Vec<_>>>()?;
-                eprintln!(
-                    "evacuate: {n} guests, {spec}, {} at a time, {order:?}",
-                    concurrency.name()
-                );
-                let outcome =
-                    simulate_gang(guests, &blind_schedule(n, concurrency, order), &gang_cfg);
-                let row = Row {
-                    policy: spec.to_string(),
-                    concurrency,
-                    order,
-                    guests: n,
-                    score: GangScore::of(&outcome, &objective),
-                };
-                if args.json {
-                    println!("{}", serde_json::to_string(&row)?);
+                })
+                .collect::<Result<Vec<_>>>()?;
+            eprintln!(
+                "evacuate: {n} guests, {spec}, {} at a time, {}",
+                plan.at_a_time(),
+                plan.order()
+            );
+            let mut dispatcher: Box<dyn Dispatcher> = match plan {
+                Plan::Fixed { concurrency, order } => {
+                    Box::new(blind_schedule(n, concurrency, order))
                 }
-                rows.push(row);
+                Plan::Planned => Box::new(Planner::new(forecasts.clone(), plan_link)),
+            };
+            let outcome = simulate_gang(guests, dispatcher.as_mut(), &gang_cfg);
+            let row = Row {
+                policy: spec.to_string(),
+                plan,
+                guests: n,
+                score: GangScore::of(&outcome, &objective),
+            };
+            if args.json {
+                println!("{}", serde_json::to_string(&row)?);
             }
+            rows.push(row);
         }
     }
     if !args.json {
@@ -170,11 +246,8 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
             .map(|r| {
                 vec![
                     r.policy.clone(),
-                    r.concurrency.name(),
-                    match r.order {
-                        BlindOrder::AsListed => "as listed".to_string(),
-                        BlindOrder::Random(s) => format!("random (seed {s})"),
-                    },
+                    r.plan.at_a_time(),
+                    r.plan.order(),
                     format!("{:.1}", r.score.makespan_s),
                     format!("{:.0}", r.score.downtime_excess_ms),
                     r.score.above_max.to_string(),

@@ -329,8 +329,10 @@ fn an_evacuation_compares_the_usual_concurrencies() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rows = json_lines(&out);
-    // 1, 2 at a time in two orders each; 4 = all for four guests, once.
-    assert_eq!(rows.len(), 5, "{rows:?}");
+    // 1, 2 at a time in two orders each; 4 = all for four guests, once;
+    // and the planner's.
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    assert_eq!(rows.iter().filter(|r| r["plan"] == "planned").count(), 1);
     let makespan = |row: &Value| row["score"]["makespan_s"].as_f64().unwrap();
     for row in &rows {
         assert_eq!(row["guests"], 4);

@@ -203,7 +203,7 @@ fn best_start(
 
 /// What the bulk round of a migration of `workload` puts on the wire,
 /// bytes: its nonzero pages whole, the rest as zero-page headers.
-fn bulk_wire_bytes(workload: &Workload, seed: u64) -> f64 {
+pub fn bulk_wire_bytes(workload: &Workload, seed: u64) -> f64 {
     let guest = Guest::new(workload, seed);
     let nonzero = guest.initially_nonzero_pages();
     let zero = guest.page_count().saturating_sub(nonzero);

@@ -4,4 +4,5 @@
 //! evacuation is judged by).
 
 pub mod baseline;
+pub mod plan;
 pub mod sim;

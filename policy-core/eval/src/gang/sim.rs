@@ -39,11 +39,36 @@ pub struct GangGuest<'a> {
 pub struct GangConfig {
     /// The link's bandwidth, bytes/s, shared by the migrations sending.
     pub link_bytes_per_s: f64,
+    /// The most one migration sends at, bytes/s (its `max-bandwidth`, or
+    /// what one migration stream can push); None: the link's.
+    pub per_migration_bytes_per_s: Option<f64>,
     /// Seconds every guest has run before the evacuation starts.
     pub warmup_s: f64,
     /// A migration still running this long after its start is cancelled
     /// (it frees its share), s.
     pub time_cap_s: f64,
+}
+
+impl GangConfig {
+    /// Each sender's share when `senders` send: the link split equally,
+    /// at most the per-migration cap (the cap binds every one alike, so
+    /// equal shares are the max-min fair ones).
+    pub fn share_bytes_per_s(&self, senders: usize) -> f64 {
+        let fair = self.link_bytes_per_s / senders.max(1) as f64;
+        self.per_migration_bytes_per_s
+            .map_or(fair, |cap| fair.min(cap))
+    }
+}
+
+/// Who starts when: asked at every event of the evacuation (a migration
+/// ending, a planned moment), it names the guests to start now.
+pub trait Dispatcher {
+    /// At `now_s`, with `running` migrating and `waiting` not started (by
+    /// index): the guests to start now, from `waiting`.
+    fn start_now(&mut self, now_s: f64, running: &[usize], waiting: &[usize]) -> Vec<usize>;
+    /// The next moment after `now_s` it wants to be asked at even if no
+    /// migration ends (a planned start), if any.
+    fn wake_after(&self, now_s: f64) -> Option<f64>;
 }
 
 /// When each guest starts: at most `concurrency` migrations at a time,
@@ -57,6 +82,42 @@ pub struct Schedule {
     /// Per guest (by index), the earliest start, s after the evacuation's
     /// start (empty: all at 0).
     pub not_before_s: Vec<f64>,
+}
+
+impl Schedule {
+    fn not_before(&self, guest: usize) -> f64 {
+        self.not_before_s.get(guest).copied().unwrap_or(0.0)
+    }
+
+    /// The first guest of the order not started yet.
+    fn next_waiting(&self, waiting: &[usize]) -> Option<usize> {
+        self.order.iter().copied().find(|g| waiting.contains(g))
+    }
+}
+
+impl Dispatcher for Schedule {
+    fn start_now(&mut self, now_s: f64, running: &[usize], waiting: &[usize]) -> Vec<usize> {
+        let mut started = Vec::new();
+        let mut left: Vec<usize> = waiting.to_vec();
+        while running.len() + started.len() < self.concurrency.max(1) {
+            match self.next_waiting(&left) {
+                Some(g) if self.not_before(g) <= now_s + EPSILON_S => {
+                    started.push(g);
+                    left.retain(|&x| x != g);
+                }
+                _ => break,
+            }
+        }
+        started
+    }
+
+    fn wake_after(&self, now_s: f64) -> Option<f64> {
+        self.order
+            .iter()
+            .map(|&g| self.not_before(g))
+            .filter(|&t| t > now_s + EPSILON_S)
+            .min_by(f64::total_cmp)
+    }
 }
 
 /// What one guest's migration did.
@@ -250,34 +311,26 @@ impl Lane {
     }
 }
 
-/// Migrate `guests` as `schedule` says over the link of `cfg`.
+/// Migrate `guests` over the link of `cfg`, started as `dispatcher` says.
 pub fn simulate_gang(
     guests: Vec<GangGuest<'_>>,
-    schedule: &Schedule,
+    dispatcher: &mut dyn Dispatcher,
     cfg: &GangConfig,
 ) -> GangOutcome {
     let mut lanes: Vec<Lane> = guests.into_iter().map(Lane::new).collect();
-    let not_before = |i: usize| schedule.not_before_s.get(i).copied().unwrap_or(0.0);
-    let concurrency = schedule.concurrency.max(1);
-    let order: Vec<usize> = schedule
-        .order
-        .iter()
-        .copied()
-        .filter(|&i| i < lanes.len())
-        .collect();
-    let mut next = 0;
     let mut now_s: f64 = 0.0;
     loop {
-        // Start what may start now, in order.
-        while next < order.len()
-            && lanes.iter().filter(|l| l.active()).count() < concurrency
-            && not_before(order[next]) <= now_s + EPSILON_S
-        {
-            lanes[order[next]].begin(now_s, cfg.warmup_s + now_s);
-            next += 1;
+        let waiting: Vec<usize> = (0..lanes.len())
+            .filter(|&i| lanes[i].phase == Phase::Waiting)
+            .collect();
+        let running: Vec<usize> = (0..lanes.len()).filter(|&i| lanes[i].active()).collect();
+        for g in dispatcher.start_now(now_s, &running, &waiting) {
+            if lanes.get(g).is_some_and(|l| l.phase == Phase::Waiting) {
+                lanes[g].begin(now_s, cfg.warmup_s + now_s);
+            }
         }
         let senders = lanes.iter().filter(|l| l.sending()).count();
-        let share = cfg.link_bytes_per_s / senders.max(1) as f64;
+        let share = cfg.share_bytes_per_s(senders);
         // The next event: a send or a sync ending, or a planned start.
         let mut next_s = f64::INFINITY;
         for lane in &lanes {
@@ -290,8 +343,10 @@ pub fn simulate_gang(
             };
             next_s = next_s.min(at);
         }
-        if next < order.len() && lanes.iter().filter(|l| l.active()).count() < concurrency {
-            next_s = next_s.min(not_before(order[next]));
+        if lanes.iter().any(|l| l.phase == Phase::Waiting) {
+            if let Some(wake_s) = dispatcher.wake_after(now_s) {
+                next_s = next_s.min(wake_s);
+            }
         }
         if !next_s.is_finite() {
             break;
@@ -336,7 +391,7 @@ pub fn simulate_gang(
                 }
                 Phase::Syncing { until_s } if until_s <= now_s + EPSILON_S => {
                     // Its share once it sends again.
-                    lane.sync(now_s, cfg.link_bytes_per_s / (senders + 1) as f64, cfg)
+                    lane.sync(now_s, cfg.share_bytes_per_s(senders + 1), cfg)
                 }
                 _ => {}
             }
@@ -387,6 +442,7 @@ mod tests {
     fn cfg() -> GangConfig {
         GangConfig {
             link_bytes_per_s: 100e6,
+            per_migration_bytes_per_s: None,
             warmup_s: 10.0,
             time_cap_s: 300.0,
         }
@@ -412,7 +468,7 @@ mod tests {
             );
             let gang = simulate_gang(
                 vec![guest(&w, kind, 1)],
-                &Schedule {
+                &mut Schedule {
                     order: vec![0],
                     concurrency: 1,
                     not_before_s: vec![],
@@ -439,7 +495,7 @@ mod tests {
         let run = |concurrency| {
             simulate_gang(
                 (0..4).map(|s| guest(&w, PolicyKind::Qemu, s)).collect(),
-                &Schedule {
+                &mut Schedule {
                     order: vec![3, 1, 0, 2],
                     concurrency,
                     not_before_s: vec![],
@@ -482,6 +538,32 @@ mod tests {
     }
 
     #[test]
+    fn a_migration_capped_below_the_link_leaves_room_for_another() {
+        let w = workload("name='i'\nram_mib=256\n[[phase]]\nkind='idle'\nseconds=1000\n");
+        let capped = GangConfig {
+            per_migration_bytes_per_s: Some(50e6),
+            ..cfg()
+        };
+        let run = |concurrency| {
+            simulate_gang(
+                (0..2).map(|s| guest(&w, PolicyKind::Qemu, s)).collect(),
+                &mut Schedule {
+                    order: vec![0, 1],
+                    concurrency,
+                    not_before_s: vec![],
+                },
+                &capped,
+            )
+        };
+        let (serial, together) = (run(1), run(2));
+        // Each at its cap either way: together, in half the time.
+        let alone = serial.runs[0].end_s - serial.runs[0].start_s;
+        let both = together.runs[0].end_s - together.runs[0].start_s;
+        assert!((alone - both).abs() < 1e-6, "{alone} {both}");
+        assert!((together.makespan_s / serial.makespan_s - 0.5).abs() < 0.02);
+    }
+
+    #[test]
     fn a_start_waits_for_its_time() {
         let w = writer();
         let o = simulate_gang(
@@ -489,7 +571,7 @@ mod tests {
                 guest(&w, PolicyKind::Qemu, 1),
                 guest(&w, PolicyKind::Qemu, 2),
             ],
-            &Schedule {
+            &mut Schedule {
                 order: vec![0, 1],
                 concurrency: 2,
                 not_before_s: vec![0.0, 30.0],
