@@ -19,7 +19,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::cmd_run::{LiveArgs, WorkloadRef};
 use crate::compare::order;
-use crate::compare::store::{self, Store};
+use crate::compare::store;
 use crate::live::interrupt;
 use crate::live::run::{run_migration, unix_now_s, LiveResult, CODE_COMMIT};
 use crate::live::spec::LiveSpec;
@@ -115,18 +115,12 @@ pub fn run(args: &StartsArgs) -> Result<()> {
     }
     let policy_cfg = args.live.policy_config()?;
     args.live.prepare()?;
-    let campaign = store::open_campaign(
+    let store = store::open_announced(
         &args.out,
         CODE_COMMIT,
         args.allow_mixed_commits,
         unix_now_s(),
     )?;
-    eprintln!(
-        "campaign {}: code {} (this binary: {CODE_COMMIT})",
-        args.out.display(),
-        campaign.code_commit
-    );
-    let store = Store::open(&args.out)?;
     let mut cells = Vec::new();
     for workload in &workloads {
         let span_s = delay_span_s(workload)?;

@@ -234,18 +234,12 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     }
     let cfg = args.live.policy_config()?;
     args.live.prepare()?;
-    let campaign = store::open_campaign(
+    let store = store::open_announced(
         &args.out,
         CODE_COMMIT,
         args.allow_mixed_commits,
         unix_now_s(),
     )?;
-    eprintln!(
-        "campaign {}: code {} (this binary: {CODE_COMMIT})",
-        args.out.display(),
-        campaign.code_commit
-    );
-    let store = Store::open(&args.out)?;
 
     let with_oracle = args.oracle_s > 0.0;
     let total = workloads.len() * (specs.len() * args.repeat as usize + usize::from(with_oracle));

@@ -19,6 +19,23 @@ pub struct Campaign {
     pub started_unix_s: u64,
 }
 
+/// Open the campaign in `out` for this binary's commit (see
+/// [`open_campaign`]), say whose code it is, and open its run store.
+pub fn open_announced(
+    out: &Path,
+    commit: &str,
+    allow_mixed: bool,
+    now_unix_s: u64,
+) -> Result<Store> {
+    let campaign = open_campaign(out, commit, allow_mixed, now_unix_s)?;
+    eprintln!(
+        "campaign {}: code {} (this binary: {commit})",
+        out.display(),
+        campaign.code_commit
+    );
+    Store::open(out)
+}
+
 /// Open the campaign of `out` for code `commit`: a new campaign is stamped
 /// with it; an old one resumes only at the same commit (its runs would
 /// otherwise mix two codes in one table) unless `allow_mixed` says so, and

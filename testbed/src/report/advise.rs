@@ -11,7 +11,7 @@ use kairos_eval::advise::evaluate::{CostStats, WorkloadEval};
 use kairos_policy_core::cost::Objective;
 use serde::{Deserialize, Serialize};
 
-use super::record::{utc_date, RunRecord, Versioned};
+use super::record::{stamp, RunRecord, Versioned};
 use super::starts::{Spread, StartsTable};
 use crate::live::run::LiveResult;
 use crate::live::start::StartRule;
@@ -216,8 +216,10 @@ pub fn render(page: &AdvisePage) -> Result<String> {
     }
     let mut out = String::from(PREAMBLE);
     out.push_str("\n## Results: simulated\n\n");
-    let commits: BTreeSet<&str> = page.sim.iter().map(|r| r.code_commit.as_str()).collect();
-    let dates: BTreeSet<String> = page.sim.iter().map(|r| utc_date(r.made_unix_s)).collect();
+    let (commits, dates) = stamp(
+        page.sim.iter().map(|r| r.code_commit.as_str()),
+        page.sim.iter().map(|r| r.made_unix_s),
+    );
     let held_out: BTreeSet<&str> = page
         .sim
         .iter()
@@ -237,12 +239,8 @@ pub fn render(page: &AdvisePage) -> Result<String> {
          out of reach. \"Waited\" counts the moments where the advised start was later than now; in \
          brackets, those where a re-advice while waiting moved the start by more than a \
          second.\n",
-        commits
-            .iter()
-            .map(|c| format!("`{c}`"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        dates.into_iter().collect::<Vec<_>>().join(", "),
+        commits,
+        dates,
         page.command,
         page.sim_source,
         if held_out.is_empty() {
@@ -326,14 +324,11 @@ fn live_section(
     if runs.is_empty() {
         bail!("{source}: no run records how its start was decided");
     }
-    let commits: BTreeSet<String> = runs
-        .iter()
-        .map(|r| r.code_commit.clone().unwrap_or_else(|| "unknown".into()))
-        .collect();
-    let dates: BTreeSet<String> = runs
-        .iter()
-        .filter_map(|r| r.finished_unix_s.map(utc_date))
-        .collect();
+    let (commits, dates) = stamp(
+        runs.iter()
+            .map(|r| r.code_commit.as_deref().unwrap_or("unknown")),
+        runs.iter().filter_map(|r| r.finished_unix_s),
+    );
     let policies: BTreeSet<&str> = runs.iter().map(|r| r.policy.as_str()).collect();
     let weights: BTreeSet<String> = runs
         .iter()
@@ -343,12 +338,8 @@ fn live_section(
         out,
         "**Code:** {}. Runs finished on {}, made by `{}`, stored in `{source}`; stop \
          policy {}, ω = {}. TCG guests on this 2-core host (timings are TCG's, not KVM's).\n",
-        commits
-            .iter()
-            .map(|c| format!("`{c}`"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        dates.into_iter().collect::<Vec<_>>().join(", "),
+        commits,
+        dates,
         page.live_command,
         policies.into_iter().collect::<Vec<_>>().join(", "),
         weights.into_iter().collect::<Vec<_>>().join(", "),

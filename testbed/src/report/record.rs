@@ -316,10 +316,20 @@ pub fn read<T: DeserializeOwned + Versioned>(path: &Path) -> Result<Vec<T>> {
 /// The stamp of simulated runs, as a page states it: their code commits
 /// (`` `c1`, `c2` ``) and the dates they were made (`d1, d2`).
 pub fn sim_stamp(records: &[SimRecord]) -> (String, String) {
-    let commits: std::collections::BTreeSet<&str> =
-        records.iter().map(|r| r.code_commit.as_str()).collect();
-    let dates: std::collections::BTreeSet<String> =
-        records.iter().map(|r| utc_date(r.made_unix_s)).collect();
+    stamp(
+        records.iter().map(|r| r.code_commit.as_str()),
+        records.iter().map(|r| r.made_unix_s),
+    )
+}
+
+/// The stamp of any runs: their distinct code commits (`` `c1`, `c2` ``)
+/// and the distinct UTC dates they were made on (`d1, d2`), sorted.
+pub fn stamp<'a>(
+    commits: impl Iterator<Item = &'a str>,
+    made_unix_s: impl Iterator<Item = u64>,
+) -> (String, String) {
+    let commits: std::collections::BTreeSet<&str> = commits.collect();
+    let dates: std::collections::BTreeSet<String> = made_unix_s.map(utc_date).collect();
     (
         commits
             .iter()

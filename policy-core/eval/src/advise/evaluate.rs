@@ -18,9 +18,7 @@ use super::{AdviseConfig, Verdict};
 use crate::outcome::MigrationStatus;
 use crate::sim::guest::Guest;
 use crate::sim::workload::Workload;
-use crate::sim::{
-    simulate, simulate_ready, ReadyGuest, SimConfig, PAGE_SIZE_BYTES, ZERO_PAGE_BYTES,
-};
+use crate::sim::{simulate_ready, ReadyGuest, SimConfig, PAGE_SIZE_BYTES, ZERO_PAGE_BYTES};
 
 /// How the evaluation is run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -144,17 +142,9 @@ fn migration_cost_ms(
     cfg: &EvalConfig,
     start_s: f64,
 ) -> Result<Option<f64>, ConfigError> {
-    let mut policy = build_policy(PolicyKind::Predictive, &cfg.policy)?;
-    let sim = SimConfig {
-        warmup_s: start_s,
-        ..cfg.sim
-    };
-    let run = simulate(workload, policy.as_mut(), &sim, None);
-    let objective = Objective::from_config(&cfg.policy);
-    Ok(run
-        .downtime_ms
-        .filter(|_| run.status == MigrationStatus::Completed)
-        .map(|d| objective.unbounded_cost_ms(run.total_time_ms, d)))
+    let mut ready = ReadyGuest::new(workload, cfg.sim.seed);
+    ready.advance_to(start_s);
+    ready_cost_ms(workload, cfg, ready)
 }
 
 /// The cost, ms, of a migration of `workload` started where `ready`

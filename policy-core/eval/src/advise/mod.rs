@@ -407,12 +407,15 @@ pub fn advise(samples: &[ProfileSample], cfg: &AdviseConfig) -> Advice {
     }
 }
 
+/// What the advice's tests share: the objective they advise under and a
+/// profile of one sample a second.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use profile::ProfileSample;
+pub(crate) mod test_support {
+    use super::profile::ProfileSample;
+    use kairos_policy_core::cost::Objective;
 
-    fn objective() -> Objective {
+    /// L = 300 ms, M = 1000 ms, λ = 10.
+    pub fn objective() -> Objective {
         Objective {
             downtime_limit_ms: 300.0,
             max_downtime_ms: 1000.0,
@@ -420,7 +423,8 @@ mod tests {
         }
     }
 
-    fn samples(rate_at: impl Fn(f64) -> f64, seconds: usize) -> Vec<ProfileSample> {
+    /// `seconds` one-second samples of `rate_at(t)` bytes.
+    pub fn samples(rate_at: impl Fn(f64) -> f64, seconds: usize) -> Vec<ProfileSample> {
         (1..=seconds)
             .map(|t| ProfileSample {
                 t_s: t as f64,
@@ -429,6 +433,12 @@ mod tests {
             })
             .collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{objective, samples};
+    use super::*;
 
     #[test]
     fn a_steady_guest_is_told_to_start_now() {

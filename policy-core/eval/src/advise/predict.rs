@@ -113,15 +113,8 @@ impl MigrationModel {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::objective;
     use super::*;
-
-    fn objective() -> Objective {
-        Objective {
-            downtime_limit_ms: 300.0,
-            max_downtime_ms: 1000.0,
-            downtime_weight: 10.0,
-        }
-    }
 
     fn model() -> MigrationModel {
         MigrationModel {

@@ -147,26 +147,8 @@ pub fn follow(profile: &[ProfileSample], now_s: f64, cfg: &AdviseConfig) -> (f64
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{objective, samples};
     use super::*;
-    use kairos_policy_core::cost::Objective;
-
-    fn objective() -> Objective {
-        Objective {
-            downtime_limit_ms: 300.0,
-            max_downtime_ms: 1000.0,
-            downtime_weight: 10.0,
-        }
-    }
-
-    fn samples(rate_at: impl Fn(f64) -> f64, seconds: usize) -> Vec<ProfileSample> {
-        (1..=seconds)
-            .map(|t| ProfileSample {
-                t_s: t as f64,
-                window_s: 1.0,
-                dirtied_bytes: rate_at(t as f64),
-            })
-            .collect()
-    }
 
     fn config() -> AdviseConfig {
         AdviseConfig {

@@ -18,7 +18,7 @@ use crate::outcome::{acted_on, MigrationStatus};
 use crate::sim::guest::{DirtySet, Guest, PAGES_PER_MIB};
 use crate::sim::pass::SendQueue;
 use crate::sim::workload::Workload;
-use crate::sim::{PAGE_SIZE_BYTES, SWITCHOVER_COST_MS, SYNC_COST_S};
+use crate::sim::{ReadyGuest, PAGE_SIZE_BYTES, SWITCHOVER_COST_MS, SYNC_COST_S};
 
 /// Times closer than this are the same event, s.
 const EPSILON_S: f64 = 1e-9;
@@ -186,17 +186,13 @@ struct Lane {
 
 impl Lane {
     fn new(g: GangGuest<'_>) -> Self {
-        let guest = Guest::new(g.workload, g.seed);
+        let (guest, nonzero, written) = ReadyGuest::new(g.workload, g.seed).into_parts();
         let pages = guest.page_count();
-        let mut nonzero = DirtySet::new(pages);
-        for page in 0..guest.initially_nonzero_pages() {
-            nonzero.insert(page);
-        }
         Self {
             guest,
             policy: g.policy,
             ram_bytes: g.workload.ram_mib * PAGES_PER_MIB * PAGE_SIZE_BYTES,
-            written: DirtySet::new(pages),
+            written,
             nonzero,
             queue: SendQueue::full(pages),
             phase: Phase::Waiting,

@@ -203,6 +203,11 @@ impl ReadyGuest {
     pub fn at_s(&self) -> f64 {
         self.at_s
     }
+
+    /// The guest, its nonzero pages, and an empty dirty set of its size.
+    pub(crate) fn into_parts(self) -> (Guest, DirtySet, DirtySet) {
+        (self.guest, self.nonzero, self.scratch)
+    }
 }
 
 /// Simulate one migration of `workload` started at the moment `ready` was
