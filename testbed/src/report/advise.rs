@@ -91,9 +91,11 @@ fn cyclic_goals(now: Spread, advised: Spread, alma: Spread, best: Option<Spread>
         goal("p90 ≤ 0.5×", |s| s.p90, P90_SHARE),
         Goal {
             name: "≤ ALMA",
+            // To the millisecond, the resolution the advice compares
+            // costs at: a difference below it is a tie.
             met: advised
                 .median
-                .is_some_and(|a| alma.median.is_none_or(|b| a <= b)),
+                .is_some_and(|a| alma.median.is_none_or(|b| a.round() <= b.round())),
             out_of_reach: None,
         },
     ]
@@ -231,7 +233,7 @@ pub fn render(page: &AdvisePage) -> Result<String> {
         "**Code:** {}. Made on {} by `{}`; stored in `{}`. {}Cyclic workloads (a program \
          that repeats within {MAX_CYCLE_S:.0} s) are checked against the cyclic goals \
          (advised median ≤ 0.7 × the median of starts at random moments, 90th percentile \
-         ≤ 0.5 ×, median no worse than the ALMA-style rule's), the others against the \
+         ≤ 0.5 ×, median no worse than the ALMA-style rule's, to the millisecond), the others against the \
          acyclic one (never more than 5 % worse than starting now, moment by moment). \
          The best start in hindsight (cyclic programs) is the cheapest of the starts \
          every second over one cycle from the moment (and the rules' own), the wait \
