@@ -13,6 +13,7 @@ use clap::Args;
 use kairos_eval::advise::evaluate::bulk_wire_bytes;
 use kairos_eval::advise::profile::simulated_profile;
 use kairos_eval::gang::baseline::{blind_schedule, BlindOrder, Concurrency, GangScore};
+use kairos_eval::gang::outlook::SimulatedOutlook;
 use kairos_eval::gang::plan::{GuestForecast, PlanLink, Planner};
 use kairos_eval::gang::sim::{simulate_gang, Dispatcher, GangConfig, GangGuest};
 use kairos_eval::sim::workload::{suite_files, Workload};
@@ -69,15 +70,18 @@ enum Plan {
         concurrency: Concurrency,
         order: BlindOrder,
     },
-    /// Kairos's planner (`kairos_eval::gang::plan`).
+    /// Kairos's planner (`kairos_eval::gang::plan`), from each guest's
+    /// profile at the start.
     Planned,
+    /// The same, asking each waiting guest's advice at every event.
+    PlannedAdvised,
 }
 
 impl Plan {
     fn at_a_time(self) -> String {
         match self {
             Plan::Fixed { concurrency, .. } => concurrency.name(),
-            Plan::Planned => "planned".to_string(),
+            Plan::Planned | Plan::PlannedAdvised => "planned".to_string(),
         }
     }
 
@@ -92,6 +96,7 @@ impl Plan {
                 ..
             } => format!("random (seed {s})"),
             Plan::Planned => "longest first".to_string(),
+            Plan::PlannedAdvised => "least to gain by waiting first".to_string(),
         }
     }
 }
@@ -192,6 +197,7 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
         }
     }
     plans.push(Plan::Planned);
+    plans.push(Plan::PlannedAdvised);
     let mut rows = Vec::new();
     for spec in &specs {
         for &plan in &plans {
@@ -216,6 +222,18 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
                     Box::new(blind_schedule(n, concurrency, order))
                 }
                 Plan::Planned => Box::new(Planner::new(forecasts.clone(), plan_link)),
+                Plan::PlannedAdvised => {
+                    let guests: Vec<(&Workload, u64, f64)> = workloads
+                        .iter()
+                        .zip(&forecasts)
+                        .enumerate()
+                        .map(|(i, (w, f))| (w, args.seed.wrapping_add(i as u64), f.bulk_bytes))
+                        .collect();
+                    let outlook = SimulatedOutlook::new(&guests, args.warmup_s, objective);
+                    Box::new(
+                        Planner::new(forecasts.clone(), plan_link).with_outlook(Box::new(outlook)),
+                    )
+                }
             };
             let outcome = simulate_gang(guests, dispatcher.as_mut(), &gang_cfg);
             let row = Row {

@@ -321,6 +321,8 @@ fn an_evacuation_compares_the_usual_concurrencies() {
         "qemu",
         "--time-cap-s",
         "120",
+        "--warmup-s",
+        "10",
         "--json",
     ]));
     assert!(
@@ -330,9 +332,15 @@ fn an_evacuation_compares_the_usual_concurrencies() {
     );
     let rows = json_lines(&out);
     // 1, 2 at a time in two orders each; 4 = all for four guests, once;
-    // and the planner's.
-    assert_eq!(rows.len(), 6, "{rows:?}");
+    // and the planner's, with and without each guest's advice.
+    assert_eq!(rows.len(), 7, "{rows:?}");
     assert_eq!(rows.iter().filter(|r| r["plan"] == "planned").count(), 1);
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r["plan"] == "planned-advised")
+            .count(),
+        1
+    );
     let makespan = |row: &Value| row["score"]["makespan_s"].as_f64().unwrap();
     for row in &rows {
         assert_eq!(row["guests"], 4);

@@ -148,29 +148,62 @@ fn invert_saturation(short: f64, long: f64, k: f64, ram: f64) -> Option<f64> {
 /// `duration_s` seconds on the measurement schedule ([`window_s`]): what
 /// `kairos advise` would have sampled before a migration at `duration_s`.
 pub fn simulated_profile(workload: &Workload, seed: u64, duration_s: f64) -> Vec<ProfileSample> {
-    let mut guest = Guest::new(workload, seed);
-    let pages = guest.page_count();
-    let mut dirty = DirtySet::new(pages);
-    let mut nonzero = DirtySet::new(pages);
-    let mut samples = Vec::new();
-    let mut t = 0.0;
-    let mut i = 0;
-    loop {
-        let w = window_s(i);
-        if t + w > duration_s + 1e-9 {
-            break;
+    let mut profiler = SimulatedProfiler::new(workload, seed);
+    profiler.extend_to(duration_s);
+    profiler.samples
+}
+
+/// A profile of the simulator's guest taken as time goes on: each
+/// [`extend_to`](Self::extend_to) samples on from where the last stopped
+/// (the evacuation planner asks a waiting guest's profile at every event).
+pub struct SimulatedProfiler {
+    guest: Guest,
+    dirty: DirtySet,
+    nonzero: DirtySet,
+    t_s: f64,
+    windows: usize,
+    samples: Vec<ProfileSample>,
+}
+
+impl SimulatedProfiler {
+    /// `workload`'s guest at program time 0, nothing sampled.
+    pub fn new(workload: &Workload, seed: u64) -> Self {
+        let guest = Guest::new(workload, seed);
+        let pages = guest.page_count();
+        Self {
+            guest,
+            dirty: DirtySet::new(pages),
+            nonzero: DirtySet::new(pages),
+            t_s: 0.0,
+            windows: 0,
+            samples: Vec::new(),
         }
-        dirty.clear();
-        guest.run_until(t + w, &mut dirty, &mut nonzero);
-        t += w;
-        samples.push(ProfileSample {
-            t_s: t,
-            window_s: w,
-            dirtied_bytes: dirty.len() as f64 * PAGE_BYTES,
-        });
-        i += 1;
     }
-    samples
+
+    /// Sample every window that ends by `duration_s`.
+    pub fn extend_to(&mut self, duration_s: f64) {
+        loop {
+            let w = window_s(self.windows);
+            if self.t_s + w > duration_s + 1e-9 {
+                break;
+            }
+            self.dirty.clear();
+            self.guest
+                .run_until(self.t_s + w, &mut self.dirty, &mut self.nonzero);
+            self.t_s += w;
+            self.samples.push(ProfileSample {
+                t_s: self.t_s,
+                window_s: w,
+                dirtied_bytes: self.dirty.len() as f64 * PAGE_BYTES,
+            });
+            self.windows += 1;
+        }
+    }
+
+    /// The samples so far, oldest first.
+    pub fn samples(&self) -> &[ProfileSample] {
+        &self.samples
+    }
 }
 
 #[cfg(test)]

@@ -25,9 +25,16 @@
 //!    When the next in line cannot join, a later one that can, does
 //!    (backfilling); a guest that converges at no share runs alone.
 //!
+//! 3. **When**, with an [`Outlook`] (each waiting guest's advice, from its
+//!    profile so far, at the share it would get): among those that may
+//!    join, the guest that loses least by going now goes first — the one
+//!    the advice expects to gain least by waiting (ties, most often "start
+//!    now" for all, keep the longest-first order). While others use the
+//!    link a wait costs the evacuation nothing, so a guest whose trough is
+//!    coming is left for later, and asked again at the next event.
+//!
 //! Re-planned at every event (a migration's end): the rule is applied to
-//! whoever is still waiting. Start times within a guest's cycle (the
-//! advice of `advise`) are not planned yet.
+//! whoever is still waiting.
 
 use super::sim::Dispatcher;
 use crate::advise::profile::{bucket_rates, working_set_bytes, ProfileSample};
@@ -118,13 +125,22 @@ impl PlanLink {
     }
 }
 
+/// What waiting would gain each guest, as its forecast says.
+pub trait Outlook {
+    /// The ms `guest`'s migration is expected to save by starting later
+    /// rather than at `now_s` (s into the evacuation) at a share of
+    /// `share_bytes_per_s`; 0 when waiting is not advised.
+    fn gain_of_waiting_ms(&mut self, guest: usize, now_s: f64, share_bytes_per_s: f64) -> f64;
+}
+
 /// The planner, as the simulator (and the live evacuation) asks it.
-#[derive(Debug, Clone)]
 pub struct Planner {
     forecasts: Vec<GuestForecast>,
     link: PlanLink,
     /// The guests, longest predicted migration alone first.
     order: Vec<usize>,
+    /// Each guest's advice, when known.
+    outlook: Option<Box<dyn Outlook>>,
 }
 
 impl Planner {
@@ -142,7 +158,14 @@ impl Planner {
             forecasts,
             link,
             order,
+            outlook: None,
         }
+    }
+
+    /// The same, asking `outlook` when to start each guest.
+    pub fn with_outlook(mut self, outlook: Box<dyn Outlook>) -> Self {
+        self.outlook = Some(outlook);
+        self
     }
 
     /// The guests in the order the plan starts them when it can.
@@ -171,13 +194,27 @@ impl Planner {
 }
 
 impl Dispatcher for Planner {
-    fn start_now(&mut self, _now_s: f64, running: &[usize], waiting: &[usize]) -> Vec<usize> {
+    fn start_now(&mut self, now_s: f64, running: &[usize], waiting: &[usize]) -> Vec<usize> {
+        let mut candidates: Vec<usize> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|g| waiting.contains(g))
+            .collect();
+        if let Some(outlook) = self.outlook.as_mut() {
+            // Least to gain by waiting first; the sort is stable, so ties
+            // keep the longest-first order.
+            let share = self.link.share(running.len() + 1);
+            let gains: Vec<(usize, f64)> = candidates
+                .iter()
+                .map(|&g| (g, outlook.gain_of_waiting_ms(g, now_s, share)))
+                .collect();
+            let gain_of = |g: usize| gains.iter().find(|x| x.0 == g).map_or(0.0, |x| x.1);
+            candidates.sort_by(|&a, &b| gain_of(a).total_cmp(&gain_of(b)));
+        }
         let mut together: Vec<usize> = running.to_vec();
         let mut started = Vec::new();
-        for &g in &self.order {
-            if !waiting.contains(&g) {
-                continue;
-            }
+        for g in candidates {
             if together.is_empty() {
                 // Nothing runs: it goes, converging or not.
                 together.push(g);
