@@ -104,8 +104,8 @@ impl AdviseConfig {
 pub enum Verdict {
     /// Starting now is expected to cost least.
     StartNow,
-    /// A later start is expected to cost less, even if the dirty rate then
-    /// comes out at the upper end of its forecast and now at the lower.
+    /// A later start is expected to cost less, and would still if the
+    /// dirty rate came out at the upper end of its forecast, now and later.
     Wait,
     /// A later start is expected to cost less, but not if the rate comes
     /// out at the upper end of its forecast: start now.
@@ -363,9 +363,14 @@ pub fn advise(samples: &[ProfileSample], cfg: &AdviseConfig) -> Advice {
         });
     let now = candidates[0];
     let now_cost = key(&now);
-    // Waiting is advised only when even the pessimistic cost of the later
-    // start (the rate at the upper end of its forecast) beats the
-    // optimistic cost of starting now (at the lower end).
+    // Waiting is advised only when the later start is cheaper both as
+    // forecast and if the rate comes out at the upper end of its forecast,
+    // now and later alike. (The wait is re-advised as it goes, `wait`, so
+    // a forecast that turns out wrong costs a few seconds, not the whole
+    // wait; the rule before re-advising compared the later start's
+    // pessimistic cost with the optimistic cost of starting now, and left
+    // the tail of short cycles where it was.)
+    let now_hi = now.cost_hi_ms.map_or(f64::INFINITY, f64::round);
     let now_lo = with_wait(&lo_path, 0.0).map_or(f64::INFINITY, f64::round);
     let enough = source.enough();
     // A start now that is not expected to converge even at the lower end
@@ -376,7 +381,7 @@ pub fn advise(samples: &[ProfileSample], cfg: &AdviseConfig) -> Advice {
         Verdict::TooLittleHistory
     } else if best.start_s == 0.0 || key(&best) >= now_cost {
         Verdict::StartNow
-    } else if best_hi < now_lo || (now_lo.is_infinite() && key(&best).is_finite()) {
+    } else if best_hi < now_hi || (now_lo.is_infinite() && key(&best).is_finite()) {
         Verdict::Wait
     } else {
         Verdict::TooUncertain
