@@ -12,9 +12,10 @@ use kairos_policy_core::cost::Objective;
 use serde::{Deserialize, Serialize};
 
 use super::record::{stamp, RunRecord, Versioned};
-use super::starts::{Spread, StartsTable};
+use super::starts::{start_cost_ms, Spread, StartsTable};
 use crate::live::run::LiveResult;
 use crate::live::start::StartRule;
+use kairos_eval::cell_stats::{bootstrap_interval, Interval, Verdict as CellVerdict};
 
 /// How the page explains the advice (behaviour, use, judgement).
 const PREAMBLE: &str = include_str!("advise_preamble.md");
@@ -63,12 +64,101 @@ struct Goal {
     /// Missed, and even the best start in hindsight misses it: the
     /// share that start reaches.
     out_of_reach: Option<f64>,
+    /// Live: the runs' interval of the ratio holds the limit (neither met
+    /// nor missed).
+    undecided: Option<Interval>,
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
+    }
+}
+
+/// Seed of the live goals' bootstrap (fixed: the page re-renders the same).
+const BOOTSTRAP_SEED: u64 = 27;
+
+/// The `q` quantile of `values` by nearest rank, a run that did not
+/// complete (∞) counted as the worst, as the tables count it.
+fn rank_quantile(values: &[f64], q: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(((q * (v.len().max(1) - 1) as f64).round() as usize).min(v.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+/// a / b with ∞ read as worse than any cost: ∞/∞ = 1, ∞/x large, x/∞ = 0
+/// (the bootstrap keeps finite statistics only).
+fn cost_ratio(a: f64, b: f64) -> f64 {
+    const WORST: f64 = 1e9;
+    match (a.is_finite(), b.is_finite()) {
+        (true, true) => a / b,
+        (false, false) => 1.0,
+        (false, true) => WORST,
+        (true, false) => 0.0,
+    }
+}
+
+/// A live goal "the `q` quantile of `advised` ≤ `limit` × that of
+/// `random`", read from the bootstrap interval of the ratio.
+fn ratio_goal(name: &'static str, advised: &[f64], random: &[f64], q: f64, limit: f64) -> Goal {
+    let interval = bootstrap_interval(
+        &[advised, random],
+        |g| cost_ratio(rank_quantile(&g[0], q), rank_quantile(&g[1], q)),
+        BOOTSTRAP_SEED,
+    );
+    match interval {
+        Some(i) if i.hi <= limit => Goal {
+            name,
+            met: true,
+            out_of_reach: None,
+            undecided: None,
+        },
+        Some(i) if i.lo > limit => Goal {
+            name,
+            met: false,
+            out_of_reach: None,
+            undecided: None,
+        },
+        Some(i) => Goal {
+            name,
+            met: false,
+            out_of_reach: None,
+            undecided: Some(i),
+        },
+        None => Goal {
+            name,
+            met: false,
+            out_of_reach: None,
+            undecided: None,
+        },
+    }
+}
+
+/// A live goal "the advised median is no dearer than `other`'s": met
+/// unless the interval of the difference lies wholly above 0.
+fn not_dearer_goal(name: &'static str, advised: &[f64], other: &[f64]) -> Goal {
+    let interval = bootstrap_interval(
+        &[advised, other],
+        |g| {
+            let (a, b) = (rank_quantile(&g[0], 0.5), rank_quantile(&g[1], 0.5));
+            if a.is_finite() && b.is_finite() {
+                a - b
+            } else {
+                // ∞ against ∞ ties; ∞ against a cost loses or wins by a
+                // finite stand-in.
+                cost_ratio(a, b).ln()
+            }
+        },
+        BOOTSTRAP_SEED,
+    );
+    Goal {
+        name,
+        met: interval.is_some_and(|i| CellVerdict::of(i) != CellVerdict::Dearer),
+        out_of_reach: None,
+        undecided: None,
     }
 }
 
@@ -84,6 +174,7 @@ fn cyclic_goals(now: Spread, advised: Spread, alma: Spread, best: Option<Spread>
             name,
             met,
             out_of_reach: reach.filter(|r| !met && *r > limit),
+            undecided: None,
         }
     };
     vec![
@@ -97,6 +188,7 @@ fn cyclic_goals(now: Spread, advised: Spread, alma: Spread, best: Option<Spread>
                 .median
                 .is_some_and(|a| alma.median.is_none_or(|b| a.round() <= b.round())),
             out_of_reach: None,
+            undecided: None,
         },
     ]
 }
@@ -104,10 +196,15 @@ fn cyclic_goals(now: Spread, advised: Spread, alma: Spread, best: Option<Spread>
 fn marks(goals: &[Goal]) -> String {
     goals
         .iter()
-        .map(|g| match (g.met, g.out_of_reach) {
-            (true, _) => format!("{} yes", g.name),
-            (false, Some(r)) => format!("{} **no** (out of reach: best start {r:.2}×)", g.name),
-            (false, None) => format!("{} **no**", g.name),
+        .map(|g| match (g.met, g.out_of_reach, g.undecided) {
+            (true, _, _) => format!("{} yes", g.name),
+            (false, _, Some(i)) => {
+                format!("{} undecided (interval {:.2}–{:.2}×)", g.name, i.lo, i.hi)
+            }
+            (false, Some(r), None) => {
+                format!("{} **no** (out of reach: best start {r:.2}×)", g.name)
+            }
+            (false, None, None) => format!("{} **no**", g.name),
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -163,6 +260,7 @@ fn sim_section(out: &mut String, wait_weight: f64, records: &[&AdviseSimRecord])
                 name: "never > 1.05× now",
                 met: worst <= ACYCLIC_SLACK,
                 out_of_reach: None,
+                undecided: None,
             }]
         };
         met += usize::from(goals.iter().all(|g| g.met));
@@ -347,38 +445,44 @@ fn live_section(
         weights.into_iter().collect::<Vec<_>>().join(", "),
     );
     // The runs carry their own objective; this only stands in for none.
-    let table = StartsTable::of(&runs, &Objective::from_config(&Default::default()));
+    let fallback = Objective::from_config(&Default::default());
+    let table = StartsTable::of(&runs, &fallback);
     out.push_str(&table.markdown());
     out.push_str("\n| workload | cycle s | goals (cost, wait included) |\n|---|---|---|\n");
     let workloads: BTreeSet<&str> = table.cells.iter().map(|c| c.workload.as_str()).collect();
     let mut met = 0;
     for w in &workloads {
         let cycle_s = (page.live_cycles)(w);
-        let cost = |rule| table.cell(w, rule).map(|c| c.cost_ms);
-        let goals = match (
-            cost(StartRule::Now),
-            cost(StartRule::Advised),
-            cost(StartRule::Alma),
-        ) {
-            (Some(now), Some(advised), alma) if is_cyclic(cycle_s) => cyclic_goals(
-                now,
-                advised,
-                alma.unwrap_or(Spread {
-                    median: None,
-                    p90: None,
-                }),
-                None,
-            ),
-            (Some(now), Some(advised), _) => vec![Goal {
-                name: "median ≤ 1.05× random",
-                met: match (advised.median, now.median) {
-                    (Some(a), Some(n)) => a <= ACYCLIC_SLACK * n,
-                    (_, None) => true,
-                    (None, Some(_)) => false,
-                },
-                out_of_reach: None,
-            }],
-            _ => Vec::new(),
+        let costs = |rule: StartRule| -> Vec<f64> {
+            runs.iter()
+                .filter(|r| r.workload == *w && r.start.is_some_and(|s| s.rule == rule))
+                .map(|r| start_cost_ms(r, &fallback).unwrap_or(f64::INFINITY))
+                .collect()
+        };
+        let (now, advised, alma) = (
+            costs(StartRule::Now),
+            costs(StartRule::Advised),
+            costs(StartRule::Alma),
+        );
+        let goals = if now.is_empty() || advised.is_empty() {
+            Vec::new()
+        } else if is_cyclic(cycle_s) {
+            let mut goals = vec![
+                ratio_goal("median ≤ 0.7×", &advised, &now, 0.5, MEDIAN_SHARE),
+                ratio_goal("p90 ≤ 0.5×", &advised, &now, 0.9, P90_SHARE),
+            ];
+            if !alma.is_empty() {
+                goals.push(not_dearer_goal("≤ ALMA", &advised, &alma));
+            }
+            goals
+        } else {
+            vec![ratio_goal(
+                "median ≤ 1.05× random",
+                &advised,
+                &now,
+                0.5,
+                ACYCLIC_SLACK,
+            )]
         };
         met += usize::from(!goals.is_empty() && goals.iter().all(|g| g.met));
         let _ = writeln!(
@@ -394,9 +498,39 @@ fn live_section(
     }
     let _ = writeln!(
         out,
-        "\nAll goals met on {met} of {} workloads live. Live, the acyclic goal is checked \
-         on medians (a live run's moment cannot be replayed under another rule).\n",
+        "\nAll goals met on {met} of {} workloads live. Live, each goal is read from the \
+         runs' 95 % bootstrap interval (the repeats of each rule redrawn): met when the \
+         whole interval meets it, missed when none of it does, undecided otherwise; \
+         \"≤ ALMA\" is met when the advised median is cheaper or tied. The acyclic goal \
+         is checked on medians (a live run's moment cannot be replayed under another \
+         rule).\n",
         workloads.len()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_goal_is_met_missed_or_undecided_by_the_runs_interval() {
+        let random = [10.0, 11.0, 12.0, 9.0, 10.5, 11.5, 10.0, 9.5, 12.5, 10.0];
+        let clearly = [5.0, 5.5, 6.0, 5.2, 5.8];
+        assert!(ratio_goal("m", &clearly, &random, 0.5, 0.7).met);
+        let not = [9.0, 9.5, 10.0, 9.8, 10.2];
+        let g = ratio_goal("m", &not, &random, 0.5, 0.7);
+        assert!(!g.met && g.undecided.is_none());
+        // Spread across the limit: neither.
+        let spread = [3.0, 6.0, 7.0, 8.0, 12.0];
+        let g = ratio_goal("m", &spread, &random, 0.5, 0.7);
+        assert!(!g.met);
+        let i = g
+            .undecided
+            .unwrap_or_else(|| panic!("undecided: {}", g.met));
+        assert!(i.lo <= 0.7 && 0.7 <= i.hi, "{i:?}");
+        // Within noise of the other rule: no dearer.
+        assert!(not_dearer_goal("a", &not, &[9.9, 9.6, 10.1, 9.7, 10.0]).met);
+        assert!(!not_dearer_goal("a", &random, &clearly).met);
+    }
 }

@@ -142,6 +142,7 @@ impl StartsTable {
     }
 
     /// The cell of `workload` under `rule`.
+    #[cfg(test)]
     pub fn cell(&self, workload: &str, rule: StartRule) -> Option<&StartsCell> {
         self.cells
             .iter()
