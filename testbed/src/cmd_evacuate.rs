@@ -1,10 +1,12 @@
 //! `kairos evacuate`: empty a host — its guests migrated over one link.
-//! Simulated for now (`kairos_eval::gang`): every guest program given,
-//! the fixed concurrencies operators use (1, 2, 4, all) in the listed and
-//! a random order, each guest under each stop policy given; a table of
-//! makespan, downtime above the limit, guests above the maximum and guests
-//! that did not complete. The planner and the live evacuation through
-//! libvirt are not built yet.
+//! Simulated for now (`kairos_eval::gang`): every guest program given
+//! (each looped: a host's guests keep running), the fixed concurrencies
+//! operators use (1, 2, 4, all) in the listed order, a random one and
+//! shortest predicted first, and Kairos's planner, each guest under each
+//! stop policy given; a table (or JSON lines with every guest's migration)
+//! of makespan, downtime above the limit, guests above the maximum and
+//! guests that did not complete. The live evacuation through libvirt is
+//! not built yet.
 
 use std::path::{Path, PathBuf};
 
@@ -12,10 +14,10 @@ use anyhow::{bail, Result};
 use clap::Args;
 use kairos_eval::advise::evaluate::bulk_wire_bytes;
 use kairos_eval::advise::profile::simulated_profile;
-use kairos_eval::gang::baseline::{blind_schedule, BlindOrder, Concurrency, GangScore};
+use kairos_eval::gang::baseline::{baseline_schedule, BaselineOrder, Concurrency, GangScore};
 use kairos_eval::gang::outlook::SimulatedOutlook;
 use kairos_eval::gang::plan::{GuestForecast, PlanLink, Planner};
-use kairos_eval::gang::sim::{simulate_gang, Dispatcher, GangConfig, GangGuest};
+use kairos_eval::gang::sim::{simulate_gang, Dispatcher, GangConfig, GangGuest, GangRun};
 use kairos_eval::sim::workload::{suite_files, Workload};
 use kairos_policy_core::cost::Objective;
 use serde::Serialize;
@@ -65,10 +67,10 @@ pub struct EvacuateArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 enum Plan {
-    /// A fixed number at a time in a blind order.
+    /// A fixed number at a time in a baseline's order.
     Fixed {
         concurrency: Concurrency,
-        order: BlindOrder,
+        order: BaselineOrder,
     },
     /// Kairos's planner (`kairos_eval::gang::plan`), from each guest's
     /// profile at the start.
@@ -88,26 +90,53 @@ impl Plan {
     fn order(self) -> String {
         match self {
             Plan::Fixed {
-                order: BlindOrder::AsListed,
+                order: BaselineOrder::AsListed,
                 ..
             } => "as listed".to_string(),
             Plan::Fixed {
-                order: BlindOrder::Random(s),
+                order: BaselineOrder::Random(s),
                 ..
             } => format!("random (seed {s})"),
-            Plan::Planned => "longest first".to_string(),
-            Plan::PlannedAdvised => "least to gain by waiting first".to_string(),
+            Plan::Fixed {
+                order: BaselineOrder::ShortestPredictedFirst,
+                ..
+            } => "shortest predicted first".to_string(),
+            Plan::Planned => "most to lose by waiting first".to_string(),
+            Plan::PlannedAdvised => "most to lose by waiting first, by advice".to_string(),
         }
     }
 }
 
-/// One evacuation of the comparison.
+/// The host and link an evacuation ran on.
+#[derive(Debug, Clone, Serialize)]
+struct Setup {
+    /// Each guest's program, by index.
+    programs: Vec<String>,
+    bandwidth_mbit: f64,
+    per_migration_mbit: Option<f64>,
+    warmup_s: f64,
+    time_cap_s: f64,
+    seed: u64,
+}
+
+/// One evacuation of the comparison (a line of `--json`).
 #[derive(Debug, Clone, Serialize)]
 struct Row {
     policy: String,
     plan: Plan,
+    /// How many at a time, as the table says it.
+    at_a_time: String,
+    /// In what order, as the table says it.
+    order: String,
     guests: usize,
     score: GangScore,
+    /// A lower bound on any plan's makespan, s: every guest's bulk must
+    /// cross the link (the sum at the link's bandwidth, each at most at
+    /// one migration's).
+    bound_s: f64,
+    setup: Setup,
+    /// Each guest's migration, by index.
+    runs: Vec<GangRun>,
 }
 
 fn programs(guests: &str) -> Result<Vec<PathBuf>> {
@@ -152,7 +181,11 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
     let specs = args.policy.specs()?;
     let mut workloads = Vec::new();
     for file in programs(&args.guests)? {
-        let w = Workload::from_file(&file)?;
+        let mut w = Workload::from_file(&file)?;
+        // A host's guests keep running while it is emptied: a program
+        // that ends is looped, so a guest waiting its turn never becomes
+        // idle (and cheap) merely because its program ran out.
+        w.repeat = true;
         for _ in 0..args.copies {
             workloads.push(w.clone());
         }
@@ -177,10 +210,17 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
             GuestForecast::from_profile(&samples, ram_bytes, bulk_wire_bytes(w, seed))
         })
         .collect();
-    let plan_link = PlanLink {
-        link_bytes_per_s: gang_cfg.link_bytes_per_s,
-        per_migration_bytes_per_s: gang_cfg.per_migration_bytes_per_s,
-        max_downtime_s: cfg.max_downtime_ms / 1000.0,
+    let bulk_total: f64 = forecasts.iter().map(|f| f.bulk_bytes).sum();
+    let bulk_largest = forecasts.iter().map(|f| f.bulk_bytes).fold(0.0, f64::max);
+    let bound_s =
+        (bulk_total / gang_cfg.link_bytes_per_s).max(bulk_largest / gang_cfg.share_bytes_per_s(1));
+    let setup = Setup {
+        programs: workloads.iter().map(|w| w.name.clone()).collect(),
+        bandwidth_mbit: args.bandwidth_mbit,
+        per_migration_mbit: args.per_migration_mbit,
+        warmup_s: args.warmup_s,
+        time_cap_s: args.time_cap_s,
+        seed: args.seed,
     };
     let mut plans = Vec::new();
     for concurrency in Concurrency::USUAL {
@@ -188,8 +228,12 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
             // The same as all at once, which runs.
             continue;
         }
-        for order in [BlindOrder::AsListed, BlindOrder::Random(args.seed)] {
-            if concurrency.limit(n) >= n && order != BlindOrder::AsListed {
+        for order in [
+            BaselineOrder::AsListed,
+            BaselineOrder::Random(args.seed),
+            BaselineOrder::ShortestPredictedFirst,
+        ] {
+            if concurrency.limit(n) >= n && order != BaselineOrder::AsListed {
                 // All at once: the order does not matter.
                 continue;
             }
@@ -200,6 +244,18 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
     plans.push(Plan::PlannedAdvised);
     let mut rows = Vec::new();
     for spec in &specs {
+        let plan_link = PlanLink {
+            link_bytes_per_s: gang_cfg.link_bytes_per_s,
+            per_migration_bytes_per_s: gang_cfg.per_migration_bytes_per_s,
+            stop_downtime_s: spec.stop_downtime_ms(&cfg) / 1000.0,
+            time_cap_s: gang_cfg.time_cap_s,
+        };
+        // Each guest's predicted migration alone on the link (the
+        // shortest-first baseline's order).
+        let predicted_s: Vec<f64> = forecasts
+            .iter()
+            .map(|f| f.time_at_s(plan_link.share(1), &plan_link))
+            .collect();
         for &plan in &plans {
             let guests = workloads
                 .iter()
@@ -219,10 +275,9 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
             );
             let mut dispatcher: Box<dyn Dispatcher> = match plan {
                 Plan::Fixed { concurrency, order } => {
-                    Box::new(blind_schedule(n, concurrency, order))
+                    Box::new(baseline_schedule(&predicted_s, concurrency, order))
                 }
-                Plan::Planned => Box::new(Planner::new(forecasts.clone(), plan_link)),
-                Plan::PlannedAdvised => {
+                Plan::Planned | Plan::PlannedAdvised => {
                     let guests: Vec<(&Workload, u64, f64)> = workloads
                         .iter()
                         .zip(&forecasts)
@@ -231,7 +286,8 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
                         .collect();
                     let outlook = SimulatedOutlook::new(&guests, args.warmup_s, objective);
                     Box::new(
-                        Planner::new(forecasts.clone(), plan_link).with_outlook(Box::new(outlook)),
+                        Planner::new(forecasts.clone(), plan_link)
+                            .with_outlook(Box::new(outlook), plan == Plan::PlannedAdvised),
                     )
                 }
             };
@@ -239,8 +295,13 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
             let row = Row {
                 policy: spec.to_string(),
                 plan,
+                at_a_time: plan.at_a_time(),
+                order: plan.order(),
                 guests: n,
                 score: GangScore::of(&outcome, &objective),
+                bound_s,
+                setup: setup.clone(),
+                runs: outcome.runs.clone(),
             };
             if args.json {
                 println!("{}", serde_json::to_string(&row)?);

@@ -331,9 +331,16 @@ fn an_evacuation_compares_the_usual_concurrencies() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rows = json_lines(&out);
-    // 1, 2 at a time in two orders each; 4 = all for four guests, once;
-    // and the planner's, with and without each guest's advice.
-    assert_eq!(rows.len(), 7, "{rows:?}");
+    // 1, 2 at a time in three orders each (as listed, random, shortest
+    // predicted first); 4 = all for four guests, once; and the planner's,
+    // with and without each guest's advice.
+    assert_eq!(rows.len(), 9, "{rows:?}");
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r["order"] == "shortest predicted first")
+            .count(),
+        2
+    );
     assert_eq!(rows.iter().filter(|r| r["plan"] == "planned").count(), 1);
     assert_eq!(
         rows.iter()
@@ -345,7 +352,11 @@ fn an_evacuation_compares_the_usual_concurrencies() {
     for row in &rows {
         assert_eq!(row["guests"], 4);
         assert_eq!(row["score"]["failed"], 0, "{row}");
-        assert!(makespan(row) > 0.0);
+        // The bound: no plan ends before every guest's bulk has crossed.
+        let bound_s = row["bound_s"].as_f64().unwrap();
+        assert!(bound_s > 0.0 && makespan(row) >= bound_s, "{row}");
+        assert_eq!(row["runs"].as_array().map(Vec::len), Some(4), "{row}");
+        assert_eq!(row["setup"]["programs"][0], "static-small", "{row}");
     }
     expect_error(
         &[

@@ -108,6 +108,19 @@ impl PolicySpec {
         }
     }
 
+    /// The downtime, ms, a guest's pending must fit for its stop to come
+    /// (what an evacuation plan asks of each guest): the maximum for
+    /// `predictive`, which may stop anywhere up to it; the limit for the
+    /// rest (QEMU's rule, and the policies that raise it step by step
+    /// start from it).
+    pub fn stop_downtime_ms(self, cfg: &PolicyConfig) -> f64 {
+        let own = self.config(cfg);
+        match self.library_kind() {
+            PolicyKind::Predictive => own.max_downtime_ms,
+            _ => own.downtime_limit_ms,
+        }
+    }
+
     /// Build it for the simulator or replay.
     pub fn build(self, cfg: &PolicyConfig) -> Result<Box<dyn ConvergencePolicy>, ConfigError> {
         let own = self.config(cfg);

@@ -2,7 +2,8 @@
 //! migrations at a time, whatever the guests — one (OpenStack Nova's
 //! default, `max_concurrent_live_migrations = 1`), two (KubeVirt's
 //! outbound per node), four (vSphere on 1 GbE), all at once — in an order
-//! that knows nothing of them either (as listed, or random), each guest
+//! that knows nothing of them either (as listed, or random) or puts the
+//! shortest predicted migration first (CQNCR, mVM), each guest
 //! under QEMU's rule or under Kairos's per-guest stop; and the summary an
 //! evacuation is judged by.
 
@@ -52,21 +53,36 @@ impl Concurrency {
     }
 }
 
-/// The order guests go in, knowing nothing of them.
+/// The order a baseline starts guests in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum BlindOrder {
-    /// As listed (the host's domain list).
+pub enum BaselineOrder {
+    /// As listed (the host's domain list): knowing nothing of them.
     AsListed,
-    /// Shuffled with this seed.
+    /// Shuffled with this seed: knowing nothing of them.
     Random(u64),
+    /// The shortest predicted migration first (each guest's prediction
+    /// from its profile, alone on the link), as the CQNCR and mVM
+    /// planners order migrations.
+    ShortestPredictedFirst,
 }
 
-/// The schedule of a baseline for `guests` guests.
-pub fn blind_schedule(guests: usize, concurrency: Concurrency, order: BlindOrder) -> Schedule {
+/// The schedule of a baseline for guests whose migrations are predicted
+/// to take `predicted_s` each (by index; read only by
+/// [`BaselineOrder::ShortestPredictedFirst`]).
+pub fn baseline_schedule(
+    predicted_s: &[f64],
+    concurrency: Concurrency,
+    order: BaselineOrder,
+) -> Schedule {
+    let guests = predicted_s.len();
     let mut indices: Vec<usize> = (0..guests).collect();
-    if let BlindOrder::Random(seed) = order {
-        indices.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    match order {
+        BaselineOrder::AsListed => {}
+        BaselineOrder::Random(seed) => indices.shuffle(&mut ChaCha8Rng::seed_from_u64(seed)),
+        BaselineOrder::ShortestPredictedFirst => {
+            indices.sort_by(|&a, &b| predicted_s[a].total_cmp(&predicted_s[b]).then(a.cmp(&b)));
+        }
     }
     Schedule {
         order: indices,
@@ -156,20 +172,34 @@ mod tests {
 
     #[test]
     fn schedules_hold_every_guest_once() {
-        for order in [BlindOrder::AsListed, BlindOrder::Random(3)] {
-            let s = blind_schedule(9, Concurrency::Fixed(2), order);
+        let predicted = [9.0, 1.0, 5.0, 3.0, 7.0, 2.0, 8.0, 4.0, 6.0];
+        for order in [
+            BaselineOrder::AsListed,
+            BaselineOrder::Random(3),
+            BaselineOrder::ShortestPredictedFirst,
+        ] {
+            let s = baseline_schedule(&predicted, Concurrency::Fixed(2), order);
             let mut sorted = s.order.clone();
             sorted.sort_unstable();
             assert_eq!(sorted, (0..9).collect::<Vec<_>>());
             assert_eq!(s.concurrency, 2);
         }
         assert_eq!(
-            blind_schedule(9, Concurrency::All, BlindOrder::AsListed).concurrency,
+            baseline_schedule(&predicted, Concurrency::All, BaselineOrder::AsListed).concurrency,
             9
         );
         assert_ne!(
-            blind_schedule(9, Concurrency::All, BlindOrder::Random(3)).order,
+            baseline_schedule(&predicted, Concurrency::All, BaselineOrder::Random(3)).order,
             (0..9).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            baseline_schedule(
+                &predicted,
+                Concurrency::Fixed(1),
+                BaselineOrder::ShortestPredictedFirst
+            )
+            .order,
+            vec![1, 5, 3, 7, 2, 8, 4, 6, 0]
         );
     }
 }

@@ -5,7 +5,7 @@
 
 use kairos_policy_core::cost::Objective;
 
-use super::plan::Outlook;
+use super::plan::{GuestForecast, Outlook};
 use crate::advise::profile::SimulatedProfiler;
 use crate::advise::{advise, AdviseConfig, Verdict};
 use crate::sim::workload::Workload;
@@ -45,6 +45,16 @@ impl SimulatedOutlook {
 }
 
 impl Outlook for SimulatedOutlook {
+    fn forecast(&mut self, guest: usize, now_s: f64) -> Option<GuestForecast> {
+        let profiler = self.profilers.get_mut(guest)?;
+        profiler.extend_to(self.warmup_s + now_s);
+        Some(GuestForecast::from_profile(
+            profiler.samples(),
+            self.ram_bytes[guest],
+            self.bulk_bytes[guest],
+        ))
+    }
+
     fn gain_of_waiting_ms(&mut self, guest: usize, now_s: f64, share_bytes_per_s: f64) -> f64 {
         let Some(profiler) = self.profilers.get_mut(guest) else {
             return 0.0;

@@ -1,16 +1,19 @@
-//! Planning an evacuation from what each guest's profile says: longest
-//! first, as many at once as the link can feed and each guest can still
-//! converge at.
+//! Planning an evacuation from what each guest's profile says: as many
+//! at once as the link can feed and each guest can still converge at,
+//! each guest at its best moment while the others keep the link busy.
 //!
 //! The objective: the makespan plus λ·Σ downtime above the limit, with
-//! every guest within its maximum. Two facts of the shared link set the
+//! every guest within its maximum. Three facts of the shared link set the
 //! rule. Bytes are conserved: the link sends at most its bandwidth, so
 //! running more migrations at once than it can feed at their cap only
-//! splits it, and every split share lets each guest dirty more of what
-//! it must send again. And a guest converges at a share b only if its
-//! pages are dirtied slower than they are sent (dirty rate r < b; each
-//! round then leaves r/b of the one before), or if its whole writable
-//! working set fits the maximum downtime at b. So:
+//! splits it, and every split share lets each guest dirty more of what it
+//! must send again. A guest converges at a share b only if its pages are
+//! dirtied slower than they are sent (rate r < b; each round then leaves
+//! r/b of the one before, T = bulk / (b − r) in all), or if its whole
+//! writable working set fits the downtime its stop waits for at b. And
+//! while other migrations fill the link, a guest that waits costs the
+//! evacuation nothing: one at a time, the makespan is the sum of the
+//! migrations' times, each at the moment it runs. So:
 //!
 //! 1. **How many at once**: the fewest migrations that fill the link
 //!    (⌈link / cap⌉: one when a single migration can fill it), and a guest
@@ -18,20 +21,26 @@
 //!    get (unless it converges at no share it can get: then its own
 //!    convergence cannot be helped), and every running one that converges
 //!    now still does at that share.
-//! 2. **Which first**: the longest predicted migration first (LPT, Graham's
-//!    rule for makespan on parallel machines: within 4/3 of the optimum
-//!    for identical machines), its prediction the pre-copy series at its
-//!    share, T = bulk / (b − r) (each round re-sends r/b of the last).
-//!    When the next in line cannot join, a later one that can, does
-//!    (backfilling); a guest that converges at no share runs alone.
-//!
-//! 3. **When**, with an [`Outlook`] (each waiting guest's advice, from its
-//!    profile so far, at the share it would get): among those that may
-//!    join, the guest that loses least by going now goes first — the one
-//!    the advice expects to gain least by waiting (ties, most often "start
-//!    now" for all, keep the longest-first order). While others use the
-//!    link a wait costs the evacuation nothing, so a guest whose trough is
-//!    coming is left for later, and asked again at the next event.
+//! 2. **Which first**: the guest that loses most by waiting — whose
+//!    predicted time now is lowest against its expected time at a later
+//!    moment, the mean over the regimes its profile shows (the rate of
+//!    each 5 s stretch, by decile; a regime in which it cannot converge
+//!    counts as the time cap). A guest in a burst goes after one in its
+//!    calm; a steady guest loses nothing either way, and among equals the
+//!    longest goes first (LPT, Graham's rule for makespan on parallel
+//!    machines). When the next in line cannot join, a later one that can,
+//!    does (backfilling).
+//! 3. **Which later**: a guest that cannot converge at its share now goes
+//!    after every guest that can (started now, it would hold its share
+//!    until its burst ends) — unless the link holds more than one
+//!    migration and its expected time is longer than all the others have
+//!    left: then it is the evacuation's critical path and goes now, beside
+//!    them (LPT's reason).
+//! 4. **When**: with an [`Outlook`], each waiting guest's forecast is read
+//!    again at every event from its profile, taken on while it waits (a
+//!    deferred guest that has calmed down is seen to); if its advice is
+//!    asked, within each group the guest the advice expects to gain least
+//!    by waiting goes first.
 //!
 //! Re-planned at every event (a migration's end): the rule is applied to
 //! whoever is still waiting.
@@ -39,9 +48,12 @@
 use super::sim::Dispatcher;
 use crate::advise::profile::{bucket_rates, working_set_bytes, ProfileSample};
 
-/// Seconds of profile the dirty rate is averaged over: the next minute is
-/// forecast as the last one.
-const RATE_WINDOW_S: usize = 60;
+/// Seconds of profile a rate is averaged over: the recent rate is the
+/// mean of the last few seconds, and each such stretch is a regime.
+const RECENT_S: usize = 5;
+
+/// Quantiles of the regimes' rates a forecast keeps.
+const RATE_QUANTILES: usize = 10;
 
 /// What the plan knows of a guest: what its profile says.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,52 +61,106 @@ pub struct GuestForecast {
     /// Bytes its bulk round sends (nonzero memory; a zero page is a
     /// header).
     pub bulk_bytes: f64,
-    /// The rate it dirties distinct pages at, bytes/s.
+    /// The rate it dirties distinct pages at now, bytes/s.
     pub dirty_bytes_per_s: f64,
+    /// Its rate over each [`RECENT_S`]-second stretch of its profile, at
+    /// the 5th, 15th, …, 95th percentile, bytes/s: the regimes a later
+    /// start may meet.
+    pub rate_quantiles_bytes_per_s: [f64; RATE_QUANTILES],
     /// Its writable working set, bytes.
     pub wws_bytes: f64,
 }
 
 impl GuestForecast {
-    /// What a profile says (`kairos advise`'s samples: 1 s windows, every
-    /// 30th 5 s long): the mean rate of the last minute of 1 s windows,
-    /// the working set the long windows imply; `bulk_bytes` as known (the
-    /// guest's nonzero memory, or its RAM).
-    pub fn from_profile(samples: &[ProfileSample], ram_bytes: f64, bulk_bytes: f64) -> Self {
-        let (per_s, _) = bucket_rates(samples, 1.0);
-        let recent = &per_s[per_s.len().saturating_sub(RATE_WINDOW_S)..];
-        let rate = if recent.is_empty() {
-            0.0
-        } else {
-            recent.iter().sum::<f64>() / recent.len() as f64
-        };
+    /// A guest that has always dirtied at `dirty_bytes_per_s`.
+    pub fn steady(bulk_bytes: f64, dirty_bytes_per_s: f64, wws_bytes: f64) -> Self {
         Self {
             bulk_bytes,
-            dirty_bytes_per_s: rate,
+            dirty_bytes_per_s,
+            rate_quantiles_bytes_per_s: [dirty_bytes_per_s; RATE_QUANTILES],
+            wws_bytes,
+        }
+    }
+
+    /// What a profile says (`kairos advise`'s samples: 1 s windows, every
+    /// 30th 5 s long): the mean rate of its last [`RECENT_S`] seconds, the
+    /// deciles of such means over the whole profile, the working set the
+    /// long windows imply; `bulk_bytes` as known (the guest's nonzero
+    /// memory, or its RAM). An empty profile reads as a guest that does not
+    /// write.
+    pub fn from_profile(samples: &[ProfileSample], ram_bytes: f64, bulk_bytes: f64) -> Self {
+        let (per_s, _) = bucket_rates(samples, 1.0);
+        let mean = |w: &[f64]| {
+            if w.is_empty() {
+                0.0
+            } else {
+                w.iter().sum::<f64>() / w.len() as f64
+            }
+        };
+        let recent = mean(&per_s[per_s.len().saturating_sub(RECENT_S)..]);
+        let mut regimes: Vec<f64> = per_s.windows(RECENT_S).map(mean).collect();
+        if regimes.is_empty() {
+            regimes.push(recent);
+        }
+        regimes.sort_by(f64::total_cmp);
+        let mut quantiles = [0.0; RATE_QUANTILES];
+        for (k, q) in quantiles.iter_mut().enumerate() {
+            let at = (k as f64 + 0.5) / RATE_QUANTILES as f64;
+            let index = ((at * regimes.len() as f64) as usize).min(regimes.len() - 1);
+            *q = regimes[index];
+        }
+        Self {
+            bulk_bytes,
+            dirty_bytes_per_s: recent,
+            rate_quantiles_bytes_per_s: quantiles,
             wws_bytes: working_set_bytes(samples, ram_bytes),
         }
     }
 
-    /// Converges at a share of `share_bytes_per_s`: it dirties slower
-    /// than it is sent, or its whole working set fits `max_downtime_s` at
+    /// Converges at a share of `share_bytes_per_s` now: it dirties slower
+    /// than it is sent, or its whole working set fits `stop_downtime_s` at
     /// that share.
-    pub fn converges_at(&self, share_bytes_per_s: f64, max_downtime_s: f64) -> bool {
+    pub fn converges_at(&self, share_bytes_per_s: f64, stop_downtime_s: f64) -> bool {
         self.dirty_bytes_per_s < share_bytes_per_s
-            || self.wws_bytes <= share_bytes_per_s * max_downtime_s
+            || self.wws_bytes <= share_bytes_per_s * stop_downtime_s
     }
 
-    /// The predicted migration time at a share, s: the bulk at the share
-    /// net of what is dirtied meanwhile (the geometric series of rounds);
-    /// the bulk alone plus its working set once per round's worth when it
-    /// does not converge (a working set that fits the maximum is sent
-    /// while it stops).
-    pub fn time_at_s(&self, share_bytes_per_s: f64) -> f64 {
-        let net = share_bytes_per_s - self.dirty_bytes_per_s;
-        if net > 0.0 {
-            self.bulk_bytes / net
+    /// The predicted migration time at a rate, s: a working set that fits
+    /// the stop's downtime is sent with the bulk (at most what is dirtied
+    /// while the bulk goes); otherwise the bulk net of what is dirtied
+    /// meanwhile (the geometric series of rounds); the time cap when it
+    /// converges at neither.
+    fn time_with_rate_s(
+        &self,
+        rate_bytes_per_s: f64,
+        share_bytes_per_s: f64,
+        link: &PlanLink,
+    ) -> f64 {
+        let share = share_bytes_per_s.max(1.0);
+        let t = if self.wws_bytes <= share * link.stop_downtime_s {
+            let dirtied = rate_bytes_per_s * self.bulk_bytes / share;
+            (self.bulk_bytes + self.wws_bytes.min(dirtied)) / share
+        } else if rate_bytes_per_s < share {
+            self.bulk_bytes / (share - rate_bytes_per_s)
         } else {
-            (self.bulk_bytes + self.wws_bytes) / share_bytes_per_s.max(1.0)
-        }
+            link.time_cap_s
+        };
+        t.min(link.time_cap_s)
+    }
+
+    /// The predicted migration time at a share if it starts now, s.
+    pub fn time_at_s(&self, share_bytes_per_s: f64, link: &PlanLink) -> f64 {
+        self.time_with_rate_s(self.dirty_bytes_per_s, share_bytes_per_s, link)
+    }
+
+    /// The expected migration time at a share if it starts at a later
+    /// moment, s: the mean over the regimes its profile shows.
+    pub fn expected_time_at_s(&self, share_bytes_per_s: f64, link: &PlanLink) -> f64 {
+        self.rate_quantiles_bytes_per_s
+            .iter()
+            .map(|&r| self.time_with_rate_s(r, share_bytes_per_s, link))
+            .sum::<f64>()
+            / RATE_QUANTILES as f64
     }
 }
 
@@ -105,85 +171,161 @@ pub struct PlanLink {
     pub link_bytes_per_s: f64,
     /// The most one migration sends at, bytes/s (None: the link's).
     pub per_migration_bytes_per_s: Option<f64>,
-    /// The maximum downtime every guest accepts, s.
-    pub max_downtime_s: f64,
+    /// The downtime a guest's pending must fit for its stop policy to
+    /// stop, s: the maximum for Kairos's per-guest stop, the limit for
+    /// QEMU's rule.
+    pub stop_downtime_s: f64,
+    /// A migration still running this long is cancelled, s: what one that
+    /// never converges costs.
+    pub time_cap_s: f64,
 }
 
 impl PlanLink {
     /// Each sender's share when `senders` send.
-    fn share(&self, senders: usize) -> f64 {
+    pub fn share(&self, senders: usize) -> f64 {
         let fair = self.link_bytes_per_s / senders.max(1) as f64;
         self.per_migration_bytes_per_s
             .map_or(fair, |cap| fair.min(cap))
     }
 
     /// The fewest migrations that fill the link.
-    fn filling(&self) -> usize {
+    pub fn filling(&self) -> usize {
         self.per_migration_bytes_per_s.map_or(1, |cap| {
             (self.link_bytes_per_s / cap).ceil().max(1.0) as usize
         })
     }
 }
 
-/// What waiting would gain each guest, as its forecast says.
+/// Each waiting guest as its profile says while it waits, and what
+/// waiting would gain it.
 pub trait Outlook {
+    /// `guest`'s forecast from its profile up to `now_s` (s into the
+    /// evacuation); None to keep the one the plan has.
+    fn forecast(&mut self, guest: usize, now_s: f64) -> Option<GuestForecast>;
     /// The ms `guest`'s migration is expected to save by starting later
     /// rather than at `now_s` (s into the evacuation) at a share of
     /// `share_bytes_per_s`; 0 when waiting is not advised.
     fn gain_of_waiting_ms(&mut self, guest: usize, now_s: f64, share_bytes_per_s: f64) -> f64;
 }
 
+/// Where a guest stands in the plan's order (first group first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Group {
+    /// Cannot converge now, but longer than all the others have left.
+    Critical,
+    /// Converges now at the share it would get.
+    Ready,
+    /// Cannot converge now: after the rest.
+    Deferred,
+}
+
+/// A guest's place in the order: its group, what it loses by waiting
+/// (its time now less its expected time later, s: lowest first), its time
+/// now (longest first).
+#[derive(Debug, Clone, Copy)]
+struct Rank {
+    group: Group,
+    gain_of_waiting_s: f64,
+    time_now_s: f64,
+}
+
 /// The planner, as the simulator (and the live evacuation) asks it.
 pub struct Planner {
     forecasts: Vec<GuestForecast>,
     link: PlanLink,
-    /// The guests, longest predicted migration alone first.
-    order: Vec<usize>,
-    /// Each guest's advice, when known.
+    /// Each waiting guest's profile and advice, when known.
     outlook: Option<Box<dyn Outlook>>,
+    /// Whether to order each group by the advice's gain of waiting.
+    ask_advice: bool,
 }
 
 impl Planner {
     /// A plan for guests with these forecasts over `link`.
     pub fn new(forecasts: Vec<GuestForecast>, link: PlanLink) -> Self {
-        let solo = link.share(1);
-        let mut order: Vec<usize> = (0..forecasts.len()).collect();
-        order.sort_by(|&a, &b| {
-            forecasts[b]
-                .time_at_s(solo)
-                .total_cmp(&forecasts[a].time_at_s(solo))
-                .then(a.cmp(&b))
-        });
         Self {
             forecasts,
             link,
-            order,
             outlook: None,
+            ask_advice: false,
         }
     }
 
-    /// The same, asking `outlook` when to start each guest.
-    pub fn with_outlook(mut self, outlook: Box<dyn Outlook>) -> Self {
+    /// The same, reading each waiting guest's forecast from `outlook` at
+    /// every event, and ordering each group by its advice if `ask_advice`.
+    pub fn with_outlook(mut self, outlook: Box<dyn Outlook>, ask_advice: bool) -> Self {
         self.outlook = Some(outlook);
+        self.ask_advice = ask_advice;
         self
     }
 
-    /// The guests in the order the plan starts them when it can.
-    pub fn order(&self) -> &[usize] {
-        &self.order
+    /// Each of `guests` ranked for a start at a share of
+    /// `share_bytes_per_s`.
+    fn ranks(&self, guests: &[usize], share_bytes_per_s: f64) -> Vec<(usize, Rank)> {
+        let link = &self.link;
+        let mut ranks: Vec<(usize, Rank)> = guests
+            .iter()
+            .map(|&g| {
+                let f = self.forecasts.get(g);
+                let now = f.map_or(0.0, |f| f.time_at_s(share_bytes_per_s, link));
+                let later = f.map_or(0.0, |f| f.expected_time_at_s(share_bytes_per_s, link));
+                let ready =
+                    f.is_none_or(|f| f.converges_at(share_bytes_per_s, link.stop_downtime_s));
+                let rank = Rank {
+                    group: if ready { Group::Ready } else { Group::Deferred },
+                    gain_of_waiting_s: now - later,
+                    time_now_s: now,
+                };
+                (g, rank)
+            })
+            .collect();
+        let filling = link.filling();
+        if filling > 1 {
+            // What each guest is planned to take: now if it converges now,
+            // its expected time later if not; what the others have left,
+            // spread over the link's slots.
+            let planned_s = |r: &Rank| match r.group {
+                Group::Ready => r.time_now_s,
+                _ => r.time_now_s - r.gain_of_waiting_s,
+            };
+            let total_s: f64 = ranks.iter().map(|r| planned_s(&r.1)).sum();
+            for (_, rank) in &mut ranks {
+                let others_s = (total_s - planned_s(rank)) / filling as f64;
+                if rank.group == Group::Deferred && planned_s(rank) >= others_s {
+                    rank.group = Group::Critical;
+                }
+            }
+        }
+        ranks.sort_by(|a, b| {
+            a.1.group
+                .cmp(&b.1.group)
+                .then(a.1.gain_of_waiting_s.total_cmp(&b.1.gain_of_waiting_s))
+                .then(b.1.time_now_s.total_cmp(&a.1.time_now_s))
+                .then(a.0.cmp(&b.0))
+        });
+        ranks
+    }
+
+    /// The guests in the order the plan would start them all at once
+    /// from the forecasts it has, each alone on the link.
+    pub fn order(&self) -> Vec<usize> {
+        let all: Vec<usize> = (0..self.forecasts.len()).collect();
+        self.ranks(&all, self.link.share(1))
+            .into_iter()
+            .map(|(g, _)| g)
+            .collect()
     }
 
     /// Whether `guest` may join `running`: it converges at the share it
     /// would get, or at none it could get (alone); and every running guest
     /// converging at their share now still converges at the new one.
     fn may_join(&self, running: &[usize], guest: usize) -> bool {
-        let max_s = self.link.max_downtime_s;
+        let stop_s = self.link.stop_downtime_s;
         let now = self.link.share(running.len());
         let then = self.link.share(running.len() + 1);
         let converges = |g: usize, share: f64| {
             self.forecasts
                 .get(g)
-                .is_none_or(|f| f.converges_at(share, max_s))
+                .is_none_or(|f| f.converges_at(share, stop_s))
         };
         let itself = converges(guest, then) || !converges(guest, self.link.share(1));
         itself
@@ -195,26 +337,36 @@ impl Planner {
 
 impl Dispatcher for Planner {
     fn start_now(&mut self, now_s: f64, running: &[usize], waiting: &[usize]) -> Vec<usize> {
-        let mut candidates: Vec<usize> = self
-            .order
-            .iter()
-            .copied()
-            .filter(|g| waiting.contains(g))
-            .collect();
+        let share = self.link.share(running.len() + 1);
         if let Some(outlook) = self.outlook.as_mut() {
-            // Least to gain by waiting first; the sort is stable, so ties
-            // keep the longest-first order.
-            let share = self.link.share(running.len() + 1);
-            let gains: Vec<(usize, f64)> = candidates
-                .iter()
-                .map(|&g| (g, outlook.gain_of_waiting_ms(g, now_s, share)))
-                .collect();
-            let gain_of = |g: usize| gains.iter().find(|x| x.0 == g).map_or(0.0, |x| x.1);
-            candidates.sort_by(|&a, &b| gain_of(a).total_cmp(&gain_of(b)));
+            for &g in waiting {
+                if let (Some(f), Some(slot)) =
+                    (outlook.forecast(g, now_s), self.forecasts.get_mut(g))
+                {
+                    *slot = f;
+                }
+            }
+        }
+        let mut ranked = self.ranks(waiting, share);
+        if self.ask_advice {
+            if let Some(outlook) = self.outlook.as_mut() {
+                let mut keyed: Vec<(usize, Group, f64)> = ranked
+                    .iter()
+                    .map(|&(g, r)| (g, r.group, outlook.gain_of_waiting_ms(g, now_s, share)))
+                    .collect();
+                // Within each group, least to gain by waiting first; the
+                // sort is stable, so ties keep the profile's order.
+                keyed.sort_by(|a, b| a.1.cmp(&b.1).then(a.2.total_cmp(&b.2)));
+                let old = std::mem::take(&mut ranked);
+                ranked = keyed
+                    .into_iter()
+                    .filter_map(|(g, _, _)| old.iter().find(|x| x.0 == g).copied())
+                    .collect();
+            }
         }
         let mut together: Vec<usize> = running.to_vec();
         let mut started = Vec::new();
-        for g in candidates {
+        for (g, _) in ranked {
             if together.is_empty() {
                 // Nothing runs: it goes, converging or not.
                 together.push(g);
@@ -244,18 +396,15 @@ mod tests {
     const MIB: f64 = 1048576.0;
 
     fn guest(bulk_mib: f64, rate_mib_s: f64, wws_mib: f64) -> GuestForecast {
-        GuestForecast {
-            bulk_bytes: bulk_mib * MIB,
-            dirty_bytes_per_s: rate_mib_s * MIB,
-            wws_bytes: wws_mib * MIB,
-        }
+        GuestForecast::steady(bulk_mib * MIB, rate_mib_s * MIB, wws_mib * MIB)
     }
 
     fn link(cap_mib_s: Option<f64>) -> PlanLink {
         PlanLink {
             link_bytes_per_s: 100.0 * MIB,
             per_migration_bytes_per_s: cap_mib_s.map(|c| c * MIB),
-            max_downtime_s: 1.0,
+            stop_downtime_s: 1.0,
+            time_cap_s: 600.0,
         }
     }
 
@@ -269,8 +418,68 @@ mod tests {
             ],
             link(None),
         );
-        // 900/100 = 9 s; 400/(100 − 50) = 8 s; 100/100 = 1 s.
-        assert_eq!(p.order(), &[1, 2, 0]);
+        // Steady guests lose nothing by waiting: the longest first. 900/100
+        // = 9 s; 400 MiB and the 100 MiB working set (it fits 1 s) at 100
+        // MiB/s = 5 s; 100/100 = 1 s.
+        assert_eq!(p.order(), vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn a_guest_that_cannot_converge_now_goes_last() {
+        // 150 MiB/s over 400 MiB on a 100 MiB/s link: it converges now at
+        // no share; half its profile was at 2 MiB/s.
+        let mut bursting = guest(900.0, 150.0, 400.0);
+        for q in &mut bursting.rate_quantiles_bytes_per_s[..5] {
+            *q = 2.0 * MIB;
+        }
+        // Never calmer so far: it loses nothing by waiting, but gains
+        // nothing either, so it goes before the one that may calm down.
+        let hot = guest(300.0, 150.0, 400.0);
+        let p = Planner::new(
+            vec![
+                bursting,
+                guest(100.0, 1.0, 10.0),
+                guest(200.0, 1.0, 10.0),
+                hot,
+            ],
+            link(None),
+        );
+        assert_eq!(p.order(), vec![2, 1, 3, 0]);
+    }
+
+    #[test]
+    fn a_guest_longer_than_the_rest_goes_now_beside_them() {
+        // It converges at no share it can get: its migration runs to the
+        // time cap. With four at a time (cap 25 MiB/s), deferred it would
+        // run alone at the end: it goes first, beside the others.
+        let hot = guest(500.0, 150.0, 400.0);
+        let small = guest(100.0, 1.0, 10.0);
+        let p = Planner::new(vec![small, small, hot], link(Some(25.0)));
+        assert_eq!(p.order()[0], 2);
+        // One at a time, waiting costs it nothing: it goes last.
+        let p = Planner::new(vec![small, small, hot], link(None));
+        assert_eq!(p.order()[2], 2);
+    }
+
+    #[test]
+    fn a_profile_gives_the_recent_rate_and_the_regimes() {
+        // 1 s windows: 20 s at 2 MiB/s, then 10 s at 50 MiB/s.
+        let samples: Vec<ProfileSample> = (1..=30)
+            .map(|t| ProfileSample {
+                t_s: f64::from(t),
+                window_s: 1.0,
+                dirtied_bytes: if t <= 20 { 2.0 * MIB } else { 50.0 * MIB },
+            })
+            .collect();
+        let f = GuestForecast::from_profile(&samples, 1024.0 * MIB, 500.0 * MIB);
+        assert!((f.dirty_bytes_per_s - 50.0 * MIB).abs() < 1.0, "{f:?}");
+        // 5 s stretches: 16 at 2 MiB/s, 4 between, 6 at 50 MiB/s.
+        let q = f.rate_quantiles_bytes_per_s;
+        assert!((q[0] - 2.0 * MIB).abs() < 1.0, "{f:?}");
+        assert!((q[RATE_QUANTILES - 1] - 50.0 * MIB).abs() < 1.0, "{f:?}");
+        assert!(q.windows(2).all(|w| w[0] <= w[1]), "{f:?}");
+        let empty = GuestForecast::from_profile(&[], 1024.0 * MIB, 500.0 * MIB);
+        assert_eq!(empty.dirty_bytes_per_s, 0.0);
     }
 
     #[test]
