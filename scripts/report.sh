@@ -17,6 +17,7 @@
 #                                                    (scripts/results-dirty-limit-sim.sh)
 #   docs/advise.md            <- docs/results/runs/advise-sim.jsonl.gz (scripts/results-advise.sh),
 #                                advise-live.jsonl.gz when stored (scripts/results-advise-live.sh)
+#   docs/evacuate.md          <- docs/results/runs/evacuate-sim.jsonl.gz (scripts/results-evacuate.sh)
 #   docs/advise-overhead.md   <- docs/results/runs/advise-overhead.jsonl.gz
 #                                                    (scripts/results-advise-overhead.sh)
 #   docs/reliability.md       <- docs/results/runs/reliability.jsonl.gz (scripts/soak.sh)
@@ -74,6 +75,11 @@ fi
 if [ -f "$runs/advise-sim.jsonl.gz" ]; then
     $kairos report advise --sim "$runs/advise-sim.jsonl.gz" --live "$runs/advise-live.jsonl.gz" \
         --page docs/advise.md "${check[@]}"
+fi
+
+# Emptying a host, simulated: the planner against the fixed concurrencies.
+if [ -f "$runs/evacuate-sim.jsonl.gz" ]; then
+    $kairos report evacuate --records "$runs/evacuate-sim.jsonl.gz" --page docs/evacuate.md "${check[@]}"
 fi
 
 # What advise's sampling costs the guest, live.

@@ -8,6 +8,7 @@
 mod advise;
 mod dirty_limit;
 mod escalation;
+mod evacuate;
 mod frontier;
 mod overhead;
 mod record;
@@ -107,6 +108,51 @@ pub enum ReportCommand {
   kairos report advise --sim docs/results/runs/advise-sim.jsonl.gz \\
       --live docs/results/runs/advise-live.jsonl.gz --page docs/advise.md --check")]
     Advise(AdviseArgs),
+    /// Pack a `kairos evacuate --simulate --json` campaign (DIR/held-out/
+    /// and DIR/design/, one HOST.jsonl per host) into one compressed file
+    /// of versioned records.
+    #[command(after_help = "Example:
+  kairos report pack-evacuate --runs build/evacuate --code-commit $(git rev-parse HEAD) \\
+      --out docs/results/runs/evacuate-sim.jsonl.gz")]
+    PackEvacuate(PackEvacuateArgs),
+    /// Render docs/evacuate.md: the evacuation planner against the
+    /// operators' fixed concurrencies, simulated.
+    #[command(after_help = "Example:
+  kairos report evacuate --records docs/results/runs/evacuate-sim.jsonl.gz \\
+      --page docs/evacuate.md --check")]
+    Evacuate(EvacuateArgs),
+}
+
+/// Arguments of `kairos report pack-evacuate`.
+#[derive(Debug, Args)]
+pub struct PackEvacuateArgs {
+    /// The campaign's folder: held-out/HOST.jsonl and design/HOST.jsonl,
+    /// each the `kairos evacuate --simulate --json` output of one host.
+    #[arg(long)]
+    pub runs: PathBuf,
+    /// The commit of the code that made the evacuations.
+    #[arg(long)]
+    pub code_commit: String,
+    /// The records file to write (gzip JSON lines).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Arguments of `kairos report evacuate`.
+#[derive(Debug, Args)]
+pub struct EvacuateArgs {
+    /// The stored evacuations (from `kairos report pack-evacuate`).
+    #[arg(long)]
+    pub records: PathBuf,
+    /// The page to write (or, with --check, to compare).
+    #[arg(long)]
+    pub page: PathBuf,
+    /// The command that makes the records and the page.
+    #[arg(long, default_value = "bash scripts/results-evacuate.sh")]
+    pub command: String,
+    /// Do not write: fail when the page differs from what the records give.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Arguments of `kairos report pack-advise`.
@@ -410,6 +456,13 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         }
         ReportCommand::PackAdvise(a) => pack_advise(a),
         ReportCommand::Advise(a) => advise_page(a),
+        ReportCommand::PackEvacuate(a) => pack_evacuate(a),
+        ReportCommand::Evacuate(a) => {
+            let records: Vec<evacuate::EvacuateRecord> = record::read(&a.records)?;
+            let source = a.records.display().to_string();
+            let text = evacuate::render(&records, &source, &a.command)?;
+            write_or_check(&a.page, &text, a.check)
+        }
         ReportCommand::Overhead(a) => {
             let records: Vec<record::OverheadRecord> = record::read(&a.records)?;
             let source = a.records.display().to_string();
@@ -466,6 +519,83 @@ fn pack_advise(args: &PackAdviseArgs) -> Result<()> {
     record::write(&args.out, &records)?;
     eprintln!(
         "packed {} evaluations into {}",
+        records.len(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// The link of an evacuation's setup, as the page names it.
+fn link_label(setup: &serde_json::Value) -> String {
+    let mbit = setup
+        .get("bandwidth_mbit")
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(f64::NAN);
+    match setup
+        .get("per_migration_mbit")
+        .and_then(serde_json::Value::as_f64)
+    {
+        Some(cap) => format!("{mbit} Mbit/s, {cap} per migration"),
+        None => format!("{mbit} Mbit/s"),
+    }
+}
+
+fn pack_evacuate(args: &PackEvacuateArgs) -> Result<()> {
+    let now = crate::live::run::unix_now_s();
+    let mut records = Vec::new();
+    for (folder, held_out) in [("held-out", true), ("design", false)] {
+        let dir = args.runs.join(folder);
+        if !dir.is_dir() {
+            continue;
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<std::io::Result<_>>()?;
+        files.retain(|f| f.extension().is_some_and(|x| x == "jsonl"));
+        files.sort();
+        for file in files {
+            let host = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            for (i, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let row: evacuate::EvacuationRow =
+                    serde_json::from_str(line).with_context(|| {
+                        format!(
+                            "{}: line {} is not a kairos evacuate --json evacuation",
+                            file.display(),
+                            i + 1
+                        )
+                    })?;
+                records.push(evacuate::EvacuateRecord {
+                    format: record::RECORD_FORMAT,
+                    host: host.clone(),
+                    held_out,
+                    link: link_label(&row.setup),
+                    code_commit: args.code_commit.clone(),
+                    made_unix_s: now,
+                    row,
+                });
+            }
+        }
+    }
+    if records.is_empty() {
+        bail!(
+            "no evacuations in {}/held-out or {}/design",
+            args.runs.display(),
+            args.runs.display()
+        );
+    }
+    record::write(&args.out, &records)?;
+    eprintln!(
+        "packed {} evacuations into {}",
         records.len(),
         args.out.display()
     );
