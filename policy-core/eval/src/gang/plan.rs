@@ -63,7 +63,7 @@ pub struct GuestForecast {
     pub bulk_bytes: f64,
     /// The rate it dirties distinct pages at now, bytes/s.
     pub dirty_bytes_per_s: f64,
-    /// Its rate over each [`RECENT_S`]-second stretch of its profile, at
+    /// Its rate over each 5-second stretch of its profile, at
     /// the 5th, 15th, …, 95th percentile, bytes/s: the regimes a later
     /// start may meet.
     pub rate_quantiles_bytes_per_s: [f64; RATE_QUANTILES],
@@ -83,7 +83,7 @@ impl GuestForecast {
     }
 
     /// What a profile says (`kairos advise`'s samples: 1 s windows, every
-    /// 30th 5 s long): the mean rate of its last [`RECENT_S`] seconds, the
+    /// 30th 5 s long): the mean rate of its last 5 seconds, the
     /// deciles of such means over the whole profile, the working set the
     /// long windows imply; `bulk_bytes` as known (the guest's nonzero
     /// memory, or its RAM). An empty profile reads as a guest that does not
