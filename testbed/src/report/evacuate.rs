@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
+use kairos_eval::cell_stats::median;
+
 use super::record::{stamp, Versioned};
 
 /// The goal: the planned makespan at most this share of the best fixed
@@ -196,19 +198,6 @@ fn cases(records: &[EvacuateRecord]) -> Result<Vec<HostCase<'_>>> {
     Ok(out)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn goal_lines(out: &mut String, cases: &[&HostCase<'_>], which: &str) {
     let mut policies: Vec<&str> = cases.iter().map(|c| c.policy).collect();
     policies.sort_unstable();
@@ -246,9 +235,9 @@ fn goal_lines(out: &mut String, cases: &[&HostCase<'_>], which: &str) {
             out,
             "- {which}, every guest under `{policy}`: the goal (makespan ≤ {MAKESPAN_GOAL}× the best fixed plan, no worse in failures, guests above the maximum and downtime above the limit) met on **{met} of {}** hosts; planned no worse than the best fixed plan in those three on {no_worse}; planned / best fixed makespan median **{:.2}** (from {lo:.2} to {hi:.2}); against Nova's default (one at a time, as listed; hosts where it failed no fewer guests: {}) median **{:.2}**; guests above their maximum under the plan: {above_max}; hosts where even the bound is above {MAKESPAN_GOAL}× the best fixed plan (the goal out of reach): {out_of_reach}; the advice changed the planned makespan by more than 1 % on {} hosts.",
             mine.len(),
-            median(ratios.clone()),
+            median(ratios.iter().copied()).unwrap_or(f64::NAN),
             against_nova.len(),
-            median(against_nova.clone()),
+            median(against_nova.iter().copied()).unwrap_or(f64::NAN),
             mine.len() - advice_same,
         );
     }

@@ -45,7 +45,7 @@
 //! Re-planned at every event (a migration's end): the rule is applied to
 //! whoever is still waiting.
 
-use super::sim::Dispatcher;
+use super::sim::{fair_share, Dispatcher};
 use crate::advise::profile::{bucket_rates, working_set_bytes, ProfileSample};
 
 /// Seconds of profile a rate is averaged over: the recent rate is the
@@ -183,9 +183,11 @@ pub struct PlanLink {
 impl PlanLink {
     /// Each sender's share when `senders` send.
     pub fn share(&self, senders: usize) -> f64 {
-        let fair = self.link_bytes_per_s / senders.max(1) as f64;
-        self.per_migration_bytes_per_s
-            .map_or(fair, |cap| fair.min(cap))
+        fair_share(
+            self.link_bytes_per_s,
+            self.per_migration_bytes_per_s,
+            senders,
+        )
     }
 
     /// The fewest migrations that fill the link.

@@ -54,10 +54,20 @@ impl GangConfig {
     /// at most the per-migration cap (the cap binds every one alike, so
     /// equal shares are the max-min fair ones).
     pub fn share_bytes_per_s(&self, senders: usize) -> f64 {
-        let fair = self.link_bytes_per_s / senders.max(1) as f64;
-        self.per_migration_bytes_per_s
-            .map_or(fair, |cap| fair.min(cap))
+        fair_share(
+            self.link_bytes_per_s,
+            self.per_migration_bytes_per_s,
+            senders,
+        )
     }
+}
+
+/// Each sender's share of a link of `link_bytes_per_s` when `senders`
+/// send: the link split equally, at most the per-migration cap (the cap
+/// binds every one alike, so equal shares are the max-min fair ones).
+pub fn fair_share(link_bytes_per_s: f64, cap_bytes_per_s: Option<f64>, senders: usize) -> f64 {
+    let fair = link_bytes_per_s / senders.max(1) as f64;
+    cap_bytes_per_s.map_or(fair, |cap| fair.min(cap))
 }
 
 /// Who starts when: asked at every event of the evacuation (a migration
