@@ -17,7 +17,9 @@
 #
 #   bash scripts/sweep.sh start    pin HEAD, build its code, run in the background
 #   bash scripts/sweep.sh resume   go on with the pinned campaign in the background
-#                                  (after stop, a reboot or a crash)
+#                                  (after stop, a reboot or a crash; on a fresh
+#                                  clone, from the runs the repository keeps:
+#                                  their commit is pinned, they are not run again)
 #   bash scripts/sweep.sh status   runs done and left, the time left, the log's tail
 #   bash scripts/sweep.sh stop     stop it (the run under way is dropped, made again on resume)
 #   bash scripts/sweep.sh run      what start and resume run, in the foreground
@@ -153,6 +155,20 @@ run_campaign() {
         --root "$root" --out "$out"
 }
 
+# A fresh clone has no campaign on disk, but the repository keeps the runs
+# packed so far: put them back (kairos report unpack) and pin their commit,
+# so resume goes on where the last pack left off instead of starting over.
+restore_from_pack() {
+    local pack=docs/results/runs/sweep.jsonl.gz commit
+    [ ! -f "$commit_file" ] && [ -f "$pack" ] || return 0
+    log_line "no campaign on disk: restoring the runs of $pack"
+    cargo build --release -q -p kairos-testbed
+    target/release/kairos report unpack --records "$pack" --out "$out"
+    commit=$(sed -n 's/.*"code_commit": *"\([0-9a-f]\{40\}\)".*/\1/p' "$out/campaign.json")
+    [ -n "$commit" ] || die "$out/campaign.json names no commit"
+    echo "$commit" >"$commit_file"
+}
+
 in_background() {
     local pid
     if pid=$(running_pid); then
@@ -198,6 +214,8 @@ case "${1:-}" in
         start_guard
         ;;
     resume)
+        mkdir -p "$top"
+        restore_from_pack
         in_background
         start_guard
         ;;

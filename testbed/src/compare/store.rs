@@ -79,9 +79,16 @@ pub struct Store {
 impl Store {
     /// The store under `out/runs`, created if needed.
     pub fn open(out: &Path) -> Result<Self> {
-        let dir = out.join("runs");
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Self { dir })
+        Self::open_dir(&out.join("runs"))
+    }
+
+    /// The store in `dir` itself (a campaign's `OUT/runs`), created if
+    /// needed.
+    pub fn open_dir(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// Where the run called `name` keeps its logs.

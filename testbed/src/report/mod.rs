@@ -37,6 +37,13 @@ pub enum ReportCommand {
     #[command(after_help = "Example:
   kairos report pack --runs build/sweep/out/runs --out docs/results/runs/sweep.jsonl.gz")]
     Pack(PackArgs),
+    /// Put packed runs back into a campaign's directory (OUT/runs and
+    /// OUT/campaign.json), so a campaign whose machine lost its raw runs
+    /// resumes from the ones the repository keeps; runs already there are
+    /// kept.
+    #[command(after_help = "Example:
+  kairos report unpack --records docs/results/runs/sweep.jsonl.gz --out build/sweep/out")]
+    Unpack(UnpackArgs),
     /// Render the live sweep's page (predictive against every static limit).
     #[command(after_help = "Examples:
   kairos report sweep --records docs/results/runs/sweep.jsonl.gz --page docs/results-sweep.md
@@ -378,6 +385,17 @@ pub struct PackArgs {
     pub out: PathBuf,
 }
 
+/// Arguments of `kairos report unpack`.
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The records (from `kairos report pack`), all of one commit's code.
+    #[arg(long)]
+    pub records: PathBuf,
+    /// The campaign directory (`kairos compare --out`).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
 /// Arguments of `kairos report sweep`.
 #[derive(Debug, Args)]
 pub struct SweepArgs {
@@ -417,6 +435,7 @@ pub struct SweepArgs {
 pub fn run(args: &ReportArgs) -> Result<()> {
     match &args.page {
         ReportCommand::Pack(a) => pack(a),
+        ReportCommand::Unpack(a) => unpack(a),
         ReportCommand::Sweep(a) => sweep_page(a),
         ReportCommand::PackSim(a) => pack_sim(a),
         ReportCommand::Frontier(a) => frontier_page(a),
@@ -693,6 +712,38 @@ fn pack(args: &PackArgs) -> Result<()> {
         records.iter().filter(|r| r.trace_csv.is_some()).count(),
         args.out.display(),
         bytes as f64 / 1024.0
+    );
+    Ok(())
+}
+
+fn unpack(args: &UnpackArgs) -> Result<()> {
+    let records: Vec<record::RunRecord> = record::read(&args.records)?;
+    let mut commits: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r.result.code_commit.as_deref())
+        .collect();
+    commits.sort_unstable();
+    commits.dedup();
+    let [commit] = commits[..] else {
+        bail!(
+            "{}: its runs carry {} commits ({}); a campaign resumes at one",
+            args.records.display(),
+            commits.len(),
+            commits.join(", ")
+        );
+    };
+    let started_unix_s = records
+        .iter()
+        .filter_map(|r| r.result.finished_unix_s)
+        .min()
+        .unwrap_or_else(crate::live::run::unix_now_s);
+    crate::compare::store::open_campaign(&args.out, commit, false, started_unix_s)?;
+    let done = record::to_store(&records, &args.out.join("runs"))?;
+    eprintln!(
+        "unpacked {} runs of commit {commit} into {} ({} already there, kept)",
+        done.written,
+        args.out.display(),
+        done.kept
     );
     Ok(())
 }

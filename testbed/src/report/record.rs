@@ -72,6 +72,43 @@ pub fn from_store(runs_dir: &Path) -> Result<(Vec<RunRecord>, usize)> {
     Ok((records, skipped))
 }
 
+/// What [`to_store`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unpacked {
+    /// Runs written into the store.
+    pub written: usize,
+    /// Runs the store already held (left as they were).
+    pub kept: usize,
+}
+
+/// Write `records` back into a campaign's run store (`NAME.json` and
+/// `NAME/trace.csv` under `runs_dir`), the inverse of [`from_store`], so a
+/// campaign whose raw runs were lost with its machine goes on from the
+/// ones the repository keeps. A run the store already holds is left as
+/// it is (it is the campaign's own).
+pub fn to_store(records: &[RunRecord], runs_dir: &Path) -> Result<Unpacked> {
+    let store = crate::compare::store::Store::open_dir(runs_dir)?;
+    let mut unpacked = Unpacked {
+        written: 0,
+        kept: 0,
+    };
+    for record in records {
+        if store.load::<LiveResult>(&record.name).is_some() {
+            unpacked.kept += 1;
+            continue;
+        }
+        if let Some(trace) = &record.trace_csv {
+            let dir = store.work_dir(&record.name);
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let path = dir.join("trace.csv");
+            std::fs::write(&path, trace).with_context(|| format!("writing {}", path.display()))?;
+        }
+        store.save(&record.name, &record.result)?;
+        unpacked.written += 1;
+    }
+    Ok(unpacked)
+}
+
 /// A record of a known format.
 pub trait Versioned {
     /// The format the record says it has.
@@ -400,6 +437,58 @@ pub(crate) mod test_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_unpacked_into_a_store_pack_back_the_same_and_a_stored_run_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        let mut a = test_support::live_run(
+            "w",
+            "qemu@300",
+            "completed",
+            5000.0,
+            200.0,
+            serde_json::json!({}),
+        );
+        a.name = "w__qemu@300__1".into();
+        a.trace_csv = Some("round,time_ms\n1,7\n".into());
+        let mut b = test_support::live_run(
+            "w",
+            "predictive",
+            "timed-out",
+            120_000.0,
+            0.0,
+            serde_json::json!({}),
+        );
+        b.name = "w__predictive__1".into();
+        let first = to_store(&[a.clone(), b.clone()], &runs).unwrap();
+        assert_eq!(
+            first,
+            Unpacked {
+                written: 2,
+                kept: 0
+            }
+        );
+        let (back, skipped) = from_store(&runs).unwrap();
+        assert_eq!(skipped, 0);
+        let names: Vec<_> = back.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["w__predictive__1", "w__qemu@300__1"]);
+        assert_eq!(back[1].trace_csv.as_deref(), Some("round,time_ms\n1,7\n"));
+        assert_eq!(back[0].trace_csv, None);
+        assert_eq!(back[1].result.total_time_ms, Some(5000.0));
+        // A second unpack of a changed record leaves the stored run alone.
+        a.result.total_time_ms = Some(1.0);
+        let again = to_store(&[a], &runs).unwrap();
+        assert_eq!(
+            again,
+            Unpacked {
+                written: 0,
+                kept: 1
+            }
+        );
+        let (back, _) = from_store(&runs).unwrap();
+        assert_eq!(back[1].result.total_time_ms, Some(5000.0));
+    }
 
     #[test]
     fn dates() {
