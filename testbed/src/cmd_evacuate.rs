@@ -58,9 +58,24 @@ pub struct EvacuateArgs {
     /// Seed of the guests and of the random order.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Which kinds of plan to run: the fixed ones operators use, Kairos's
+    /// planner, the planner asking each guest's advice.
+    #[arg(long, value_delimiter = ',', default_value = "fixed,planned,advised")]
+    pub plans: Vec<PlanKind>,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A kind of plan `--plans` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanKind {
+    /// Every fixed concurrency (1, 2, 4, all) in every baseline order.
+    Fixed,
+    /// Kairos's planner from each guest's profile.
+    Planned,
+    /// Kairos's planner asking each waiting guest's advice.
+    Advised,
 }
 
 /// How an evacuation is scheduled.
@@ -223,7 +238,12 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
         seed: args.seed,
     };
     let mut plans = Vec::new();
-    for concurrency in Concurrency::USUAL {
+    let fixed = if args.plans.contains(&PlanKind::Fixed) {
+        Concurrency::USUAL.as_slice()
+    } else {
+        &[]
+    };
+    for &concurrency in fixed {
         if matches!(concurrency, Concurrency::Fixed(k) if k >= n) {
             // The same as all at once, which runs.
             continue;
@@ -240,8 +260,15 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
             plans.push(Plan::Fixed { concurrency, order });
         }
     }
-    plans.push(Plan::Planned);
-    plans.push(Plan::PlannedAdvised);
+    if args.plans.contains(&PlanKind::Planned) {
+        plans.push(Plan::Planned);
+    }
+    if args.plans.contains(&PlanKind::Advised) {
+        plans.push(Plan::PlannedAdvised);
+    }
+    if plans.is_empty() {
+        bail!("--plans names no plan");
+    }
     let mut rows = Vec::new();
     for spec in &specs {
         let plan_link = PlanLink {

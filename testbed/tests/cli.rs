@@ -358,6 +358,32 @@ fn an_evacuation_compares_the_usual_concurrencies() {
         assert_eq!(row["runs"].as_array().map(Vec::len), Some(4), "{row}");
         assert_eq!(row["setup"]["programs"][0], "static-small", "{row}");
     }
+    // Only the planner's plan when asked.
+    let out = run(kairos().args([
+        "evacuate",
+        "--simulate",
+        "--guests",
+        "testbed/workloads/idle.toml",
+        "--copies",
+        "2",
+        "--policy",
+        "qemu",
+        "--time-cap-s",
+        "60",
+        "--warmup-s",
+        "5",
+        "--plans",
+        "planned",
+        "--json",
+    ]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = json_lines(&out);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["plan"], "planned");
     expect_error(
         &[
             "evacuate",
@@ -369,5 +395,17 @@ fn an_evacuation_compares_the_usual_concurrencies() {
         ],
         1,
         "--copies",
+    );
+    expect_error(
+        &[
+            "evacuate",
+            "--simulate",
+            "--guests",
+            "testbed/workloads/idle.toml",
+            "--plans",
+            "best",
+        ],
+        2,
+        "--plans",
     );
 }

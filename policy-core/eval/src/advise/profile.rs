@@ -117,13 +117,29 @@ pub fn working_set_bytes(samples: &[ProfileSample], ram_bytes: f64) -> f64 {
     wws.unwrap_or(ram_bytes).min(ram_bytes)
 }
 
+/// The distinct bytes a guest dirties in a window of `window_s`, on the
+/// working-set curve the profile's windows are read with: W·(1 − (1 −
+/// d₁/W)^(window / T_short)), where d₁ is what a short window dirties
+/// (`rate_bytes_per_s` × [`SHORT_WINDOW_S`]) and W the working set. Over
+/// windows shorter than the short one the rate comes out higher (the
+/// writes a short window sees are less often repeats), towards the
+/// guest's raw write rate.
+pub fn dirtied_in_window_bytes(rate_bytes_per_s: f64, wws_bytes: f64, window_s: f64) -> f64 {
+    let short = rate_bytes_per_s * SHORT_WINDOW_S;
+    if !(short > 0.0 && wws_bytes > 0.0 && window_s > 0.0) {
+        return 0.0;
+    }
+    let k = window_s / SHORT_WINDOW_S;
+    wws_bytes * (1.0 - (1.0 - (short / wws_bytes).min(1.0)).powf(k))
+}
+
 /// Solve W·(1 − (1 − short/W)^k) = long for W in (short, ram]; None when
 /// `long` shows no saturation within `ram` (nearly k × short).
 fn invert_saturation(short: f64, long: f64, k: f64, ram: f64) -> Option<f64> {
     if !(short > 0.0 && long > 0.0 && k > 1.0) {
         return None;
     }
-    let seen = |w: f64| w * (1.0 - (1.0 - (short / w).min(1.0)).powf(k));
+    let seen = |w: f64| dirtied_in_window_bytes(short / SHORT_WINDOW_S, w, k * SHORT_WINDOW_S);
     // seen(W) grows with W towards k·short; no W within RAM explains less
     // saturation than seen(ram) shows.
     if long >= seen(ram) {
@@ -209,6 +225,16 @@ impl SimulatedProfiler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_working_set_curve_gives_the_short_window_at_one_second_and_saturates() {
+        let mib = 1048576.0;
+        let d = |w: f64| dirtied_in_window_bytes(50.0 * mib, 200.0 * mib, w);
+        assert!((d(SHORT_WINDOW_S) - 50.0 * mib).abs() < 1.0);
+        assert!(d(0.3) / 0.3 > 50.0 * mib, "a short window dirties faster");
+        assert!(d(5.0) / 5.0 < 50.0 * mib && d(60.0) <= 200.0 * mib);
+        assert_eq!(dirtied_in_window_bytes(0.0, 200.0 * mib, 1.0), 0.0);
+    }
 
     fn sample(t_s: f64, window_s: f64, dirtied_bytes: f64) -> ProfileSample {
         ProfileSample {

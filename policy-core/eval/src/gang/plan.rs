@@ -35,7 +35,12 @@
 //!    until its burst ends) — unless the link holds more than one
 //!    migration and its expected time is longer than all the others have
 //!    left: then it is the evacuation's critical path and goes now, beside
-//!    them (LPT's reason).
+//!    them (LPT's reason). A guest that converges in none of the regimes
+//!    its profile shows, even alone on the link, is predicted to run to
+//!    the time cap whenever it goes and at whatever share: such guests
+//!    are attempted last and all at once (as soon as the running ones
+//!    still converge beside them), so their time caps overlap instead of
+//!    adding up — one at a time, k of them would cost k time caps.
 //! 4. **When**: with an [`Outlook`], each waiting guest's forecast is read
 //!    again at every event from its profile, taken on while it waits (a
 //!    deferred guest that has calmed down is seen to); if its advice is
@@ -46,7 +51,9 @@
 //! whoever is still waiting.
 
 use super::sim::{fair_share, Dispatcher};
-use crate::advise::profile::{bucket_rates, working_set_bytes, ProfileSample};
+use crate::advise::profile::{
+    bucket_rates, dirtied_in_window_bytes, working_set_bytes, ProfileSample,
+};
 
 /// Seconds of profile a rate is averaged over: the recent rate is the
 /// mean of the last few seconds, and each such stretch is a regime.
@@ -117,12 +124,30 @@ impl GuestForecast {
         }
     }
 
-    /// Converges at a share of `share_bytes_per_s` now: it dirties slower
-    /// than it is sent, or its whole working set fits `stop_downtime_s` at
-    /// that share.
+    /// Converges at a share of `share_bytes_per_s` now (see
+    /// [`converges_with_rate`](Self::converges_with_rate)).
     pub fn converges_at(&self, share_bytes_per_s: f64, stop_downtime_s: f64) -> bool {
-        self.dirty_bytes_per_s < share_bytes_per_s
-            || self.wws_bytes <= share_bytes_per_s * stop_downtime_s
+        self.converges_with_rate(self.dirty_bytes_per_s, share_bytes_per_s, stop_downtime_s)
+    }
+
+    /// Converges at a share of `share_bytes_per_s` while it dirties at
+    /// `rate_bytes_per_s` (over the profile's 1 s windows): what a round as
+    /// long as the stop's downtime dirties fits that downtime at that
+    /// share. Rounds shorten while each dirties less than it sends, towards
+    /// the length at which they balance; the stop comes if that length is
+    /// at most the downtime. Read on the working-set curve
+    /// ([`dirtied_in_window_bytes`]): over a window shorter than 1 s a
+    /// guest dirties faster than its 1 s rate says, and a working set that
+    /// fits the downtime whole always does.
+    pub fn converges_with_rate(
+        &self,
+        rate_bytes_per_s: f64,
+        share_bytes_per_s: f64,
+        stop_downtime_s: f64,
+    ) -> bool {
+        let budget = share_bytes_per_s * stop_downtime_s;
+        self.wws_bytes <= budget
+            || dirtied_in_window_bytes(rate_bytes_per_s, self.wws_bytes, stop_downtime_s) < budget
     }
 
     /// The predicted migration time at a rate, s: a working set that fits
@@ -140,8 +165,14 @@ impl GuestForecast {
         let t = if self.wws_bytes <= share * link.stop_downtime_s {
             let dirtied = rate_bytes_per_s * self.bulk_bytes / share;
             (self.bulk_bytes + self.wws_bytes.min(dirtied)) / share
-        } else if rate_bytes_per_s < share {
-            self.bulk_bytes / (share - rate_bytes_per_s)
+        } else if self.converges_with_rate(rate_bytes_per_s, share, link.stop_downtime_s) {
+            // It converges, so what it dirties over the downtime's window
+            // is below the share; over rounds longer than that window the
+            // 1 s rate is the one (a stop longer than 1 s: the slower).
+            let stop_s = link.stop_downtime_s.max(f64::EPSILON);
+            let window_rate =
+                dirtied_in_window_bytes(rate_bytes_per_s, self.wws_bytes, stop_s) / stop_s;
+            self.bulk_bytes / (share - rate_bytes_per_s.min(window_rate))
         } else {
             link.time_cap_s
         };
@@ -151,6 +182,15 @@ impl GuestForecast {
     /// The predicted migration time at a share if it starts now, s.
     pub fn time_at_s(&self, share_bytes_per_s: f64, link: &PlanLink) -> f64 {
         self.time_with_rate_s(self.dirty_bytes_per_s, share_bytes_per_s, link)
+    }
+
+    /// Converges at a share of `share_bytes_per_s` in none of the regimes
+    /// its profile shows (nor now): whenever it starts, its migration is
+    /// predicted to run to the time cap.
+    pub fn converges_never_at(&self, share_bytes_per_s: f64, stop_downtime_s: f64) -> bool {
+        std::iter::once(&self.dirty_bytes_per_s)
+            .chain(&self.rate_quantiles_bytes_per_s)
+            .all(|&r| !self.converges_with_rate(r, share_bytes_per_s, stop_downtime_s))
     }
 
     /// The expected migration time at a share if it starts at a later
@@ -219,6 +259,10 @@ enum Group {
     Ready,
     /// Cannot converge now: after the rest.
     Deferred,
+    /// Converges in none of the regimes its profile shows, even alone on
+    /// the link: attempted once, with every other such guest at once,
+    /// after the rest.
+    Doomed,
 }
 
 /// A guest's place in the order: its group, what it loses by waiting
@@ -272,8 +316,16 @@ impl Planner {
                 let later = f.map_or(0.0, |f| f.expected_time_at_s(share_bytes_per_s, link));
                 let ready =
                     f.is_none_or(|f| f.converges_at(share_bytes_per_s, link.stop_downtime_s));
+                let doomed =
+                    f.is_some_and(|f| f.converges_never_at(link.share(1), link.stop_downtime_s));
                 let rank = Rank {
-                    group: if ready { Group::Ready } else { Group::Deferred },
+                    group: if ready {
+                        Group::Ready
+                    } else if doomed {
+                        Group::Doomed
+                    } else {
+                        Group::Deferred
+                    },
                     gain_of_waiting_s: now - later,
                     time_now_s: now,
                 };
@@ -292,7 +344,8 @@ impl Planner {
             let total_s: f64 = ranks.iter().map(|r| planned_s(&r.1)).sum();
             for (_, rank) in &mut ranks {
                 let others_s = (total_s - planned_s(rank)) / filling as f64;
-                if rank.group == Group::Deferred && planned_s(rank) >= others_s {
+                let waits = matches!(rank.group, Group::Deferred | Group::Doomed);
+                if waits && planned_s(rank) >= others_s {
                     rank.group = Group::Critical;
                 }
             }
@@ -337,6 +390,24 @@ impl Planner {
     }
 }
 
+impl Planner {
+    /// Whether every running guest converging at its share now still does
+    /// once `joining` start beside it.
+    fn may_join_all(&self, running: &[usize], joining: &[usize]) -> bool {
+        let stop_s = self.link.stop_downtime_s;
+        let now = self.link.share(running.len());
+        let then = self.link.share(running.len() + joining.len());
+        let converges = |g: usize, share: f64| {
+            self.forecasts
+                .get(g)
+                .is_none_or(|f| f.converges_at(share, stop_s))
+        };
+        running
+            .iter()
+            .all(|&r| !converges(r, now) || converges(r, then))
+    }
+}
+
 impl Dispatcher for Planner {
     fn start_now(&mut self, now_s: f64, running: &[usize], waiting: &[usize]) -> Vec<usize> {
         let share = self.link.share(running.len() + 1);
@@ -366,9 +437,27 @@ impl Dispatcher for Planner {
                     .collect();
             }
         }
+        let doomed: Vec<usize> = ranked
+            .iter()
+            .filter(|(_, r)| r.group == Group::Doomed)
+            .map(|&(g, _)| g)
+            .collect();
+        if !doomed.is_empty() && doomed.len() == ranked.len() {
+            // Only guests that converge at no share are left: their
+            // attempts overlap rather than add up, once the running ones
+            // still converge beside them.
+            return if self.may_join_all(running, &doomed) {
+                doomed
+            } else {
+                Vec::new()
+            };
+        }
         let mut together: Vec<usize> = running.to_vec();
         let mut started = Vec::new();
-        for (g, _) in ranked {
+        for (g, rank) in ranked {
+            if rank.group == Group::Doomed {
+                continue;
+            }
             if together.is_empty() {
                 // Nothing runs: it goes, converging or not.
                 together.push(g);
@@ -434,8 +523,8 @@ mod tests {
         for q in &mut bursting.rate_quantiles_bytes_per_s[..5] {
             *q = 2.0 * MIB;
         }
-        // Never calmer so far: it loses nothing by waiting, but gains
-        // nothing either, so it goes before the one that may calm down.
+        // Never calmer so far: it converges in no regime, so it goes after
+        // the one that may calm down (with any others like it, at once).
         let hot = guest(300.0, 150.0, 400.0);
         let p = Planner::new(
             vec![
@@ -446,7 +535,7 @@ mod tests {
             ],
             link(None),
         );
-        assert_eq!(p.order(), vec![2, 1, 3, 0]);
+        assert_eq!(p.order(), vec![2, 1, 0, 3]);
     }
 
     #[test]
@@ -461,6 +550,48 @@ mod tests {
         // One at a time, waiting costs it nothing: it goes last.
         let p = Planner::new(vec![small, small, hot], link(None));
         assert_eq!(p.order()[2], 2);
+    }
+
+    #[test]
+    fn a_short_stop_needs_the_rate_over_its_own_window() {
+        // 105 MiB/s distinct over 1 s windows, in a 113 MiB working set: a
+        // 1 s round dirties 105 MiB, below the link's 119 MiB/s, but a
+        // 0.3 s round dirties 62 MiB, far above the 36 MiB the link sends
+        // in 0.3 s (the writes of a short round are less often repeats).
+        let g = guest(500.0, 105.0, 113.0);
+        assert!(g.converges_at(119.0 * MIB, 1.0));
+        assert!(!g.converges_at(119.0 * MIB, 0.3));
+        // Spread over all of RAM, the short window's rate is the 1 s one.
+        let wide = guest(500.0, 105.0, 4096.0);
+        assert!(wide.converges_at(119.0 * MIB, 0.3));
+    }
+
+    #[test]
+    fn guests_that_converge_in_no_regime_go_last_all_at_once() {
+        // 150 MiB/s over 400 MiB in every regime, on a 100 MiB/s link one
+        // migration fills: no share saves them.
+        let doomed = guest(300.0, 150.0, 400.0);
+        assert!(doomed.converges_never_at(100.0 * MIB, 1.0));
+        // One that calms down in half its regimes is not doomed.
+        let mut calming = doomed;
+        for q in &mut calming.rate_quantiles_bytes_per_s[..5] {
+            *q = 2.0 * MIB;
+        }
+        assert!(!calming.converges_never_at(100.0 * MIB, 1.0));
+        let small = guest(100.0, 1.0, 10.0);
+        let mut p = Planner::new(vec![doomed, small, doomed, calming], link(None));
+        assert_eq!(p.order(), vec![1, 3, 0, 2]);
+        // One at a time while others wait, the doomed ones held back.
+        assert_eq!(p.start_now(0.0, &[], &[0, 1, 2, 3]), vec![1]);
+        assert_eq!(p.start_now(1.0, &[], &[0, 2, 3]), vec![3]);
+        // Only doomed ones left: both at once, but not while a running
+        // guest would stop converging at the share left to it (the small
+        // one converges at 100/3 MiB/s, one dirtying 40 MiB/s does not).
+        assert_eq!(p.start_now(2.0, &[1], &[0, 2]), vec![0, 2]);
+        let busy = guest(800.0, 40.0, 400.0);
+        let mut p = Planner::new(vec![doomed, doomed, busy], link(None));
+        assert!(p.start_now(0.0, &[2], &[0, 1]).is_empty());
+        assert_eq!(p.start_now(9.0, &[], &[0, 1]), vec![0, 1]);
     }
 
     #[test]
