@@ -8,8 +8,8 @@
 # auto-converge, KubeVirt's downtime ramp and stall detector, and Kairos's
 # `predictive`, each workload's oracle from a never-stop migration, costs at
 # the downtime weights 3, 10 and 30. Prints the tables and where the plots,
-# raw runs, logs and per-round traces are. The full comparison with repeats
-# is scripts/results.sh (docs/results.md).
+# raw runs, logs and per-round traces are. The full comparison, every static
+# limit with repeats at one commit, is scripts/sweep.sh (docs/results-sweep.md).
 #
 # Extra arguments go to `kairos compare` (e.g. --repeat 3).
 set -euo pipefail
