@@ -5,8 +5,10 @@
 //! shortest predicted first, and Kairos's planner, each guest under each
 //! stop policy given; a table (or JSON lines with every guest's migration)
 //! of makespan, downtime above the limit, guests above the maximum and
-//! guests that did not complete. The live evacuation through libvirt is
-//! not built yet.
+//! guests that did not complete. With `--hosts`, a rack: the guests dealt
+//! to several hosts, each draining over its own link through one shared
+//! uplink, each host running the plan on its own guests. The live
+//! evacuation through libvirt is not built yet.
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +19,8 @@ use kairos_eval::advise::profile::simulated_profile;
 use kairos_eval::gang::baseline::{baseline_schedule, BaselineOrder, Concurrency, GangScore};
 use kairos_eval::gang::outlook::SimulatedOutlook;
 use kairos_eval::gang::plan::{GuestForecast, PlanLink, Planner};
-use kairos_eval::gang::sim::{simulate_gang, Dispatcher, GangConfig, GangGuest, GangRun};
+use kairos_eval::gang::rack::{Rack, RackDispatcher};
+use kairos_eval::gang::sim::{simulate_rack, Dispatcher, GangConfig, GangGuest, GangRun};
 use kairos_eval::sim::workload::{suite_files, Workload};
 use kairos_policy_core::cost::Objective;
 use serde::Serialize;
@@ -58,6 +61,15 @@ pub struct EvacuateArgs {
     /// Seed of the guests and of the random order.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// A rack: the guests dealt to this many hosts in turn (guest i on
+    /// host i mod N), each draining over its own link of --bandwidth-mbit,
+    /// all through one uplink (--uplink-mbit); each host plans on its own.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub hosts: usize,
+    /// The rack's uplink every host's migrations cross, Mbit/s [default:
+    /// the hosts' links together, so it never binds].
+    #[arg(long, value_name = "MBIT")]
+    pub uplink_mbit: Option<f64>,
     /// Which kinds of plan to run: the fixed ones operators use, Kairos's
     /// planner, the planner asking each guest's advice.
     #[arg(long, value_delimiter = ',', default_value = "fixed,planned,advised")]
@@ -129,6 +141,10 @@ struct Setup {
     programs: Vec<String>,
     bandwidth_mbit: f64,
     per_migration_mbit: Option<f64>,
+    /// Hosts the guests are dealt to (1: one host, one link).
+    hosts: usize,
+    /// The uplink the hosts share, Mbit/s.
+    uplink_mbit: f64,
     warmup_s: f64,
     time_cap_s: f64,
     seed: u64,
@@ -184,6 +200,15 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
     if args.copies == 0 {
         bail!("--copies must be at least 1");
     }
+    if args.hosts == 0 {
+        bail!("--hosts must be at least 1");
+    }
+    if args
+        .uplink_mbit
+        .is_some_and(|m| !(m.is_finite() && m > 0.0))
+    {
+        bail!("--uplink-mbit must be > 0");
+    }
     for (name, v) in [
         ("--warmup-s", args.warmup_s),
         ("--time-cap-s", args.time_cap_s),
@@ -225,18 +250,47 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
             GuestForecast::from_profile(&samples, ram_bytes, bulk_wire_bytes(w, seed))
         })
         .collect();
+    let uplink_mbit = args
+        .uplink_mbit
+        .unwrap_or(args.bandwidth_mbit * args.hosts as f64);
+    let rack = Rack::dealt(n, args.hosts, uplink_mbit * 1e6 / 8.0);
+    let hosts = rack.hosts();
+    // What no plan beats: every guest's bulk across the uplink (at most
+    // the hosts' links together), each host's across its link, the
+    // largest at one migration's rate.
+    let bulk_of = |h: usize| -> f64 {
+        (0..n)
+            .filter(|&g| rack.host_of[g] == h)
+            .map(|g| forecasts[g].bulk_bytes)
+            .sum()
+    };
     let bulk_total: f64 = forecasts.iter().map(|f| f.bulk_bytes).sum();
     let bulk_largest = forecasts.iter().map(|f| f.bulk_bytes).fold(0.0, f64::max);
-    let bound_s =
-        (bulk_total / gang_cfg.link_bytes_per_s).max(bulk_largest / gang_cfg.share_bytes_per_s(1));
+    let rack_bytes_per_s = rack
+        .uplink_bytes_per_s
+        .min(gang_cfg.link_bytes_per_s * hosts as f64);
+    let host_bound_s = (0..hosts)
+        .map(|h| bulk_of(h) / gang_cfg.link_bytes_per_s)
+        .fold(0.0, f64::max);
+    let bound_s = (bulk_total / rack_bytes_per_s)
+        .max(host_bound_s)
+        .max(bulk_largest / gang_cfg.share_bytes_per_s(1));
     let setup = Setup {
         programs: workloads.iter().map(|w| w.name.clone()).collect(),
         bandwidth_mbit: args.bandwidth_mbit,
         per_migration_mbit: args.per_migration_mbit,
+        hosts,
+        uplink_mbit,
         warmup_s: args.warmup_s,
         time_cap_s: args.time_cap_s,
         seed: args.seed,
     };
+    // The most guests a host holds: a fixed concurrency at least that is
+    // all at once.
+    let largest_host = (0..hosts)
+        .map(|h| rack.host_of.iter().filter(|&&x| x == h).count())
+        .max()
+        .unwrap_or(n);
     let mut plans = Vec::new();
     let fixed = if args.plans.contains(&PlanKind::Fixed) {
         Concurrency::USUAL.as_slice()
@@ -244,7 +298,7 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
         &[]
     };
     for &concurrency in fixed {
-        if matches!(concurrency, Concurrency::Fixed(k) if k >= n) {
+        if matches!(concurrency, Concurrency::Fixed(k) if k >= largest_host) {
             // The same as all at once, which runs.
             continue;
         }
@@ -253,7 +307,7 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
             BaselineOrder::Random(args.seed),
             BaselineOrder::ShortestPredictedFirst,
         ] {
-            if concurrency.limit(n) >= n && order != BaselineOrder::AsListed {
+            if concurrency.limit(largest_host) >= largest_host && order != BaselineOrder::AsListed {
                 // All at once: the order does not matter.
                 continue;
             }
@@ -271,8 +325,12 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
     }
     let mut rows = Vec::new();
     for spec in &specs {
+        // A host's planner sees its link, or its even part of the uplink
+        // when every host drains at once, if that is less.
         let plan_link = PlanLink {
-            link_bytes_per_s: gang_cfg.link_bytes_per_s,
+            link_bytes_per_s: gang_cfg
+                .link_bytes_per_s
+                .min(rack.uplink_bytes_per_s / hosts as f64),
             per_migration_bytes_per_s: gang_cfg.per_migration_bytes_per_s,
             stop_downtime_s: spec.stop_downtime_ms(&cfg) / 1000.0,
             time_cap_s: gang_cfg.time_cap_s,
@@ -300,25 +358,32 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
                 plan.at_a_time(),
                 plan.order()
             );
-            let mut dispatcher: Box<dyn Dispatcher> = match plan {
-                Plan::Fixed { concurrency, order } => {
-                    Box::new(baseline_schedule(&predicted_s, concurrency, order))
+            // Each host's own plan over its own guests (`here`: their
+            // indices in the rack).
+            let mut dispatcher = RackDispatcher::new(&rack, |_, here| -> Box<dyn Dispatcher> {
+                match plan {
+                    Plan::Fixed { concurrency, order } => {
+                        let predicted: Vec<f64> = here.iter().map(|&g| predicted_s[g]).collect();
+                        Box::new(baseline_schedule(&predicted, concurrency, order))
+                    }
+                    Plan::Planned | Plan::PlannedAdvised => {
+                        let guests: Vec<(&Workload, u64, f64)> = here
+                            .iter()
+                            .map(|&g| {
+                                let seed = args.seed.wrapping_add(g as u64);
+                                (&workloads[g], seed, forecasts[g].bulk_bytes)
+                            })
+                            .collect();
+                        let outlook = SimulatedOutlook::new(&guests, args.warmup_s, objective);
+                        let mine: Vec<GuestForecast> = here.iter().map(|&g| forecasts[g]).collect();
+                        Box::new(
+                            Planner::new(mine, plan_link)
+                                .with_outlook(Box::new(outlook), plan == Plan::PlannedAdvised),
+                        )
+                    }
                 }
-                Plan::Planned | Plan::PlannedAdvised => {
-                    let guests: Vec<(&Workload, u64, f64)> = workloads
-                        .iter()
-                        .zip(&forecasts)
-                        .enumerate()
-                        .map(|(i, (w, f))| (w, args.seed.wrapping_add(i as u64), f.bulk_bytes))
-                        .collect();
-                    let outlook = SimulatedOutlook::new(&guests, args.warmup_s, objective);
-                    Box::new(
-                        Planner::new(forecasts.clone(), plan_link)
-                            .with_outlook(Box::new(outlook), plan == Plan::PlannedAdvised),
-                    )
-                }
-            };
-            let outcome = simulate_gang(guests, dispatcher.as_mut(), &gang_cfg);
+            });
+            let outcome = simulate_rack(guests, &mut dispatcher, &gang_cfg, Some(&rack));
             let row = Row {
                 policy: spec.to_string(),
                 plan,

@@ -408,4 +408,73 @@ fn an_evacuation_compares_the_usual_concurrencies() {
         2,
         "--plans",
     );
+    expect_error(
+        &[
+            "evacuate",
+            "--simulate",
+            "--guests",
+            "testbed/workloads/idle.toml",
+            "--hosts",
+            "0",
+        ],
+        1,
+        "--hosts",
+    );
+}
+
+#[test]
+fn a_rack_drains_its_hosts_through_one_uplink() {
+    let evacuate = |uplink_mbit: &str| {
+        let out = run(kairos().args([
+            "evacuate",
+            "--simulate",
+            "--guests",
+            "testbed/workloads/static-small.toml",
+            "--copies",
+            "4",
+            "--policy",
+            "qemu",
+            "--hosts",
+            "2",
+            "--uplink-mbit",
+            uplink_mbit,
+            "--warmup-s",
+            "5",
+            "--time-cap-s",
+            "60",
+            "--plans",
+            "fixed",
+            "--json",
+        ]));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json_lines(&out)
+    };
+    let makespan = |rows: &[Value], at_a_time: &str| {
+        rows.iter()
+            .find(|r| r["at_a_time"] == at_a_time && r["order"] == "as listed")
+            .and_then(|r| r["score"]["makespan_s"].as_f64())
+            .unwrap()
+    };
+    let wide = evacuate("2000");
+    let narrow = evacuate("1000");
+    // Two guests a host: 1 and all (= 2) at a time, in three orders for 1.
+    assert_eq!(wide.len(), 4, "{wide:?}");
+    for row in wide.iter().chain(&narrow) {
+        assert_eq!(row["setup"]["hosts"], 2, "{row}");
+        if row["at_a_time"] == "1" {
+            assert_eq!(row["score"]["failed"], 0, "{row}");
+        }
+    }
+    // Through an uplink as wide as one host's link, the two hosts send at
+    // half the rate: at least about twice as long (more, since a guest
+    // that writes dirties more while its rounds take longer).
+    let ratio = makespan(&narrow, "1") / makespan(&wide, "1");
+    assert!(ratio > 1.9 && ratio < 3.0, "{ratio}");
+    // And the bound says so.
+    let bound = |rows: &[Value]| rows[0]["bound_s"].as_f64().unwrap();
+    assert!((bound(&narrow) / bound(&wide) - 2.0).abs() < 1e-6);
 }

@@ -14,6 +14,7 @@ use kairos_policy_core::observation::RoundObservation;
 use kairos_policy_core::policies::ConvergencePolicy;
 use serde::Serialize;
 
+use super::rack::Rack;
 use crate::outcome::{acted_on, MigrationStatus};
 use crate::sim::guest::{DirtySet, Guest, PAGES_PER_MIB};
 use crate::sim::pass::SendQueue;
@@ -323,8 +324,42 @@ pub fn simulate_gang(
     dispatcher: &mut dyn Dispatcher,
     cfg: &GangConfig,
 ) -> GangOutcome {
+    simulate_rack(guests, dispatcher, cfg, None)
+}
+
+/// Each lane's rate when `sending` says which send: the one link's fair
+/// share, or the rack's max-min fair shares (each host's link is the
+/// link of `cfg`).
+fn shares_into(cfg: &GangConfig, rack: Option<&Rack>, sending: &[bool], out: &mut Vec<f64>) {
+    match rack {
+        Some(rack) => rack.shares_into(
+            cfg.link_bytes_per_s,
+            cfg.per_migration_bytes_per_s,
+            sending,
+            out,
+        ),
+        None => {
+            let share = cfg.share_bytes_per_s(sending.iter().filter(|&&s| s).count());
+            out.clear();
+            out.extend(sending.iter().map(|&s| if s { share } else { 0.0 }));
+        }
+    }
+}
+
+/// Migrate `guests` over the link of `cfg` — or, with a `rack`, each
+/// guest over its host's link (the link of `cfg`) and all through the
+/// rack's uplink — started as `dispatcher` says.
+pub fn simulate_rack(
+    guests: Vec<GangGuest<'_>>,
+    dispatcher: &mut dyn Dispatcher,
+    cfg: &GangConfig,
+    rack: Option<&Rack>,
+) -> GangOutcome {
     let mut lanes: Vec<Lane> = guests.into_iter().map(Lane::new).collect();
     let mut now_s: f64 = 0.0;
+    let mut sending: Vec<bool> = Vec::with_capacity(lanes.len());
+    let mut shares: Vec<f64> = Vec::with_capacity(lanes.len());
+    let mut resumed: Vec<f64> = Vec::with_capacity(lanes.len());
     loop {
         let waiting: Vec<usize> = (0..lanes.len())
             .filter(|&i| lanes[i].phase == Phase::Waiting)
@@ -335,11 +370,12 @@ pub fn simulate_gang(
                 lanes[g].begin(now_s, cfg.warmup_s + now_s);
             }
         }
-        let senders = lanes.iter().filter(|l| l.sending()).count();
-        let share = cfg.share_bytes_per_s(senders);
+        sending.clear();
+        sending.extend(lanes.iter().map(Lane::sending));
+        shares_into(cfg, rack, &sending, &mut shares);
         // The next event: a send or a sync ending, or a planned start.
         let mut next_s = f64::INFINITY;
-        for lane in &lanes {
+        for (lane, &share) in lanes.iter().zip(&shares) {
             let at = match lane.phase {
                 Phase::Sending { left_bytes } | Phase::Copying { left_bytes, .. } => {
                     now_s + left_bytes / share
@@ -359,7 +395,8 @@ pub fn simulate_gang(
         }
         let step_s = (next_s - now_s).max(0.0);
         now_s = next_s;
-        for lane in &mut lanes {
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            let share = shares[i];
             if lane.running() {
                 let program_s = cfg.warmup_s + now_s;
                 lane.guest
@@ -397,7 +434,10 @@ pub fn simulate_gang(
                 }
                 Phase::Syncing { until_s } if until_s <= now_s + EPSILON_S => {
                     // Its share once it sends again.
-                    lane.sync(now_s, cfg.share_bytes_per_s(senders + 1), cfg)
+                    sending[i] = true;
+                    shares_into(cfg, rack, &sending, &mut resumed);
+                    sending[i] = false;
+                    lane.sync(now_s, resumed[i], cfg)
                 }
                 _ => {}
             }
