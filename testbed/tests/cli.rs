@@ -308,29 +308,31 @@ fn help_lists_possible_values_and_exit_codes() {
     assert!(help.contains("130 interrupted"), "{help}");
 }
 
-#[test]
-fn an_evacuation_compares_the_usual_concurrencies() {
-    let out = run(kairos().args([
-        "evacuate",
-        "--simulate",
-        "--guests",
-        "testbed/workloads/static-small.toml,testbed/workloads/idle.toml",
-        "--copies",
-        "2",
-        "--policy",
-        "qemu",
-        "--time-cap-s",
-        "120",
-        "--warmup-s",
-        "10",
-        "--json",
-    ]));
+/// `kairos evacuate --simulate --policy qemu --json` with `args`: its rows.
+fn evacuate_rows(args: &[&str]) -> Vec<Value> {
+    let out = run(kairos()
+        .args(["evacuate", "--simulate", "--policy", "qemu", "--json"])
+        .args(args));
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rows = json_lines(&out);
+    json_lines(&out)
+}
+
+#[test]
+fn an_evacuation_compares_the_usual_concurrencies() {
+    let rows = evacuate_rows(&[
+        "--guests",
+        "testbed/workloads/static-small.toml,testbed/workloads/idle.toml",
+        "--copies",
+        "2",
+        "--time-cap-s",
+        "120",
+        "--warmup-s",
+        "10",
+    ]);
     // 1, 2 at a time in three orders each (as listed, random, shortest
     // predicted first); 4 = all for four guests, once; and the planner's,
     // with and without each guest's advice.
@@ -359,29 +361,18 @@ fn an_evacuation_compares_the_usual_concurrencies() {
         assert_eq!(row["setup"]["programs"][0], "static-small", "{row}");
     }
     // Only the planner's plan when asked.
-    let out = run(kairos().args([
-        "evacuate",
-        "--simulate",
+    let rows = evacuate_rows(&[
         "--guests",
         "testbed/workloads/idle.toml",
         "--copies",
         "2",
-        "--policy",
-        "qemu",
         "--time-cap-s",
         "60",
         "--warmup-s",
         "5",
         "--plans",
         "planned",
-        "--json",
-    ]));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows = json_lines(&out);
+    ]);
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["plan"], "planned");
     expect_error(
@@ -425,15 +416,11 @@ fn an_evacuation_compares_the_usual_concurrencies() {
 #[test]
 fn a_rack_drains_its_hosts_through_one_uplink() {
     let evacuate = |uplink_mbit: &str| {
-        let out = run(kairos().args([
-            "evacuate",
-            "--simulate",
+        evacuate_rows(&[
             "--guests",
             "testbed/workloads/static-small.toml",
             "--copies",
             "4",
-            "--policy",
-            "qemu",
             "--hosts",
             "2",
             "--uplink-mbit",
@@ -444,14 +431,7 @@ fn a_rack_drains_its_hosts_through_one_uplink() {
             "60",
             "--plans",
             "fixed",
-            "--json",
-        ]));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        json_lines(&out)
+        ])
     };
     let makespan = |rows: &[Value], at_a_time: &str| {
         rows.iter()
