@@ -5,7 +5,9 @@
 # predicted first) and Kairos's planner, each guest under QEMU's rule and
 # under Kairos's per-guest stop — over a 1 Gbit/s link one migration fills,
 # and a 10 Gbit/s link where one migration sends at most 2.5 Gbit/s; hosts of
-# 8, 16, 32 and 64 guests (design hosts: 8 and 16). The
+# 8, 16, 32 and 64 guests (design hosts: 8 and 16); and a rack: 64 guests
+# dealt to 8 hosts of 1 Gbit/s each through a 4 Gbit/s uplink, each host
+# planning its own guests (held-out seeds only). The
 # held-out hosts' seeds (testbed/workloads-held-out/SEEDS.toml) were not
 # looked at before the planner was frozen; the design hosts are the ones it
 # was chosen on. Resumable: a host already evacuated is kept (delete
@@ -27,6 +29,9 @@ DESIGN_SIZES=${DESIGN_SIZES:-8 16}
 # BANDWIDTH_MBIT[:PER_MIGRATION_MBIT]
 LINKS=${LINKS:-1000 10000:2500}
 WARMUP_S=${WARMUP_S:-30}
+# HOSTS:HOST_MBIT:UPLINK_MBIT, RACK_GUESTS guests dealt to the hosts in turn.
+RACKS=${RACKS:-8:1000:4000}
+RACK_GUESTS=${RACK_GUESTS:-64}
 
 bash scripts/setup.sh
 cargo build --release -q -p kairos-testbed
@@ -34,16 +39,22 @@ kairos=target/release/kairos
 out=build/evacuate
 mkdir -p "$out/programs" "$out/held-out" "$out/design"
 
+programs_of() { # SEED COUNT: the seed's programs, at least COUNT of them
+    local programs=$out/programs/$1
+    if [ "$(ls "$programs"/*.toml 2>/dev/null | wc -l)" -lt "$2" ]; then
+        rm -rf "$programs"
+        python3 scripts/gen_workloads.py --seed "$1" --count "$2" --out "$programs" >/dev/null
+    fi
+    echo "$programs"
+}
+
 evacuate() { # SET SEED SIZE...
     local set=$1 seed=$2
     shift 2
     local largest=0
     for n in "$@"; do [ "$n" -gt "$largest" ] && largest=$n; done
-    local programs=$out/programs/$seed
-    if [ "$(ls "$programs"/*.toml 2>/dev/null | wc -l)" -lt "$largest" ]; then
-        rm -rf "$programs"
-        python3 scripts/gen_workloads.py --seed "$seed" --count "$largest" --out "$programs" >/dev/null
-    fi
+    local programs
+    programs=$(programs_of "$seed" "$largest")
     for n in "$@"; do
         local files
         files=$(ls "$programs"/*.toml | head -n "$n" | paste -sd,)
@@ -68,6 +79,29 @@ evacuate() { # SET SEED SIZE...
 for seed in $HELD_OUT_SEEDS; do
     # shellcheck disable=SC2086
     evacuate held-out "$seed" $SIZES
+done
+rack() { # SET SEED SPEC (HOSTS:HOST_MBIT:UPLINK_MBIT)
+    local set=$1 seed=$2 hosts mbit uplink programs files
+    IFS=: read -r hosts mbit uplink <<<"$3"
+    programs=$(programs_of "$seed" "$RACK_GUESTS")
+    files=$(ls "$programs"/*.toml | head -n "$RACK_GUESTS" | paste -sd,)
+    local name="rack$hosts-s$seed-n$RACK_GUESTS-$mbit-up$uplink"
+    local file=$out/$set/$name.jsonl
+    if [ -s "$file" ]; then
+        echo "== $name ($set): done before, kept" >&2
+        return
+    fi
+    echo "== $name ($set)" >&2
+    $kairos evacuate --simulate --guests "$files" --policy qemu,predictive \
+        --bandwidth-mbit "$mbit" --hosts "$hosts" --uplink-mbit "$uplink" \
+        --warmup-s "$WARMUP_S" --seed "$seed" --json >"$file.part"
+    mv "$file.part" "$file"
+}
+
+for seed in $HELD_OUT_SEEDS; do
+    for spec in $RACKS; do
+        rack held-out "$seed" "$spec"
+    done
 done
 for seed in $DESIGN_SEEDS; do
     # shellcheck disable=SC2086

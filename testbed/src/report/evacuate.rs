@@ -82,6 +82,14 @@ impl EvacuationRow {
         (self.score.failed, self.score.makespan_s)
     }
 
+    /// Hosts of the rack it emptied (1: one host, one link).
+    fn hosts(&self) -> u64 {
+        self.setup
+            .get("hosts")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(1)
+    }
+
     fn label(&self) -> String {
         format!("{} at a time, {}", self.at_a_time, self.order)
     }
@@ -276,13 +284,22 @@ pub fn render(records: &[EvacuateRecord], source: &str, command: &str) -> Result
             .collect::<std::collections::BTreeSet<_>>()
             .len(),
     );
-    let held_out: Vec<&HostCase<'_>> = cases.iter().filter(|c| c.held_out).collect();
+    let is_rack = |c: &HostCase<'_>| c.planned.hosts() > 1;
+    let held_out: Vec<&HostCase<'_>> = cases.iter().filter(|c| c.held_out && !is_rack(c)).collect();
+    let racks: Vec<&HostCase<'_>> = cases.iter().filter(|c| c.held_out && is_rack(c)).collect();
     let design: Vec<&HostCase<'_>> = cases.iter().filter(|c| !c.held_out).collect();
     out.push_str("### Goals\n\n");
     if held_out.is_empty() {
         out.push_str("- No held-out host is stored: the goals are not measured.\n");
     } else {
         goal_lines(&mut out, &held_out, "Held-out hosts");
+    }
+    if !racks.is_empty() {
+        goal_lines(
+            &mut out,
+            &racks,
+            "Held-out racks (each host planning its own guests, one uplink)",
+        );
     }
     if !design.is_empty() {
         goal_lines(
@@ -373,6 +390,31 @@ mod tests {
         let page = render(&records, "x.jsonl.gz", "cmd").unwrap();
         assert!(page.contains("met on **1 of 2** hosts"), "{page}");
         assert!(page.contains("median **0.79**"), "{page}");
+    }
+
+    #[test]
+    fn racks_are_judged_apart_from_hosts() {
+        let rack = |mut r: EvacuationRow| {
+            r.setup = serde_json::json!({"hosts": 8, "uplink_mbit": 4000.0});
+            r
+        };
+        let records = vec![
+            record(
+                "h",
+                true,
+                row(serde_json::json!({"fixed": {}}), "as listed", 100.0, 0),
+            ),
+            record("h", true, row("planned".into(), "p", 60.0, 0)),
+            record(
+                "r",
+                true,
+                rack(row(serde_json::json!({"fixed": {}}), "as listed", 100.0, 0)),
+            ),
+            record("r", true, rack(row("planned".into(), "p", 90.0, 0))),
+        ];
+        let page = render(&records, "x.jsonl.gz", "cmd").unwrap();
+        assert!(page.contains("- Held-out hosts, every guest under `predictive`: the goal (makespan ≤ 0.7× the best fixed plan, no worse in failures, guests above the maximum and downtime above the limit) met on **1 of 1**"), "{page}");
+        assert!(page.contains("- Held-out racks (each host planning its own guests, one uplink), every guest under `predictive`: the goal (makespan ≤ 0.7× the best fixed plan, no worse in failures, guests above the maximum and downtime above the limit) met on **0 of 1**"), "{page}");
     }
 
     #[test]

@@ -550,12 +550,22 @@ fn link_label(setup: &serde_json::Value) -> String {
         .get("bandwidth_mbit")
         .and_then(serde_json::Value::as_f64)
         .unwrap_or(f64::NAN);
-    match setup
+    let link = match setup
         .get("per_migration_mbit")
         .and_then(serde_json::Value::as_f64)
     {
         Some(cap) => format!("{mbit} Mbit/s, {cap} per migration"),
         None => format!("{mbit} Mbit/s"),
+    };
+    let hosts = setup
+        .get("hosts")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(1);
+    match setup.get("uplink_mbit").and_then(serde_json::Value::as_f64) {
+        Some(uplink) if hosts > 1 => {
+            format!("rack of {hosts} hosts, {link} each, uplink {uplink} Mbit/s")
+        }
+        _ => link,
     }
 }
 
