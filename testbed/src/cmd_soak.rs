@@ -16,6 +16,8 @@ use serde_json::json;
 use crate::cmd_run::{workload_name, LiveArgs};
 use crate::live::hop::{open_fds, processes_mentioning, Attempt, Fault, HopSettings, Hopper};
 use crate::live::netns::namespaces_exist;
+use crate::live::spec::LiveSpec;
+use kairos_policy_core::Escalation;
 
 /// Attempts per hop before the soak gives up on it.
 const MAX_ATTEMPTS: u32 = 4;
@@ -184,7 +186,7 @@ pub fn run(args: &SoakArgs) -> Result<()> {
     }
     let settings = HopSettings {
         parameters,
-        capabilities: None,
+        capabilities: escalation_capabilities(args.live.vanilla_qemu, args.live.escalation),
         timeout: Duration::from_secs_f64(args.live.timeout_s),
     };
 
@@ -443,9 +445,33 @@ fn print_summary(s: &SoakSummary) {
     );
 }
 
+/// The capabilities escalation needs on both sides (post-copy for
+/// `postcopy` and `auto`: without it the patched QEMU refuses the
+/// migration); none on an unpatched QEMU, which has no escalation.
+fn escalation_capabilities(
+    vanilla_qemu: bool,
+    escalation: Escalation,
+) -> Option<serde_json::Value> {
+    if vanilla_qemu {
+        None
+    } else {
+        LiveSpec::Predictive(None).capabilities_arg(escalation)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn post_copy_escalation_turns_post_copy_on() {
+        let caps = escalation_capabilities(false, Escalation::Postcopy).unwrap();
+        assert_eq!(caps["capabilities"][0]["capability"], "postcopy-ram");
+        assert!(escalation_capabilities(false, Escalation::Auto).is_some());
+        assert_eq!(escalation_capabilities(false, Escalation::None), None);
+        assert_eq!(escalation_capabilities(false, Escalation::Throttle), None);
+        assert_eq!(escalation_capabilities(true, Escalation::Postcopy), None);
+    }
 
     #[test]
     fn fault_lists_parse_and_bad_names_are_named() {
