@@ -33,9 +33,10 @@
 //! 3. **Which later**: a guest that cannot converge at its share now goes
 //!    after every guest that can (started now, it would hold its share
 //!    until its burst ends) — unless the link holds more than one
-//!    migration and its expected time is longer than all the others have
-//!    left: then it is the evacuation's critical path and goes now, beside
-//!    them (LPT's reason). A guest that converges in none of the regimes
+//!    migration and its expected time once it has waited for a regime it
+//!    converges in is longer than all the others have left: then it is
+//!    the evacuation's critical path and goes now, beside them (LPT's
+//!    reason). A guest that converges in none of the regimes
 //!    its profile shows, even alone on the link, is predicted to run to
 //!    the time cap whenever it goes and at whatever share: such guests
 //!    are attempted last and all at once (as soon as the running ones
@@ -193,6 +194,29 @@ impl GuestForecast {
             .all(|&r| !self.converges_with_rate(r, share_bytes_per_s, stop_downtime_s))
     }
 
+    /// The expected migration time at a share if it waits for a regime it
+    /// converges in, s: the mean over those regimes of its profile (the
+    /// time cap when it converges in none). Waiting is re-checked at every
+    /// event, so a guest that cannot converge now is started in such a
+    /// regime; the wait itself costs nothing while others fill the link.
+    pub fn waited_time_at_s(&self, share_bytes_per_s: f64, link: &PlanLink) -> f64 {
+        let (sum_s, regimes) = self
+            .rate_quantiles_bytes_per_s
+            .iter()
+            .filter(|&&r| self.converges_with_rate(r, share_bytes_per_s, link.stop_downtime_s))
+            .fold((0.0, 0usize), |(sum, n), &r| {
+                (
+                    sum + self.time_with_rate_s(r, share_bytes_per_s, link),
+                    n + 1,
+                )
+            });
+        if regimes == 0 {
+            link.time_cap_s
+        } else {
+            sum_s / regimes as f64
+        }
+    }
+
     /// The expected migration time at a share if it starts at a later
     /// moment, s: the mean over the regimes its profile shows.
     pub fn expected_time_at_s(&self, share_bytes_per_s: f64, link: &PlanLink) -> f64 {
@@ -273,6 +297,8 @@ struct Rank {
     group: Group,
     gain_of_waiting_s: f64,
     time_now_s: f64,
+    /// Its expected time once it waits for a regime it converges in, s.
+    waited_s: f64,
 }
 
 /// The planner, as the simulator (and the live evacuation) asks it.
@@ -328,6 +354,7 @@ impl Planner {
                     },
                     gain_of_waiting_s: now - later,
                     time_now_s: now,
+                    waited_s: f.map_or(0.0, |f| f.waited_time_at_s(share_bytes_per_s, link)),
                 };
                 (g, rank)
             })
@@ -335,11 +362,12 @@ impl Planner {
         let filling = link.filling();
         if filling > 1 {
             // What each guest is planned to take: now if it converges now,
-            // its expected time later if not; what the others have left,
-            // spread over the link's slots.
+            // if not its expected time once it has waited for a regime it
+            // converges in; what the others have left, spread over the
+            // link's slots.
             let planned_s = |r: &Rank| match r.group {
                 Group::Ready => r.time_now_s,
-                _ => r.time_now_s - r.gain_of_waiting_s,
+                _ => r.waited_s,
             };
             let total_s: f64 = ranks.iter().map(|r| planned_s(&r.1)).sum();
             for (_, rank) in &mut ranks {
@@ -550,6 +578,26 @@ mod tests {
         // One at a time, waiting costs it nothing: it goes last.
         let p = Planner::new(vec![small, small, hot], link(None));
         assert_eq!(p.order()[2], 2);
+    }
+
+    #[test]
+    fn a_guest_that_converges_once_it_calms_is_not_the_critical_path() {
+        // In a burst now (150 MiB/s over 400 MiB: no share saves it), but
+        // calm in nine regimes of ten: waiting for one costs the
+        // evacuation nothing while the others fill the link, and then it
+        // takes 500 MiB / 25 MiB/s = 20 s, not the time cap its one bad
+        // regime would make the mean (0.9 × 20 + 0.1 × 600 = 78 s). The
+        // others have 2 × 2000 MiB / 25 MiB/s = 160 s of work over four
+        // slots, 40 s: more than its 20 s, so it waits, after them.
+        let mut bursting = guest(500.0, 150.0, 400.0);
+        for q in &mut bursting.rate_quantiles_bytes_per_s[..9] {
+            *q = 0.0;
+        }
+        let link = link(Some(25.0));
+        assert!((bursting.waited_time_at_s(25.0 * MIB, &link) - 20.0).abs() < 1e-6);
+        let large = guest(2000.0, 0.0, 0.0);
+        let p = Planner::new(vec![bursting, large, large], link);
+        assert_eq!(p.order()[2], 0, "{:?}", p.order());
     }
 
     #[test]
