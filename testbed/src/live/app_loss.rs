@@ -11,6 +11,12 @@
 
 use super::guest_log::{mean_ops_per_s, LoadSample};
 
+/// Two reports of the same phase in the same state (a program that is over
+/// reports its last phase's number, idle).
+fn same_phase(a: &LoadSample, b: &LoadSample) -> bool {
+    a.phase == b.phase && a.idle == b.idle
+}
+
 /// Reports that cover one phase only: every report whose phase is the one
 /// of the report before it (the first report of a log has none before it
 /// and is kept).
@@ -18,7 +24,7 @@ fn within_phase(samples: &[LoadSample]) -> Vec<LoadSample> {
     samples
         .iter()
         .enumerate()
-        .filter(|&(i, s)| i == 0 || samples[i - 1].phase == s.phase)
+        .filter(|&(i, s)| i == 0 || same_phase(&samples[i - 1], s))
         .map(|(_, s)| *s)
         .collect()
 }
@@ -41,10 +47,10 @@ pub fn app_loss_pct(src: &[LoadSample], dst: &[LoadSample], guest_t_start_s: f64
         .chain(dst.iter())
         .copied()
         .collect();
-    let phase_rate = |phase: u32| {
+    let phase_rate = |second: &LoadSample| {
         let of_phase: Vec<LoadSample> = reference
             .iter()
-            .filter(|s| s.phase == phase)
+            .filter(|s| same_phase(s, second))
             .copied()
             .collect();
         mean_ops_per_s(&of_phase).filter(|&rate| rate > 0.0)
@@ -52,7 +58,7 @@ pub fn app_loss_pct(src: &[LoadSample], dst: &[LoadSample], guest_t_start_s: f64
     let lost: Vec<f64> = src
         .iter()
         .filter(|s| s.t_s > guest_t_start_s)
-        .filter_map(|s| phase_rate(s.phase).map(|rate| 1.0 - s.ops_per_s / rate))
+        .filter_map(|s| phase_rate(s).map(|rate| 1.0 - s.ops_per_s / rate))
         .collect();
     (!lost.is_empty()).then(|| 100.0 * lost.iter().sum::<f64>() / lost.len() as f64)
 }
@@ -88,6 +94,7 @@ mod tests {
         LoadSample {
             t_s,
             phase,
+            idle: false,
             ops_per_s,
             max_gap_ms: 0.0,
             verify_errors: 0,
@@ -143,6 +150,22 @@ mod tests {
         // A gain is a negative loss.
         let src = [sample(2.0, 1, 100.0), sample(3.0, 1, 150.0)];
         assert_eq!(app_loss_pct(&src, &[], 2.0), Some(-50.0));
+    }
+
+    #[test]
+    fn a_program_that_is_over_is_not_compared_with_its_last_phase() {
+        // A program whose last phase wrote at 50 k ops/s ended at t = 3;
+        // the generator then reports that phase's number, idle. The
+        // migration starts at t = 5: the guest doing nothing then is no
+        // loss, and there is nothing to compare it with.
+        let mut src: Vec<LoadSample> = (1..=3).map(|t| sample(f64::from(t), 1, 50e3)).collect();
+        for t in 4..=8 {
+            src.push(LoadSample {
+                idle: true,
+                ..sample(f64::from(t), 1, 0.0)
+            });
+        }
+        assert_eq!(app_loss_pct(&src, &[], 5.0), None);
     }
 
     #[test]

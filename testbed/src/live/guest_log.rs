@@ -9,6 +9,10 @@ pub struct LoadSample {
     pub t_s: f64,
     /// The workload phase it was in (1-based; benchmarks have one).
     pub phase: u32,
+    /// It did nothing that second by design: an idle phase, or its
+    /// program over (the generator then reports the last phase's number
+    /// with the kind `idle`).
+    pub idle: bool,
     /// Operations in that second.
     pub ops_per_s: f64,
     /// Longest stall of the generator's loop in that second, ms.
@@ -29,6 +33,7 @@ fn parse_line(line: &str) -> Option<LoadSample> {
     let rest = &line[line.find("kairos-load t=")? + "kairos-load ".len()..];
     let mut t = None;
     let mut phase = 1;
+    let mut idle = false;
     let mut ops = None;
     let mut gap = None;
     let mut verify_errors = 0;
@@ -36,7 +41,11 @@ fn parse_line(line: &str) -> Option<LoadSample> {
         let (key, value) = field.split_once('=')?;
         match key {
             "t" => t = value.parse().ok(),
-            "phase" => phase = value.split('/').next()?.parse().ok()?,
+            "phase" => {
+                let (number, kind) = value.split_once('/').unwrap_or((value, ""));
+                phase = number.parse().ok()?;
+                idle = kind == "idle";
+            }
             "ops_per_s" => ops = value.parse().ok(),
             "max_gap_ms" => gap = value.parse().ok(),
             "verify_errors" => verify_errors = value.parse().ok()?,
@@ -46,6 +55,7 @@ fn parse_line(line: &str) -> Option<LoadSample> {
     Some(LoadSample {
         t_s: t?,
         phase,
+        idle,
         ops_per_s: ops?,
         max_gap_ms: gap?,
         verify_errors,
@@ -110,6 +120,10 @@ mod tests {
         assert_eq!(s.phase, 2);
         assert_eq!(s.ops_per_s, 30720.0);
         assert_eq!(s.max_gap_ms, 3.0);
+        assert!(!s.idle);
+        let over =
+            parse_line("kairos-load t=30.0 phase=2/idle ops_per_s=0 max_gap_ms=101").unwrap();
+        assert_eq!((over.phase, over.idle), (2, true));
         assert!(parse_line("kairos-guest: up").is_none());
     }
 
