@@ -48,6 +48,21 @@ programs_of() { # SEED COUNT: the seed's programs, at least COUNT of them
     echo "$programs"
 }
 
+# One evacuation's rows into SET/NAME.jsonl, kept if already there.
+evacuate_once() { # SET NAME SEED FILES KAIROS-EVACUATE-ARGS...
+    local set=$1 name=$2 seed=$3 files=$4
+    shift 4
+    local file=$out/$set/$name.jsonl
+    if [ -s "$file" ]; then
+        echo "== $name ($set): done before, kept" >&2
+        return
+    fi
+    echo "== $name ($set)" >&2
+    $kairos evacuate --simulate --guests "$files" --policy qemu,predictive \
+        --warmup-s "$WARMUP_S" --seed "$seed" --json "$@" >"$file.part"
+    mv "$file.part" "$file"
+}
+
 evacuate() { # SET SEED SIZE...
     local set=$1 seed=$2
     shift 2
@@ -61,17 +76,8 @@ evacuate() { # SET SEED SIZE...
         for link in $LINKS; do
             local bandwidth=${link%%:*} cap=()
             [ "$link" != "$bandwidth" ] && cap=(--per-migration-mbit "${link#*:}")
-            local host="s$seed-n$n-${link/:/-}"
-            local file=$out/$set/$host.jsonl
-            if [ -s "$file" ]; then
-                echo "== $host ($set): done before, kept" >&2
-                continue
-            fi
-            echo "== $host ($set)" >&2
-            $kairos evacuate --simulate --guests "$files" --policy qemu,predictive \
-                --bandwidth-mbit "$bandwidth" "${cap[@]}" --warmup-s "$WARMUP_S" \
-                --seed "$seed" --json >"$file.part"
-            mv "$file.part" "$file"
+            evacuate_once "$set" "s$seed-n$n-${link/:/-}" "$seed" "$files" \
+                --bandwidth-mbit "$bandwidth" "${cap[@]}"
         done
     done
 }
@@ -85,17 +91,8 @@ rack() { # SET SEED SPEC (HOSTS:HOST_MBIT:UPLINK_MBIT)
     IFS=: read -r hosts mbit uplink <<<"$3"
     programs=$(programs_of "$seed" "$RACK_GUESTS")
     files=$(ls "$programs"/*.toml | head -n "$RACK_GUESTS" | paste -sd,)
-    local name="rack$hosts-s$seed-n$RACK_GUESTS-$mbit-up$uplink"
-    local file=$out/$set/$name.jsonl
-    if [ -s "$file" ]; then
-        echo "== $name ($set): done before, kept" >&2
-        return
-    fi
-    echo "== $name ($set)" >&2
-    $kairos evacuate --simulate --guests "$files" --policy qemu,predictive \
-        --bandwidth-mbit "$mbit" --hosts "$hosts" --uplink-mbit "$uplink" \
-        --warmup-s "$WARMUP_S" --seed "$seed" --json >"$file.part"
-    mv "$file.part" "$file"
+    evacuate_once "$set" "rack$hosts-s$seed-n$RACK_GUESTS-$mbit-up$uplink" "$seed" "$files" \
+        --bandwidth-mbit "$mbit" --hosts "$hosts" --uplink-mbit "$uplink"
 }
 
 for seed in $HELD_OUT_SEEDS; do
