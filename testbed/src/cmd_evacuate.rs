@@ -325,8 +325,9 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
     }
     let mut rows = Vec::new();
     for spec in &specs {
-        // A host's planner sees its link, or its even part of the uplink
-        // when every host drains at once, if that is less.
+        // A host's link as the fixed plans' shortest-first order sees it:
+        // its even part of the uplink when every host drains at once, if
+        // that is less.
         let plan_link = PlanLink {
             link_bytes_per_s: gang_cfg
                 .link_bytes_per_s
@@ -334,6 +335,12 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
             per_migration_bytes_per_s: gang_cfg.per_migration_bytes_per_s,
             stop_downtime_s: spec.stop_downtime_ms(&cfg) / 1000.0,
             time_cap_s: gang_cfg.time_cap_s,
+        };
+        // The planner knows its host's own link, and is offered at every
+        // event what the uplink leaves it (RackDispatcher).
+        let host_plan_link = PlanLink {
+            link_bytes_per_s: gang_cfg.link_bytes_per_s,
+            ..plan_link
         };
         // Each guest's predicted migration alone on the link (the
         // shortest-first baseline's order).
@@ -360,29 +367,33 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
             );
             // Each host's own plan over its own guests (`here`: their
             // indices in the rack).
-            let mut dispatcher = RackDispatcher::new(&rack, |_, here| -> Box<dyn Dispatcher> {
-                match plan {
-                    Plan::Fixed { concurrency, order } => {
-                        let predicted: Vec<f64> = here.iter().map(|&g| predicted_s[g]).collect();
-                        Box::new(baseline_schedule(&predicted, concurrency, order))
+            let host_link = gang_cfg.link_bytes_per_s;
+            let mut dispatcher =
+                RackDispatcher::new(&rack, host_link, |_, here| -> Box<dyn Dispatcher> {
+                    match plan {
+                        Plan::Fixed { concurrency, order } => {
+                            let predicted: Vec<f64> =
+                                here.iter().map(|&g| predicted_s[g]).collect();
+                            Box::new(baseline_schedule(&predicted, concurrency, order))
+                        }
+                        Plan::Planned | Plan::PlannedAdvised => {
+                            let guests: Vec<(&Workload, u64, f64)> = here
+                                .iter()
+                                .map(|&g| {
+                                    let seed = args.seed.wrapping_add(g as u64);
+                                    (&workloads[g], seed, forecasts[g].bulk_bytes)
+                                })
+                                .collect();
+                            let outlook = SimulatedOutlook::new(&guests, args.warmup_s, objective);
+                            let mine: Vec<GuestForecast> =
+                                here.iter().map(|&g| forecasts[g]).collect();
+                            Box::new(
+                                Planner::new(mine, host_plan_link)
+                                    .with_outlook(Box::new(outlook), plan == Plan::PlannedAdvised),
+                            )
+                        }
                     }
-                    Plan::Planned | Plan::PlannedAdvised => {
-                        let guests: Vec<(&Workload, u64, f64)> = here
-                            .iter()
-                            .map(|&g| {
-                                let seed = args.seed.wrapping_add(g as u64);
-                                (&workloads[g], seed, forecasts[g].bulk_bytes)
-                            })
-                            .collect();
-                        let outlook = SimulatedOutlook::new(&guests, args.warmup_s, objective);
-                        let mine: Vec<GuestForecast> = here.iter().map(|&g| forecasts[g]).collect();
-                        Box::new(
-                            Planner::new(mine, plan_link)
-                                .with_outlook(Box::new(outlook), plan == Plan::PlannedAdvised),
-                        )
-                    }
-                }
-            });
+                });
             let outcome = simulate_rack(guests, &mut dispatcher, &gang_cfg, Some(&rack));
             let row = Row {
                 policy: spec.to_string(),

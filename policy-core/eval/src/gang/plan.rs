@@ -50,6 +50,12 @@
 //!
 //! Re-planned at every event (a migration's end): the rule is applied to
 //! whoever is still waiting.
+//!
+//! Behind a rack's shared uplink a host's migrations get less than its
+//! link while other hosts drain ([`Dispatcher::offer_bandwidth`]): the
+//! shares of steps 1-3 are then of what the host is offered now, but a
+//! guest counts as converging in no regime only if it does not at the
+//! host's whole link, which it gets once the others are done.
 
 use super::sim::{fair_share, Dispatcher};
 use crate::advise::profile::{
@@ -304,7 +310,11 @@ struct Rank {
 /// The planner, as the simulator (and the live evacuation) asks it.
 pub struct Planner {
     forecasts: Vec<GuestForecast>,
+    /// The host's own link: the most any share can be.
     link: PlanLink,
+    /// What its migrations can have between them now, bytes/s (below the
+    /// link's while a rack's uplink is shared with other hosts).
+    available_bytes_per_s: f64,
     /// Each waiting guest's profile and advice, when known.
     outlook: Option<Box<dyn Outlook>>,
     /// Whether to order each group by the advice's gain of waiting.
@@ -316,6 +326,7 @@ impl Planner {
     pub fn new(forecasts: Vec<GuestForecast>, link: PlanLink) -> Self {
         Self {
             forecasts,
+            available_bytes_per_s: link.link_bytes_per_s,
             link,
             outlook: None,
             ask_advice: false,
@@ -330,8 +341,19 @@ impl Planner {
         self
     }
 
+    /// The link as its migrations can use it now: its own, or less while
+    /// other hosts share the uplink behind it.
+    fn link_now(&self) -> PlanLink {
+        PlanLink {
+            link_bytes_per_s: self.link.link_bytes_per_s.min(self.available_bytes_per_s),
+            ..self.link
+        }
+    }
+
     /// Each of `guests` ranked for a start at a share of
-    /// `share_bytes_per_s`.
+    /// `share_bytes_per_s`. Doomed is judged at the most a guest could
+    /// ever get, its host's link alone: a guest that converges there
+    /// waits for it.
     fn ranks(&self, guests: &[usize], share_bytes_per_s: f64) -> Vec<(usize, Rank)> {
         let link = &self.link;
         let mut ranks: Vec<(usize, Rank)> = guests
@@ -359,7 +381,7 @@ impl Planner {
                 (g, rank)
             })
             .collect();
-        let filling = link.filling();
+        let filling = self.link_now().filling();
         if filling > 1 {
             // What each guest is planned to take: now if it converges now,
             // if not its expected time once it has waited for a regime it
@@ -392,7 +414,7 @@ impl Planner {
     /// from the forecasts it has, each alone on the link.
     pub fn order(&self) -> Vec<usize> {
         let all: Vec<usize> = (0..self.forecasts.len()).collect();
-        self.ranks(&all, self.link.share(1))
+        self.ranks(&all, self.link_now().share(1))
             .into_iter()
             .map(|(g, _)| g)
             .collect()
@@ -402,15 +424,16 @@ impl Planner {
     /// would get, or at none it could get (alone); and every running guest
     /// converging at their share now still converges at the new one.
     fn may_join(&self, running: &[usize], guest: usize) -> bool {
-        let stop_s = self.link.stop_downtime_s;
-        let now = self.link.share(running.len());
-        let then = self.link.share(running.len() + 1);
+        let link = self.link_now();
+        let stop_s = link.stop_downtime_s;
+        let now = link.share(running.len());
+        let then = link.share(running.len() + 1);
         let converges = |g: usize, share: f64| {
             self.forecasts
                 .get(g)
                 .is_none_or(|f| f.converges_at(share, stop_s))
         };
-        let itself = converges(guest, then) || !converges(guest, self.link.share(1));
+        let itself = converges(guest, then) || !converges(guest, link.share(1));
         itself
             && running
                 .iter()
@@ -422,9 +445,10 @@ impl Planner {
     /// Whether every running guest converging at its share now still does
     /// once `joining` start beside it.
     fn may_join_all(&self, running: &[usize], joining: &[usize]) -> bool {
-        let stop_s = self.link.stop_downtime_s;
-        let now = self.link.share(running.len());
-        let then = self.link.share(running.len() + joining.len());
+        let link = self.link_now();
+        let stop_s = link.stop_downtime_s;
+        let now = link.share(running.len());
+        let then = link.share(running.len() + joining.len());
         let converges = |g: usize, share: f64| {
             self.forecasts
                 .get(g)
@@ -438,7 +462,8 @@ impl Planner {
 
 impl Dispatcher for Planner {
     fn start_now(&mut self, now_s: f64, running: &[usize], waiting: &[usize]) -> Vec<usize> {
-        let share = self.link.share(running.len() + 1);
+        let link_now = self.link_now();
+        let share = link_now.share(running.len() + 1);
         if let Some(outlook) = self.outlook.as_mut() {
             for &g in waiting {
                 if let (Some(f), Some(slot)) =
@@ -492,7 +517,7 @@ impl Dispatcher for Planner {
                 started.push(g);
                 continue;
             }
-            if together.len() >= self.link.filling() {
+            if together.len() >= link_now.filling() {
                 break;
             }
             if self.may_join(&together, g) {
@@ -505,6 +530,12 @@ impl Dispatcher for Planner {
 
     fn wake_after(&self, _now_s: f64) -> Option<f64> {
         None
+    }
+
+    fn offer_bandwidth(&mut self, bytes_per_s: f64) {
+        if bytes_per_s.is_finite() && bytes_per_s > 0.0 {
+            self.available_bytes_per_s = bytes_per_s;
+        }
     }
 }
 
@@ -541,6 +572,27 @@ mod tests {
         // = 9 s; 400 MiB and the 100 MiB working set (it fits 1 s) at 100
         // MiB/s = 5 s; 100/100 = 1 s.
         assert_eq!(p.order(), vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn behind_a_shared_uplink_a_guest_that_needs_the_whole_link_waits_for_it() {
+        // 900 MiB dirtying 70 MiB/s over 200 MiB: it converges at the
+        // host's 100 MiB/s, not at 50.
+        let heavy = guest(900.0, 70.0, 200.0);
+        let light = guest(100.0, 1.0, 10.0);
+        let mut p = Planner::new(vec![light, heavy], link(None));
+        // The whole link: both converge, the longest goes first.
+        assert_eq!(p.start_now(0.0, &[], &[0, 1]), vec![1]);
+        // Half of it while other hosts drain: the light one goes first,
+        // and the heavy one, which converges once it has the link, is not
+        // given up on: it goes next, when nothing else is left.
+        p.offer_bandwidth(50.0 * MIB);
+        assert_eq!(p.start_now(0.0, &[], &[0, 1]), vec![0]);
+        assert_eq!(p.start_now(5.0, &[], &[1]), vec![1]);
+        // Nonsense offers are ignored.
+        p.offer_bandwidth(f64::NAN);
+        p.offer_bandwidth(0.0);
+        assert_eq!(p.start_now(0.0, &[], &[0, 1]), vec![0]);
     }
 
     #[test]

@@ -11,8 +11,11 @@
 //! [`sim`](super::sim), exactly.
 //!
 //! Each host plans (or runs its fixed plan) on its own ([`RackDispatcher`]):
-//! a host's operator sees its guests and its link; the uplink shows up
-//! in the shares its migrations get.
+//! a host's operator sees its guests and its link. The uplink shows up in
+//! the shares its migrations get, and the dispatcher tells each host's plan
+//! what it can expect of it at every event: the uplink split evenly among
+//! the hosts still draining, at most the host's own link (with equal
+//! numbers of migrations per host, what max-min fairness gives each).
 
 use super::sim::{fair_share, Dispatcher};
 
@@ -103,12 +106,21 @@ pub struct RackDispatcher {
     /// Per host: its guests' indices in the rack, and its dispatcher
     /// (which knows them as 0, 1, … in that order).
     hosts: Vec<(Vec<usize>, Box<dyn Dispatcher>)>,
+    /// Each host's own link, bytes/s.
+    host_link_bytes_per_s: f64,
+    /// The uplink they share, bytes/s.
+    uplink_bytes_per_s: f64,
 }
 
 impl RackDispatcher {
-    /// One dispatcher per host of `rack`, made by `make` from the host's
-    /// index and its guests' indices in the rack.
-    pub fn new(rack: &Rack, mut make: impl FnMut(usize, &[usize]) -> Box<dyn Dispatcher>) -> Self {
+    /// One dispatcher per host of `rack`, each host on a link of
+    /// `host_link_bytes_per_s`, made by `make` from the host's index and
+    /// its guests' indices in the rack.
+    pub fn new(
+        rack: &Rack,
+        host_link_bytes_per_s: f64,
+        mut make: impl FnMut(usize, &[usize]) -> Box<dyn Dispatcher>,
+    ) -> Self {
         let hosts = (0..rack.hosts())
             .map(|h| {
                 let guests: Vec<usize> = (0..rack.host_of.len())
@@ -118,7 +130,11 @@ impl RackDispatcher {
                 (guests, dispatcher)
             })
             .collect();
-        Self { hosts }
+        Self {
+            hosts,
+            host_link_bytes_per_s,
+            uplink_bytes_per_s: rack.uplink_bytes_per_s,
+        }
     }
 }
 
@@ -134,8 +150,22 @@ fn local(guests: &[usize], of: &[usize]) -> Vec<usize> {
 
 impl Dispatcher for RackDispatcher {
     fn start_now(&mut self, now_s: f64, running: &[usize], waiting: &[usize]) -> Vec<usize> {
+        let draining = self
+            .hosts
+            .iter()
+            .filter(|(guests, _)| {
+                guests
+                    .iter()
+                    .any(|g| running.contains(g) || waiting.contains(g))
+            })
+            .count()
+            .max(1);
+        let offered = self
+            .host_link_bytes_per_s
+            .min(self.uplink_bytes_per_s / draining as f64);
         let mut started = Vec::new();
         for (guests, dispatcher) in &mut self.hosts {
+            dispatcher.offer_bandwidth(offered);
             let waiting_here = local(guests, waiting);
             if waiting_here.is_empty() {
                 continue;
@@ -230,7 +260,7 @@ mod tests {
                     seed,
                 })
                 .collect();
-            let mut d = RackDispatcher::new(&rack, |_, guests| {
+            let mut d = RackDispatcher::new(&rack, 100e6, |_, guests| {
                 Box::new(Schedule {
                     order: (0..guests.len()).collect(),
                     concurrency: 1,
@@ -255,7 +285,7 @@ mod tests {
     fn each_host_dispatches_its_own_guests() {
         // Two hosts, each one at a time in its own order.
         let rack = Rack::dealt(4, 2, 1e9);
-        let mut d = RackDispatcher::new(&rack, |_, guests| {
+        let mut d = RackDispatcher::new(&rack, 1e9, |_, guests| {
             Box::new(Schedule {
                 order: (0..guests.len()).rev().collect(),
                 concurrency: 1,
@@ -269,5 +299,36 @@ mod tests {
         assert_eq!(started, vec![2, 3]);
         // Host 0's ended; host 1's runs.
         assert_eq!(d.start_now(5.0, &[3], &[0, 1]), vec![0]);
+    }
+
+    /// A dispatcher that records what it is offered.
+    struct Offered(std::rc::Rc<std::cell::RefCell<Vec<f64>>>);
+
+    impl Dispatcher for Offered {
+        fn start_now(&mut self, _: f64, _: &[usize], _: &[usize]) -> Vec<usize> {
+            Vec::new()
+        }
+        fn wake_after(&self, _: f64) -> Option<f64> {
+            None
+        }
+        fn offer_bandwidth(&mut self, bytes_per_s: f64) {
+            self.0.borrow_mut().push(bytes_per_s);
+        }
+    }
+
+    #[test]
+    fn each_host_is_offered_its_even_share_of_the_uplink_among_those_still_draining() {
+        // Four hosts of 100 behind an uplink of 200: 50 each while all
+        // four drain, 100 (their own link) once two are left.
+        let rack = Rack::dealt(8, 4, 200.0);
+        let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut d = RackDispatcher::new(&rack, 100.0, |_, _| Box::new(Offered(seen.clone())));
+        d.start_now(0.0, &[0, 1], &[2, 3, 4, 5, 6, 7]);
+        assert_eq!(*seen.borrow(), vec![50.0; 4]);
+        seen.borrow_mut().clear();
+        // Guests 0 and 4 (host 0) and 1 and 5 (host 1) are done: the two
+        // hosts left get their own link's 100 (every host is told).
+        d.start_now(9.0, &[2], &[3, 7]);
+        assert_eq!(*seen.borrow(), vec![100.0; 4]);
     }
 }

@@ -80,6 +80,10 @@ pub trait Dispatcher {
     /// The next moment after `now_s` it wants to be asked at even if no
     /// migration ends (a planned start), if any.
     fn wake_after(&self, now_s: f64) -> Option<f64>;
+    /// From now on its migrations can have `bytes_per_s` between them at
+    /// most (a host whose share of a rack's uplink is below its own
+    /// link's); until told, its link's. A fixed plan ignores it.
+    fn offer_bandwidth(&mut self, _bytes_per_s: f64) {}
 }
 
 /// When each guest starts: at most `concurrency` migrations at a time,
