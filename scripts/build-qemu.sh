@@ -47,7 +47,7 @@ mkdir -p "$top"
 # --- 1. packages ---------------------------------------------------------
 need=()
 for pkg in ninja-build libglib2.0-dev libpixman-1-dev flex bison libslirp-dev libfdt-dev \
-           pkg-config gcc seabios ipxe-qemu qemu-system-data dpkg-dev xz-utils git; do
+           pkg-config gcc ccache seabios ipxe-qemu qemu-system-data dpkg-dev xz-utils git; do
     [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || need+=("$pkg")
 done
 src_list=/etc/apt/sources.list.d/kairos-qemu-src.sources
@@ -165,7 +165,12 @@ case "$variant" in
 esac
 
 # --- 5. configure and build ---------------------------------------------
-config_id=$(printf '%s\n' "$variant" "${configure_extra[@]}" | sha256sum | awk '{print $1}')
+# Through ccache (its masquerading gcc/cc first in PATH), with paths under
+# build/qemu hashed relative to it: the tree without the library compiles
+# the same preprocessed sources as the one with it, so its build is mostly
+# cache hits (the test command builds both).
+export PATH=/usr/lib/ccache:$PATH CCACHE_DIR=$top/ccache CCACHE_BASEDIR=$top CCACHE_NOHASHDIR=true
+config_id=$(printf '%s\n' "$variant" ccache "${configure_extra[@]}" | sha256sum | awk '{print $1}')
 if [ ! -f "$build_dir/build.ninja" ] || [ "$(cat "$build_dir/.kairos-config" 2>/dev/null)" != "$config_id" ]; then
     log "configuring $build_dir"
     rm -rf "$build_dir"

@@ -77,30 +77,48 @@ def predictive_wrapper():
 
 
 MIGRATION_TEST_VARIANTS = ("policy-off", "policy-predictive")
+NOLIB = ROOT / "build/bin-nolib"
+
+
+def qtest_runs():
+    """Every migration-test run of this file, by name: (QEMU binary,
+    migration-test binary, arguments). GLib's -p takes the tests of one
+    suite, not of its sub-suites."""
+    convergence = ["-p", "/x86_64/migration/convergence"]
+    return {
+        "policy-off": (QEMU, MIGRATION_TEST, ["-m", "quick"]),
+        "policy-predictive": (predictive_wrapper(), MIGRATION_TEST, ["-m", "quick"]),
+        # The convergence qtests that migrate a guest QEMU's rule cannot
+        # converge run only with --full, like upstream's slow tests.
+        "convergence-full": (QEMU, MIGRATION_TEST,
+                             ["--full", *convergence, "-p", "/x86_64/migration/convergence/throttle"]),
+        # The series built without the library.
+        "no-library": (NOLIB / "qemu-system-x86_64", NOLIB / "migration-test", convergence),
+    }
 
 
 @pytest.fixture(scope="module")
 def migration_test_runs():
-    """Start migration-test -m quick for every variant at once: it mostly
-    waits (for a migration to reach a pass, for QMP events), so the two
-    runs side by side take about as long as one (measured on this 2-core
-    host: 521 s for both, against 520 s for each alone)."""
+    """Start every migration-test run at once: they mostly wait (for a
+    migration to reach a pass, for QMP events), so side by side they take
+    about as long as the longest (measured on this 2-core host: 521 s for
+    the two -m quick runs together, against 520 s for each alone). Yields
+    name -> (process, tap file)."""
     LOGS.mkdir(parents=True, exist_ok=True)
     runs = {}
     try:
-        for variant in MIGRATION_TEST_VARIANTS:
-            binary = QEMU if variant == "policy-off" else predictive_wrapper()
-            tap = LOGS / f"migration-test-{variant}.tap"
-            env = dict(os.environ, QTEST_QEMU_BINARY=str(binary))
+        for name, (qemu, test, args) in qtest_runs().items():
+            tap = LOGS / f"migration-test-{name}.tap"
+            env = dict(os.environ, QTEST_QEMU_BINARY=str(qemu))
             out = open(tap, "w")
             try:
-                proc = subprocess.Popen([str(MIGRATION_TEST), "-m", "quick", "--tap", "-k"],
+                proc = subprocess.Popen([str(test), *args, "--tap", "-k"],
                                         env=env, stdout=out, stderr=subprocess.STDOUT)
             except BaseException:
                 out.close()
                 raise
-            runs[variant] = (proc, tap, out)
-        yield runs
+            runs[name] = (proc, tap, out)
+        yield {name: (proc, tap) for name, (proc, tap, _) in runs.items()}
     finally:
         for proc, _, out in runs.values():
             if proc.poll() is None:
@@ -109,13 +127,19 @@ def migration_test_runs():
             out.close()
 
 
-@pytest.mark.parametrize("variant", MIGRATION_TEST_VARIANTS)
-def test_migration_test(migration_test_runs, variant):
-    proc, tap, _ = migration_test_runs[variant]
+def finished_qtests(runs, name):
+    """Waits for the run `name`; its exit status, its passed lines, its
+    failed lines, its tap file."""
+    proc, tap = runs[name]
     rc = proc.wait()
     lines = tap.read_text().splitlines()
-    failed = [l for l in lines if l.startswith("not ok")]
-    passed = [l for l in lines if l.startswith("ok ")]
+    return (rc, [l for l in lines if l.startswith("ok ")],
+            [l for l in lines if l.startswith("not ok")], tap)
+
+
+@pytest.mark.parametrize("variant", MIGRATION_TEST_VARIANTS)
+def test_migration_test(migration_test_runs, variant):
+    rc, passed, failed, tap = finished_qtests(migration_test_runs, variant)
     assert rc == 0 and not failed, f"{failed} (see {tap})"
     for name in ("/migration/convergence/parameters",
                  "/migration/convergence/bandwidth-per-migration"):
@@ -124,46 +148,29 @@ def test_migration_test(migration_test_runs, variant):
     print(f"{variant}: {len(passed)} ok")
 
 
-def test_patched_tree_without_the_library():
+def test_patched_tree_without_the_library(migration_test_runs):
     """The series built without libkairos (scripts/build-qemu.sh
     --no-library, -Werror): the convergence qtests skip what needs the
     library and pass the rest; a policy set with -global is refused at
     start with a clear error."""
-    qemu = ROOT / "build/bin-nolib/qemu-system-x86_64"
-    LOGS.mkdir(parents=True, exist_ok=True)
-    tap = LOGS / "migration-test-no-library.tap"
-    env = dict(os.environ, QTEST_QEMU_BINARY=str(qemu))
-    with open(tap, "w") as out:
-        rc = subprocess.run([str(ROOT / "build/bin-nolib/migration-test"), "-p",
-                             "/x86_64/migration/convergence", "--tap", "-k"],
-                            env=env, stdout=out, stderr=subprocess.STDOUT).returncode
-    lines = tap.read_text().splitlines()
-    assert rc == 0 and not [l for l in lines if l.startswith("not ok")], f"see {tap}"
-    assert any("/migration/convergence/off" in l and "SKIP" not in l for l in lines), tap
-    assert any("/migration/convergence/parameters" in l and "SKIP" in l for l in lines), tap
+    rc, passed, failed, tap = finished_qtests(migration_test_runs, "no-library")
+    assert rc == 0 and not failed, f"see {tap}"
+    assert any("/migration/convergence/off" in l and "SKIP" not in l for l in passed), tap
+    assert any("/migration/convergence/parameters" in l and "SKIP" in l for l in passed), tap
     # A policy set on the command line is refused at start, with the reason.
-    run = subprocess.run([str(qemu), "-accel", "tcg", "-M", "none", "-nodefaults", "-display", "none",
+    run = subprocess.run([str(NOLIB / "qemu-system-x86_64"), "-accel", "tcg", "-M", "none",
+                          "-nodefaults", "-display", "none",
                           "-global", "migration.x-convergence-policy=predictive"],
                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     assert run.returncode != 0, run
     assert "can only be 'off'" in run.stderr and "without the Kairos library" in run.stderr, run.stderr
 
 
-def test_convergence_qtests_full():
+def test_convergence_qtests_full(migration_test_runs):
     """The convergence qtests that migrate a guest QEMU's rule cannot
     converge (`predictive`, `throttle/released-on-cancel`) run only with
     --full, like upstream's slow migration tests."""
-    LOGS.mkdir(parents=True, exist_ok=True)
-    tap = LOGS / "migration-test-convergence-full.tap"
-    env = dict(os.environ, QTEST_QEMU_BINARY=str(QEMU))
-    with open(tap, "w") as out:
-        # GLib's -p takes the tests of one suite, not of its sub-suites.
-        rc = subprocess.run([str(MIGRATION_TEST), "--full", "-p", "/x86_64/migration/convergence",
-                             "-p", "/x86_64/migration/convergence/throttle", "--tap", "-k"],
-                            env=env, stdout=out, stderr=subprocess.STDOUT).returncode
-    lines = tap.read_text().splitlines()
-    failed = [l for l in lines if l.startswith("not ok")]
-    passed = [l for l in lines if l.startswith("ok ")]
+    rc, passed, failed, tap = finished_qtests(migration_test_runs, "convergence-full")
     assert rc == 0 and not failed, f"{failed} (see {tap})"
     for name in ("/migration/convergence/predictive",
                  "/migration/convergence/throttle/released-on-cancel"):
