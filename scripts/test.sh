@@ -5,8 +5,8 @@
 # property tests of the
 # whole workspace (the kairos CLI's end-to-end tests among them), the C tests
 # of libkairos, then the patched QEMU: its build, upstream's migration-test
-# with the policy off and forced on, real migrations of a real guest, and
-# libvirt.
+# with the policy off and forced on beside libvirt's virsh migrate, then
+# real migrations of a real guest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,9 +58,6 @@ cc -std=c99 -Wall -Werror -Ibuild/include $(pkg-config --cflags glib-2.0) ffi/te
     build/lib/libkairos.a $(pkg-config --libs glib-2.0) -lpthread -ldl -lm -o target/test_glib_link
 target/test_glib_link
 
-stage "patched QEMU: build, upstream migration-test, end-to-end migration"
+stage "patched QEMU: build; upstream migration-test beside libvirt (virsh migrate --live between two libvirtd instances, policy off and predictive, the destination daemon killed); then end-to-end migrations"
 bash scripts/qemu-tests.sh
-
-stage "libvirt: virsh migrate --live between two libvirtd instances, policy off and predictive, the destination daemon killed"
-bash scripts/libvirt-migrate-test.sh
 stage "done"

@@ -1,11 +1,10 @@
 """Tests of the patched QEMU and the live test-bed, run by pytest from
 scripts/qemu-tests.sh (which builds QEMU, the guest and kairos first, and
-hides /dev/kvm: guests run with TCG here). Each check is its own assertion
-or test, so a failure names it.
+hides /dev/kvm: guests run with TCG here), after upstream's migration-test
+(test_migration_test.py) and the libvirt test: these time migrations, so
+nothing runs beside them. Each check is its own assertion or test, so a
+failure names it.
 
-  - upstream's migration-test (with the convergence qtests) with the policy
-    off, and with the policy (`predictive`) and its escalation (`auto`:
-    throttle or post-copy) forced on every QEMU it starts with -global;
   - a real guest under a phase-changing workload migrated between two
     patched QEMUs with `predictive` (QMP and HMP, x-query-convergence, the
     trace replayed, the guest alive with its memory intact), with QMP
@@ -22,7 +21,6 @@ or test, so a failure names it.
 """
 import csv
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -36,7 +34,6 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from qmp import QMP, QMPError  # noqa: E402
 
 QEMU = ROOT / "build/bin/qemu-system-x86_64"
-MIGRATION_TEST = ROOT / "build/bin/migration-test"
 KAIROS = ROOT / "target/release/kairos"
 KERNEL = ROOT / "build/guest/vmlinuz"
 INITRD = ROOT / "build/guest/initrd.img"
@@ -58,123 +55,6 @@ def wait_for(pred, timeout_s, what):
             return
         time.sleep(0.2)
     pytest.fail(f"timed out waiting for {what}")
-
-
-# --- upstream's migration-test -------------------------------------------------
-
-def predictive_wrapper():
-    """A QEMU that forces the policy and its escalation on (`auto`: a
-    throttle, or post-copy where a test allows it); migration-test takes
-    the target from the binary's name, so the wrapper keeps it, in its own
-    dir."""
-    wrapper = ROOT / "build/bin/predictive/qemu-system-x86_64"
-    wrapper.parent.mkdir(parents=True, exist_ok=True)
-    wrapper.write_text(
-        f'#!/bin/sh\nexec "{QEMU}" -global migration.x-convergence-policy=predictive '
-        f'-global migration.x-convergence-escalation=auto "$@"\n')
-    wrapper.chmod(0o755)
-    return wrapper
-
-
-MIGRATION_TEST_VARIANTS = ("policy-off", "policy-predictive")
-NOLIB = ROOT / "build/bin-nolib"
-
-
-def qtest_runs():
-    """Every migration-test run of this file, by name: (QEMU binary,
-    migration-test binary, arguments). GLib's -p takes the tests of one
-    suite, not of its sub-suites."""
-    convergence = ["-p", "/x86_64/migration/convergence"]
-    return {
-        "policy-off": (QEMU, MIGRATION_TEST, ["-m", "quick"]),
-        "policy-predictive": (predictive_wrapper(), MIGRATION_TEST, ["-m", "quick"]),
-        # The convergence qtests that migrate a guest QEMU's rule cannot
-        # converge run only with --full, like upstream's slow tests.
-        "convergence-full": (QEMU, MIGRATION_TEST,
-                             ["--full", *convergence, "-p", "/x86_64/migration/convergence/throttle"]),
-        # The series built without the library.
-        "no-library": (NOLIB / "qemu-system-x86_64", NOLIB / "migration-test", convergence),
-    }
-
-
-@pytest.fixture(scope="module")
-def migration_test_runs():
-    """Start every migration-test run at once: they mostly wait (for a
-    migration to reach a pass, for QMP events), so side by side they take
-    about as long as the longest (measured on this 2-core host: 521 s for
-    the two -m quick runs together, against 520 s for each alone). Yields
-    name -> (process, tap file)."""
-    LOGS.mkdir(parents=True, exist_ok=True)
-    runs = {}
-    try:
-        for name, (qemu, test, args) in qtest_runs().items():
-            tap = LOGS / f"migration-test-{name}.tap"
-            env = dict(os.environ, QTEST_QEMU_BINARY=str(qemu))
-            out = open(tap, "w")
-            try:
-                proc = subprocess.Popen([str(test), *args, "--tap", "-k"],
-                                        env=env, stdout=out, stderr=subprocess.STDOUT)
-            except BaseException:
-                out.close()
-                raise
-            runs[name] = (proc, tap, out)
-        yield {name: (proc, tap) for name, (proc, tap, _) in runs.items()}
-    finally:
-        for proc, _, out in runs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            out.close()
-
-
-def finished_qtests(runs, name):
-    """Waits for the run `name`; its exit status, its passed lines, its
-    failed lines, its tap file."""
-    proc, tap = runs[name]
-    rc = proc.wait()
-    lines = tap.read_text().splitlines()
-    return (rc, [l for l in lines if l.startswith("ok ")],
-            [l for l in lines if l.startswith("not ok")], tap)
-
-
-@pytest.mark.parametrize("variant", MIGRATION_TEST_VARIANTS)
-def test_migration_test(migration_test_runs, variant):
-    rc, passed, failed, tap = finished_qtests(migration_test_runs, variant)
-    assert rc == 0 and not failed, f"{failed} (see {tap})"
-    for name in ("/migration/convergence/parameters",
-                 "/migration/convergence/bandwidth-per-migration"):
-        assert any(name in l and "SKIP" not in l for l in passed), \
-            f"{name} did not pass (see {tap})"
-    print(f"{variant}: {len(passed)} ok")
-
-
-def test_patched_tree_without_the_library(migration_test_runs):
-    """The series built without libkairos (scripts/build-qemu.sh
-    --no-library, -Werror): the convergence qtests skip what needs the
-    library and pass the rest; a policy set with -global is refused at
-    start with a clear error."""
-    rc, passed, failed, tap = finished_qtests(migration_test_runs, "no-library")
-    assert rc == 0 and not failed, f"see {tap}"
-    assert any("/migration/convergence/off" in l and "SKIP" not in l for l in passed), tap
-    assert any("/migration/convergence/parameters" in l and "SKIP" in l for l in passed), tap
-    # A policy set on the command line is refused at start, with the reason.
-    run = subprocess.run([str(NOLIB / "qemu-system-x86_64"), "-accel", "tcg", "-M", "none",
-                          "-nodefaults", "-display", "none",
-                          "-global", "migration.x-convergence-policy=predictive"],
-                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
-    assert run.returncode != 0, run
-    assert "can only be 'off'" in run.stderr and "without the Kairos library" in run.stderr, run.stderr
-
-
-def test_convergence_qtests_full(migration_test_runs):
-    """The convergence qtests that migrate a guest QEMU's rule cannot
-    converge (`predictive`, `throttle/released-on-cancel`) run only with
-    --full, like upstream's slow migration tests."""
-    rc, passed, failed, tap = finished_qtests(migration_test_runs, "convergence-full")
-    assert rc == 0 and not failed, f"{failed} (see {tap})"
-    for name in ("/migration/convergence/predictive",
-                 "/migration/convergence/throttle/released-on-cancel"):
-        assert any(name in l and "SKIP" not in l for l in passed), f"{name} did not pass (see {tap})"
 
 
 # --- a real guest migrated by the policy ---------------------------------------
