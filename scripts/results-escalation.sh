@@ -7,15 +7,15 @@
 #      and auto-converge with cpu-throttle-tailslow;
 #   2. predictive with post-copy escalation against post-copy after 5 rounds.
 #
-#   bash scripts/results-escalation.sh          # REPEAT=2: about 40 minutes on 2 cores
-#   REPEAT=3 bash scripts/results-escalation.sh # one run more a cell, kept runs reused
+#   bash scripts/results-escalation.sh          # REPEAT=5 (150 migrations): 1 h 40 min on 2 cores
+#   REPEAT=6 bash scripts/results-escalation.sh # one run more a cell, kept runs reused
 #
 # Resumable: raw runs stay under build/results-escalation*; finished ones are
 # not run again (delete them to start over).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-REPEAT=${REPEAT:-2}
+REPEAT=${REPEAT:-5}
 WORKLOADS=${WORKLOADS:-hot-wss,phase-change,write-then-cpu,redis,sysbench-memory}
 LIMIT_MS=${LIMIT_MS:-300}
 TIMEOUT_S=${TIMEOUT_S:-90}
