@@ -8,24 +8,55 @@
 # batch-cycle 60 s, gc-cycle 90 s), the two cyclic programs held out from
 # the advice's design (web-45s, etl-110s) and two acyclic ones (hot-wss,
 # phase-change). 140 migrations, most with 4 minutes of profile: about
-# 10 hours on 2 cores, so never in CI. Resumable: finished runs in
-# build/starts are kept; run it again to go on.
+# 11 hours on 2 cores, so it runs in the background, resumable, never in CI.
 #
-#   bash scripts/results-advise-live.sh          run (or resume), then pack and render
-#   PACK_ONLY=1 bash scripts/results-advise-live.sh   pack the runs made so far and render
+# One commit: `start` pins HEAD (tracked files must be clean) and builds
+# that commit's code apart, in a worktree under build/advise-live/root, so
+# later work on main changes nothing in the campaign; every run records
+# the commit (kairos starts refuses to resume another commit's runs).
+#
+#   bash scripts/results-advise-live.sh start    pin HEAD, build its code, run in the background
+#   bash scripts/results-advise-live.sh resume   go on with the pinned campaign (on a fresh clone,
+#                                                from the runs the repository keeps in
+#                                                docs/results/runs/advise-live.jsonl.gz)
+#   bash scripts/results-advise-live.sh status   runs done and planned, the log's tail
+#   bash scripts/results-advise-live.sh stop     stop it (the run under way is made again on resume)
+#   bash scripts/results-advise-live.sh run      what start and resume run, in the foreground
+#   bash scripts/results-advise-live.sh guard    stop it while a test run is on the machine
+#   bash scripts/results-advise-live.sh pack     store the runs made so far
+#                                                (docs/results/runs/advise-live.jsonl.gz) and
+#                                                render docs/advise.md from them
+#
+# The campaign machinery is scripts/lib/campaign.sh (shared with scripts/sweep.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WORKLOADS=${WORKLOADS:-periodic,batch-cycle,gc-cycle,testbed/workloads-held-out/advise/web-45s.toml,testbed/workloads-held-out/advise/etl-110s.toml,hot-wss,phase-change}
-OUT=${OUT:-build/starts}
-WAIT_WEIGHT=${WAIT_WEIGHT:-0.1}
 
-bash scripts/setup.sh
-cargo build --release -q -p kairos-testbed
-kairos=target/release/kairos
-if [ -z "${PACK_ONLY:-}" ]; then
-    $kairos starts --suite "$WORKLOADS" --policy predictive --random 10 --advised 5 --alma 5 \
-        --wait-weight "$WAIT_WEIGHT" --timeout-s 180 --order-seed 27 --out "$OUT"
-fi
-$kairos report pack --runs "$OUT/runs" --out docs/results/runs/advise-live.jsonl.gz
-$kairos report advise --sim docs/results/runs/advise-sim.jsonl.gz \
-    --live docs/results/runs/advise-live.jsonl.gz --page docs/advise.md
+CAMPAIGN=advise-live
+CAMPAIGN_PACK=docs/results/runs/advise-live.jsonl.gz
+WORKLOADS=periodic,batch-cycle,gc-cycle,testbed/workloads-held-out/advise/web-45s.toml,testbed/workloads-held-out/advise/etl-110s.toml,hot-wss,phase-change
+RANDOM_RUNS=10
+ADVISED_RUNS=5
+ALMA_RUNS=5
+WAIT_WEIGHT=0.1
+TIMEOUT_S=180
+ORDER_SEED=27
+# shellcheck source=scripts/lib/campaign.sh
+. scripts/lib/campaign.sh
+
+campaign_command() {
+    exec target/release/kairos starts --suite "$WORKLOADS" --policy predictive \
+        --random "$RANDOM_RUNS" --advised "$ADVISED_RUNS" --alma "$ALMA_RUNS" \
+        --wait-weight "$WAIT_WEIGHT" --timeout-s "$TIMEOUT_S" --order-seed "$ORDER_SEED" \
+        --root "$root" --out "$out"
+}
+
+campaign_total() {
+    echo $(( $(tr ',' '\n' <<<"$WORKLOADS" | wc -l) * (RANDOM_RUNS + ADVISED_RUNS + ALMA_RUNS) ))
+}
+
+campaign_render() {
+    target/release/kairos report advise --sim docs/results/runs/advise-sim.jsonl.gz \
+        --live "$CAMPAIGN_PACK" --page docs/advise.md
+}
+
+campaign_main "$@"
