@@ -71,9 +71,12 @@ if [ -f "$runs/dirty-limit-sim.jsonl.gz" ]; then
         --page docs/results-dirty-limit-sim.md "${check[@]}"
 fi
 
-# When to start: the advice judged in simulation, and live when stored.
+# When to start: the advice judged in simulation, and live when stored
+# (7 workloads x 20 starts planned, scripts/results-advise-live.sh).
 if [ -f "$runs/advise-sim.jsonl.gz" ]; then
-    $kairos report advise --sim "$runs/advise-sim.jsonl.gz" --live "$runs/advise-live.jsonl.gz" \
+    live=()
+    [ -f "$runs/advise-live.jsonl.gz" ] && live=(--live "$runs/advise-live.jsonl.gz" --live-planned-runs 140)
+    $kairos report advise --sim "$runs/advise-sim.jsonl.gz" "${live[@]}" \
         --page docs/advise.md "${check[@]}"
 fi
 

@@ -307,6 +307,8 @@ pub struct AdvisePage<'a> {
     pub command: &'a str,
     /// The command that makes the live runs.
     pub live_command: &'a str,
+    /// The runs the live campaign plans, if known (fewer stored: partial).
+    pub live_planned_runs: Option<usize>,
 }
 
 /// Render the page.
@@ -444,6 +446,14 @@ fn live_section(
         policies.into_iter().collect::<Vec<_>>().join(", "),
         weights.into_iter().collect::<Vec<_>>().join(", "),
     );
+    if let Some(planned) = page.live_planned_runs.filter(|&p| runs.len() < p) {
+        let _ = writeln!(
+            out,
+            "**Partial campaign:** {} of the {planned} planned runs are stored; every live \
+             figure and goal below is provisional until the campaign is complete.\n",
+            runs.len(),
+        );
+    }
     // The runs carry their own objective; this only stands in for none.
     let fallback = Objective::from_config(&Default::default());
     let table = StartsTable::of(&runs, &fallback);
@@ -532,5 +542,42 @@ mod tests {
         // Within noise of the other rule: no dearer.
         assert!(not_dearer_goal("a", &not, &[9.9, 9.6, 10.1, 9.7, 10.0]).met);
         assert!(!not_dearer_goal("a", &random, &clearly).met);
+    }
+
+    #[test]
+    fn a_campaign_with_fewer_runs_than_planned_is_marked_partial() {
+        let records: Vec<RunRecord> = [StartRule::Now, StartRule::Advised]
+            .into_iter()
+            .enumerate()
+            .map(|(i, rule)| RunRecord {
+                format: crate::report::record::RECORD_FORMAT,
+                name: format!("periodic__predictive__{}__1", rule.name()),
+                result: crate::report::starts::tests::started(
+                    "periodic",
+                    rule,
+                    5000.0 + 1000.0 * i as f64,
+                    250.0,
+                    0.0,
+                ),
+                trace_csv: None,
+            })
+            .collect();
+        let live_with = |planned| -> String {
+            let page = AdvisePage {
+                sim: &[],
+                sim_source: "",
+                live: None,
+                live_cycles: &|_| Some(20.0),
+                command: "",
+                live_command: "c",
+                live_planned_runs: planned,
+            };
+            let mut out = String::new();
+            live_section(&mut out, &records, "f", &page).unwrap();
+            out
+        };
+        assert!(live_with(Some(140)).contains("**Partial campaign:** 2 of the 140 planned runs"));
+        assert!(!live_with(Some(2)).contains("Partial"));
+        assert!(!live_with(None).contains("Partial"));
     }
 }

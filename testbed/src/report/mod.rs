@@ -204,8 +204,12 @@ pub struct AdviseArgs {
     #[arg(long, default_value = "bash scripts/results-advise.sh")]
     pub command: String,
     /// The command that makes the live runs.
-    #[arg(long, default_value = "bash scripts/results-advise-live.sh")]
+    #[arg(long, default_value = "bash scripts/results-advise-live.sh start")]
     pub live_command: String,
+    /// The runs the live campaign plans: with fewer stored, the page says
+    /// it is partial.
+    #[arg(long, value_name = "N")]
+    pub live_planned_runs: Option<usize>,
     /// Do not write: fail when the page differs from what the records give.
     #[arg(long)]
     pub check: bool,
@@ -665,6 +669,7 @@ fn advise_page(args: &AdviseArgs) -> Result<()> {
         live_cycles: &cycle_of,
         command: &args.command,
         live_command: &args.live_command,
+        live_planned_runs: args.live_planned_runs,
     })?;
     write_or_check(&args.page, &text, args.check)
 }

@@ -184,11 +184,12 @@ impl StartsTable {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::live::start::StartRecord;
 
-    fn started(
+    /// A completed run of `workload` started by `rule` (for tests).
+    pub(crate) fn started(
         workload: &str,
         rule: StartRule,
         total_ms: f64,
