@@ -151,8 +151,10 @@ impl Objective {
     /// from a sync `elapsed_ms` into the migration: each point's downtime
     /// is Normal, its mean the point's pending bytes at `ms_per_byte`, its
     /// spread the point's interval read as ±`z` standard deviations. A
-    /// plan whose stop turns out above `allowed_ms` costs `stop_cost_ms`
-    /// (stopping now) plus the wait.
+    /// plan whose stop turns out above `allowed_ms` has lost the stop that
+    /// fits now as well: it costs `stop_cost_ms` (stopping now) plus the
+    /// wait plus `refit_ms`, the time until a stop fits again.
+    #[allow(clippy::too_many_arguments)]
     pub fn best_wait(
         &self,
         points: &[ForecastPoint],
@@ -161,6 +163,7 @@ impl Objective {
         z: f64,
         allowed_ms: f64,
         stop_cost_ms: f64,
+        refit_ms: f64,
     ) -> BestWait {
         let mut best = BestWait {
             expected_cost_ms: f64::INFINITY,
@@ -174,7 +177,7 @@ impl Objective {
                 mean_ms,
                 sd_ms,
                 allowed_ms,
-                stop_cost_ms + p.offset_ms,
+                stop_cost_ms + p.offset_ms + refit_ms,
             );
             if expected < best.expected_cost_ms {
                 best = BestWait {
@@ -266,10 +269,10 @@ mod tests {
         };
         // 1 ms per byte: 500 ms of downtime in 1 s, or 250 in 2 s.
         let points = [point(500.0, 1000.0), point(250.0, 2000.0)];
-        let best = o.best_wait(&points, 0.0, 1.0, 1.28, 900.0, 1e9);
+        let best = o.best_wait(&points, 0.0, 1.0, 1.28, 900.0, 1e9, 0.0);
         assert_eq!(best.expected_cost_ms, 2250.0);
         assert!(best.within_limit);
-        let none = o.best_wait(&[], 0.0, 1.0, 1.28, 900.0, 1e9);
+        let none = o.best_wait(&[], 0.0, 1.0, 1.28, 900.0, 1e9, 0.0);
         assert_eq!(none.expected_cost_ms, f64::INFINITY);
         assert!(!none.within_limit);
     }

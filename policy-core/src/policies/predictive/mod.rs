@@ -25,7 +25,9 @@
 //!    with the expected cost of stopping at each forecast round instead
 //!    ([`Objective::best_wait`]: the wait counted, the forecast's spread
 //!    counted, and a plan whose stop turns out above the maximum costing
-//!    what stopping now would, plus the wait), and wait no longer than the
+//!    what stopping now would, plus the wait, plus the time this guest has
+//!    shown it can keep a stop from fitting, `refit.rs`: such a plan has
+//!    lost the stop that fits now), and wait no longer than the
 //!    ski-rental patience allows (`patience.rs`): continue while some later
 //!    stop is expected to be cheaper (`converging` when it is expected
 //!    within the limit, `trough-ahead` otherwise), or, with none forecast,
@@ -46,6 +48,7 @@ mod calibration;
 mod pace;
 mod patience;
 mod projection;
+mod refit;
 mod throttle;
 mod working_set;
 
@@ -60,6 +63,7 @@ use calibration::Calibration;
 use pace::Pace;
 use patience::{Patience, Verdict};
 use projection::Projector;
+use refit::Refit;
 use throttle::{Ceilings, Target, Throttle};
 use working_set::WorkingSet;
 
@@ -80,6 +84,8 @@ pub struct PredictiveRule {
     /// Elapsed ms at the first sync where a stop fitted the maximum: the
     /// waiting since then is what not stopping has cost for sure.
     fitted_since_ms: Option<u64>,
+    /// How long this guest has kept a stop from fitting.
+    refit: Refit,
     /// QEMU's downtime limit, ms (where its own rounds end).
     downtime_limit_ms: f64,
     /// Where the last decision asked QEMU to sync while a stop fitted, ms
@@ -113,6 +119,7 @@ impl PredictiveRule {
             previous: None,
             no_convergence_streak: 0,
             fitted_since_ms: None,
+            refit: Refit::default(),
         }
     }
 
@@ -245,6 +252,9 @@ struct AtSync<'a> {
     /// The throttle ceilings for this objective.
     ceilings: Ceilings,
     forecast: Forecast,
+    /// What a plan to wait that loses the stop fitting now costs on top,
+    /// ms: the time until one fits again.
+    refit_ms: f64,
 }
 
 /// Stopping now weighed against waiting.
@@ -293,6 +303,7 @@ impl AtSync<'_> {
             z,
             self.allowed_ms,
             stop_cost_ms,
+            self.refit_ms,
         );
         let sync_below_ms = objective
             .affordable_downtime_ms(completion_ms, wait.expected_cost_ms)
@@ -318,8 +329,13 @@ impl PredictiveRule {
     /// The decision, and the throttle it leaves in force.
     fn decide_pace(&mut self, obs: &RoundObservation, cfg: &PolicyConfig) -> Decision {
         self.learn(obs);
+        let after_bulk = self.previous.is_some();
         self.previous = Some(*obs);
         let allowed_ms = Self::allowed_ms(cfg);
+        if after_bulk {
+            self.refit
+                .observe(obs.elapsed_ms, obs.implied_downtime_ms() <= allowed_ms);
+        }
         // A stop comes once pending fits the maximum (with its headroom) or
         // QEMU's own threshold, which the policy always honours: with
         // maximum = limit that is the limit, and QEMU's rounds end with
@@ -357,6 +373,7 @@ impl PredictiveRule {
             stop_bytes,
             ceilings,
             forecast,
+            refit_ms: self.refit.expected_ms(),
         };
 
         // Rule 1.
