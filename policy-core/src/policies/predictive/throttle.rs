@@ -86,10 +86,17 @@ pub(super) struct Throttle {
     /// less: a writer that needs little CPU per page keeps its pace under
     /// any throttle short of starving it.
     dirty_headroom: f64,
+    /// κ as the previous throttled round showed it, if that round was
+    /// throttled: a weaker bite than believed is taken only once two
+    /// throttled rounds in a row show it.
+    last_headroom: Option<f64>,
     /// Consecutive syncs at which no throttle made a stop fit while one
     /// was in force: it is released only once that is confirmed, as
     /// escalation is (`non_convergence_confirm_rounds`).
     release_streak: u32,
+    /// Throttles released because none made a stop fit: each doubles the
+    /// confirmation the next escalation waits for ([`Self::backoff`]).
+    released: u32,
 }
 
 impl Default for Throttle {
@@ -97,10 +104,16 @@ impl Default for Throttle {
         Self {
             share: 0.0,
             dirty_headroom: 1.0,
+            last_headroom: None,
             release_streak: 0,
+            released: 0,
         }
     }
 }
+
+/// The most the confirmation before a new escalation is multiplied by
+/// after throttles that did not work (2⁴).
+const MAX_BACKOFF: u32 = 16;
 
 impl Throttle {
     /// The ceilings for `cfg` with stops allowed up to `allowed_ms`. The
@@ -140,13 +153,17 @@ impl Throttle {
 
     /// Learn [`Self::dirty_headroom`] from a round run under the throttle:
     /// it touched pages at `observed_touch_rate`, against `pace_rate`, the
-    /// pace forecast for it (`None` before there is one); the latest
-    /// throttled round decides, so a throttle that bit harder than the last
-    /// one showed is believed at once (QEMU's throttle is far from linear
-    /// in its percentage: its sleeps come in slices as long as a round at
-    /// high percentages).
+    /// pace forecast for it (`None` before there is one). A throttle that
+    /// bit harder than believed is believed at once (QEMU's throttle is
+    /// far from linear in its percentage: its sleeps come in slices as long
+    /// as a round at high percentages); one that bit less only once two
+    /// throttled rounds in a row show it, and then as little less as the
+    /// two allow: one round the throttle had barely started in (a write
+    /// burst it did not catch, a round cut short by a sync) does not end
+    /// the escalation on its own.
     pub fn learn_headroom(&mut self, observed_touch_rate: f64, pace_rate: Option<f64>) {
         let Some(pace_rate) = pace_rate.filter(|_| self.in_force()) else {
+            self.last_headroom = None;
             return;
         };
         if !(pace_rate > 0.0 && observed_touch_rate.is_finite()) {
@@ -154,7 +171,24 @@ impl Throttle {
         }
         let cut = (observed_touch_rate / pace_rate).min(1.0);
         let free = 1.0 - self.share.min(MAX_THROTTLE);
-        self.dirty_headroom = (cut / free).max(1.0);
+        let shown = (cut / free).max(1.0);
+        if shown <= self.dirty_headroom {
+            self.dirty_headroom = shown;
+        } else if let Some(last) = self.last_headroom {
+            self.dirty_headroom = shown.min(last).max(self.dirty_headroom);
+        }
+        self.last_headroom = Some(shown);
+    }
+
+    /// How many times the usual confirmation the next escalation waits
+    /// for: doubled by every throttle released because none made a stop
+    /// fit, up to [`MAX_BACKOFF`]. A guest the throttle cannot cut is
+    /// probed again, less and less often, instead of never: a probe costs
+    /// a bounded stall, never probing again costs the migration.
+    pub fn backoff(&self) -> u32 {
+        1u32.checked_shl(self.released)
+            .unwrap_or(MAX_BACKOFF)
+            .min(MAX_BACKOFF)
     }
 
     /// Put `share` in force (a fresh escalation: its release starts over).
@@ -203,11 +237,23 @@ impl Throttle {
             None => {
                 self.release_streak = self.release_streak.saturating_add(1);
                 if self.release_streak >= confirm_rounds {
-                    self.release_streak = 0;
-                    self.share = 0.0;
+                    self.release();
                 }
             }
         }
+    }
+
+    /// Release the throttle: no throttle made a stop fit. What it showed of
+    /// the guest is forgotten (κ back to 1, a guest cut in proportion), so
+    /// that the next escalation, [`Self::backoff`] times later, probes
+    /// afresh rather than trusting rounds that may not have shown the
+    /// throttle's bite.
+    fn release(&mut self) {
+        self.share = 0.0;
+        self.release_streak = 0;
+        self.dirty_headroom = 1.0;
+        self.last_headroom = None;
+        self.released = self.released.saturating_add(1);
     }
 
     /// The smallest throttle within the first ceiling that makes a stop fit
@@ -318,13 +364,48 @@ mod tests {
         let mut t = Throttle::default();
         t.learn_headroom(50.0, Some(100.0));
         assert_eq!(t.pace_at(0.5), 0.5, "learnt with no throttle in force");
-        // Under a 75 % throttle the guest kept half its pace: κ = 2.
+        // Under a 75 % throttle the guest kept half its pace: κ = 2, once
+        // two rounds in a row show it.
         t.set(0.75);
+        t.learn_headroom(50.0, Some(100.0));
+        assert!((t.pace() - 0.25).abs() < 1e-12, "one round believed");
         t.learn_headroom(50.0, Some(100.0));
         assert!((t.pace() - 0.5).abs() < 1e-12);
         assert_eq!(t.pace_at(0.0), 1.0, "never above the guest's own pace");
         assert_eq!(t.pct(), 75);
         assert!((t.dirty_limit_bytes_per_s(Some(100.0), 120.0) - 30.0).abs() < 1e-9);
         assert_eq!(t.dirty_limit_bytes_per_s(None, 120.0), 0.0);
+    }
+
+    #[test]
+    fn a_harder_bite_is_believed_at_once_a_weaker_one_as_two_rounds_allow() {
+        let mut t = Throttle::default();
+        t.set(0.9);
+        // κ = 5, then 3 (harder: at once).
+        t.learn_headroom(50.0, Some(100.0));
+        t.learn_headroom(50.0, Some(100.0));
+        assert!((t.pace() - 0.5).abs() < 1e-12);
+        t.learn_headroom(30.0, Some(100.0));
+        assert!((t.pace() - 0.3).abs() < 1e-12);
+        // Weaker, κ = 8 then 6: the smaller of the two.
+        t.learn_headroom(80.0, Some(100.0));
+        assert!((t.pace() - 0.3).abs() < 1e-12);
+        t.learn_headroom(60.0, Some(100.0));
+        assert!((t.pace() - 0.6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_released_throttle_forgets_its_bite_and_backs_off() {
+        let mut t = Throttle::default();
+        assert_eq!(t.backoff(), 1);
+        for released in 1..=6u32 {
+            t.set(0.9);
+            t.learn_headroom(90.0, Some(100.0));
+            t.learn_headroom(90.0, Some(100.0));
+            assert!(t.pace() > 0.8);
+            t.release();
+            assert!((t.pace_at(0.9) - 0.1).abs() < 1e-12, "κ forgotten");
+            assert_eq!(t.backoff(), (1 << released).min(MAX_BACKOFF));
+        }
     }
 }
