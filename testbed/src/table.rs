@@ -118,7 +118,7 @@ pub fn print_explain<'a>(
     rounds: impl Iterator<Item = (&'a RoundObservation, &'a Decision)>,
 ) {
     eprintln!("== {label}");
-    eprintln!("round  time_s  pending_MiB  rate_MiB/s  next_MiB[lo..hi]      stop_cost_s  wait_cost_s  model           action         reason");
+    eprintln!("round  time_s  pending_MiB  rate_MiB/s  next_MiB[lo..hi]      stop_cost_s  wait_cost_s  sync_below_ms  model           action         reason");
     let seconds = |ms: f64| {
         if ms.is_nan() {
             "-".to_string()
@@ -139,7 +139,7 @@ pub fn print_explain<'a>(
             },
         );
         eprintln!(
-            "{:>5}  {:>6.2}  {:>11.1}  {:>10.1}  {:<20}  {:>11}  {:>11}  {:<14}  {:<13}  {}",
+            "{:>5}  {:>6.2}  {:>11.1}  {:>10.1}  {:<20}  {:>11}  {:>11}  {:>13}  {:<14}  {:<13}  {}",
             o.round,
             o.elapsed_ms as f64 / 1000.0,
             o.pending_bytes as f64 / MIB,
@@ -147,6 +147,11 @@ pub fn print_explain<'a>(
             next,
             seconds(d.stop_cost_ms),
             seconds(d.wait_cost_ms),
+            if d.sync_below_ms > 0.0 {
+                format!("{:.0}", d.sync_below_ms)
+            } else {
+                "-".to_string()
+            },
             d.forecast.model.name(),
             d.action.name(),
             d.reason.name()
