@@ -413,7 +413,9 @@ mod tests {
     fn a_throttle_that_does_not_slow_the_writer_is_released() {
         // The writer needs 0.5 % of a vCPU: no throttle QEMU offers (99 %
         // at most) cuts its pace, so once throttled rounds show that, the
-        // policy lets the guest run at full speed again.
+        // policy lets the guest run at full speed again; it probes again
+        // later, each time after a longer pause, and never keeps a
+        // throttle longer than its confirmation.
         let w = workload("name='h'\nram_mib=512\n[[phase]]\nkind='write'\nseconds=1000\nwss_mib=400\nrate_mib_s=200\ncpu_share=0.005\n");
         let cfg = SimConfig {
             bandwidth_bytes_per_s: 100e6,
@@ -427,16 +429,25 @@ mod tests {
         };
         let mut policy = build_policy(PolicyKind::Predictive, &policy_cfg).unwrap();
         let run = simulate(&w, policy.as_mut(), &cfg, None);
-        let throttled: Vec<u8> = run
-            .rounds
-            .iter()
-            .map(|r| r.decision.throttle_pct)
-            .filter(|&pct| pct > 0)
-            .collect();
-        assert!(!throttled.is_empty(), "never tried a throttle");
+        let pcts: Vec<u8> = run.rounds.iter().map(|r| r.decision.throttle_pct).collect();
+        // Runs of throttled rounds (probes), and the pauses between them.
+        let mut probes: Vec<(usize, usize)> = Vec::new();
+        for (i, &pct) in pcts.iter().enumerate() {
+            match probes.last_mut() {
+                Some((_, end)) if pct > 0 && *end == i => *end = i + 1,
+                _ if pct > 0 => probes.push((i, i + 1)),
+                _ => {}
+            }
+        }
+        assert!(!probes.is_empty(), "never tried a throttle");
         assert!(
-            throttled.len() <= 3,
-            "kept a useless throttle: {throttled:?}"
+            probes.iter().all(|(start, end)| end - start <= 3),
+            "kept a useless throttle: {pcts:?}"
+        );
+        let pauses: Vec<usize> = probes.windows(2).map(|w| w[1].0 - w[0].1).collect();
+        assert!(
+            pauses.windows(2).all(|p| p[1] > p[0]),
+            "probes not ever rarer: {pcts:?}"
         );
         assert!(run.app_loss_pct < 10.0, "{}", run.app_loss_pct);
     }
