@@ -40,9 +40,12 @@
 //!    than the plan it waits for (`Decision::sync_below_ms`).
 //! 5. Stopping now exceeds the maximum: if the optimistic (lower) forecast
 //!    reaches it within the horizon → continue; after
-//!    `non_convergence_confirm_rounds` rounds where it does not, declare
-//!    non-convergence and escalate (throttle or post-copy, whichever costs
-//!    the guest less) / stop at the best point / keep going.
+//!    `non_convergence_confirm_rounds` rounds where it does not (twice as
+//!    many after each throttle given up, up to 16 times, unless post-copy
+//!    is allowed), declare non-convergence and escalate (throttle or
+//!    post-copy, whichever costs the guest less) / stop at the best point
+//!    / keep going. The wait plans it weighs, and so where it asks to sync
+//!    again mid-pass, count the same refit time as rule 4's.
 
 mod calibration;
 mod pace;
@@ -360,6 +363,10 @@ impl PredictiveRule {
                 horizon,
                 cfg.non_convergence_confirm_rounds,
             );
+            if !self.throttle.in_force() {
+                // Its end starts the confirmation of the next escalation.
+                self.no_convergence_streak = 0;
+            }
         }
         let forecast = self.project(obs, horizon, self.throttle.share());
         self.calibration.expect(
@@ -465,9 +472,15 @@ impl PredictiveRule {
             return consult(sync.decision(Action::Continue, Reason::Converging));
         }
         self.no_convergence_streak = self.no_convergence_streak.saturating_add(1);
-        let confirm_rounds = cfg
-            .non_convergence_confirm_rounds
-            .saturating_mul(self.throttle.backoff());
+        // After throttles that did not work, a throttle is tried again
+        // only after a longer confirmation; post-copy, which always ends
+        // the migration, is not held back by them.
+        let backoff = if cfg.escalation.may_postcopy() {
+            1
+        } else {
+            self.throttle.backoff()
+        };
+        let confirm_rounds = cfg.non_convergence_confirm_rounds.saturating_mul(backoff);
         if self.no_convergence_streak < confirm_rounds {
             return consult(sync.decision(Action::Continue, Reason::NoConvergenceForecast));
         }
@@ -505,8 +518,9 @@ impl PredictiveRule {
                     return sync.decision(Action::Escalate, Reason::NoConvergenceForecast);
                 }
                 let Some((share, _)) = throttle else {
-                    // No throttle within the stall bound makes a stop fit.
-                    self.throttle.set(0.0);
+                    // No throttle within the stall bound makes a stop fit:
+                    // given up, as a throttle that did not work is.
+                    self.throttle.release();
                     return sync.decision(Action::Continue, Reason::NoConvergenceForecast);
                 };
                 self.throttle.set(share);

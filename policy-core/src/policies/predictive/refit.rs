@@ -7,9 +7,9 @@
 //! one again — a whole busy phase, on a guest whose quiet phase ended. The
 //! time that takes is learnt from this migration: the longest stretch of
 //! syncs after the bulk round in which no stop fitted, ended by one that
-//! did (a stretch still under way counts once it is longer). A guest that
-//! has always fitted has shown none, and a lost plan costs it only the
-//! wait.
+//! did (the descent from the bulk round to the first fit is one). A guest
+//! that fitted from its first sync after the bulk round has shown none,
+//! and a lost plan costs it only the wait.
 
 /// The stretches without a fit seen so far.
 #[derive(Debug, Clone, Copy, Default)]

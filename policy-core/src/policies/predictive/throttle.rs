@@ -167,6 +167,7 @@ impl Throttle {
             return;
         };
         if !(pace_rate > 0.0 && observed_touch_rate.is_finite()) {
+            self.last_headroom = None;
             return;
         }
         let cut = (observed_touch_rate / pace_rate).min(1.0);
@@ -243,12 +244,13 @@ impl Throttle {
         }
     }
 
-    /// Release the throttle: no throttle made a stop fit. What it showed of
-    /// the guest is forgotten (κ back to 1, a guest cut in proportion), so
-    /// that the next escalation, [`Self::backoff`] times later, probes
-    /// afresh rather than trusting rounds that may not have shown the
-    /// throttle's bite.
-    fn release(&mut self) {
+    /// Give the throttle up: no throttle makes a stop fit (the one in
+    /// force, once that is confirmed, or none sized at an escalation).
+    /// What throttled rounds showed of the guest is forgotten (κ back to 1,
+    /// a guest cut in proportion), so that the next escalation,
+    /// [`Self::backoff`] times later, probes afresh rather than trusting
+    /// rounds that may not have shown the throttle's bite.
+    pub fn release(&mut self) {
         self.share = 0.0;
         self.release_streak = 0;
         self.dirty_headroom = 1.0;
@@ -395,6 +397,25 @@ mod tests {
     }
 
     #[test]
+    fn an_unthrottled_or_unreadable_round_breaks_the_two_in_a_row() {
+        for breaker in [f64::NAN, -1.0] {
+            let mut t = Throttle::default();
+            t.set(0.9);
+            t.learn_headroom(50.0, Some(100.0));
+            if breaker.is_nan() {
+                t.learn_headroom(breaker, Some(100.0));
+            } else {
+                t.set(0.0);
+                t.learn_headroom(50.0, Some(100.0));
+                t.set(0.9);
+            }
+            // One weak round after the break is one round, not two.
+            t.learn_headroom(50.0, Some(100.0));
+            assert!((t.pace() - 0.1).abs() < 1e-12, "{breaker}: {}", t.pace());
+        }
+    }
+
+    #[test]
     fn a_released_throttle_forgets_its_bite_and_backs_off() {
         let mut t = Throttle::default();
         assert_eq!(t.backoff(), 1);
@@ -404,6 +425,12 @@ mod tests {
             t.learn_headroom(90.0, Some(100.0));
             assert!(t.pace() > 0.8);
             t.release();
+            // Nothing of the rounds before carries over: one weak round
+            // under the next throttle is not believed on its own.
+            t.set(0.9);
+            t.learn_headroom(90.0, Some(100.0));
+            assert!((t.pace() - 0.1).abs() < 1e-12, "last round forgotten");
+            t.set(0.0);
             assert!((t.pace_at(0.9) - 0.1).abs() < 1e-12, "κ forgotten");
             assert_eq!(t.backoff(), (1 << released).min(MAX_BACKOFF));
         }
