@@ -185,8 +185,7 @@ enum KairosNonConvergenceAction
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
   // Escalate as `PolicyConfig::escalation` allows (throttle, post-copy,
-  // or, with `none`, a stop within the hard maximum itself, its headroom
-  // given up, at a forecast trough) (default).
+  // or, with `none`, keep going) (default).
   KAIROS_NON_CONVERGENCE_ACTION_ESCALATE = 0,
   // Stop at the best point the forecast says is reachable, even though it
   // exceeds the hard maximum downtime (the user opted into that).
@@ -210,9 +209,7 @@ enum KairosEscalation
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
-  // Nothing but the headroom: stop within the hard maximum itself at a
-  // forecast trough, else keep iterating (QEMU's rule and the safety
-  // caps remain).
+  // Nothing: keep iterating (QEMU's rule and the safety caps remain).
   KAIROS_ESCALATION_NONE = 0,
   // Slow the guest's dirtying by the share the forecast says makes a stop
   // fit within a round or two (`Decision::throttle_pct`), re-evaluated

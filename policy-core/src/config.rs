@@ -32,8 +32,7 @@ pub const DEFAULT_MAX_THROTTLE_PCT: u8 = 99;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum NonConvergenceAction {
     /// Escalate as `PolicyConfig::escalation` allows (throttle, post-copy,
-    /// or, with `none`, a stop within the hard maximum itself, its headroom
-    /// given up, at a forecast trough) (default).
+    /// or, with `none`, keep going) (default).
     #[default]
     Escalate = 0,
     /// Stop at the best point the forecast says is reachable, even though it
@@ -55,9 +54,7 @@ names!(NonConvergenceAction, "non-convergence action" {
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Escalation {
-    /// Nothing but the headroom: stop within the hard maximum itself at a
-    /// forecast trough, else keep iterating (QEMU's rule and the safety
-    /// caps remain).
+    /// Nothing: keep iterating (QEMU's rule and the safety caps remain).
     #[default]
     None = 0,
     /// Slow the guest's dirtying by the share the forecast says makes a stop

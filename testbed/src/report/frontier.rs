@@ -239,8 +239,7 @@ fn section(
     // The regret's best single limit, chosen over the programs it counts.
     let regret = set_regret(&programs, cap_ms).map(|(r, i)| (r, statics[i]));
     // Programs where every static limit that ends stops above the ceiling
-    // `predictive` keeps: it takes such a stop only once nothing else is
-    // left (non-convergence with no escalation permitted, a safety cap).
+    // `predictive` keeps: it never takes such a stop, by design.
     let above_ceiling_only: Vec<bool> = rows
         .iter()
         .map(|r| {
@@ -522,7 +521,7 @@ pub fn render(page: &FrontierPage<'_>) -> Result<String> {
             let misses_below = misses_of(&merged_below_ceiling);
             writeln!(
             md,
-            "**Apart from the stops above {:.0} ms.** `predictive` keeps a headroom below the maximum ({:.0} ms), so that the stop's own bandwidth noise cannot carry it above the maximum, and gives it up only once nothing else is left (non-convergence confirmed with no escalation permitted, or a safety cap). On {} program{} of these sets ({}) every static limit that ends stops above that. Without {}, `predictive` {}.\n",
+            "**Apart from the stops above {:.0} ms.** `predictive` never stops above the maximum less its headroom ({:.0} ms), so that the stop's own bandwidth noise cannot carry it above the maximum. On {} program{} of these sets ({}) every static limit that ends stops above that, and `predictive` does not end. Without {}, `predictive` {}.\n",
             page.stop_ceiling_ms,
             page.stop_ceiling_ms,
             judged_above.len(),

@@ -16,9 +16,8 @@
 //! 0. A throttle in force is re-sized to what the projection needs, or
 //!    released once no throttle makes a stop fit (`throttle.rs`).
 //! 1. QEMU's rule holds → stop (never later than `qemu`).
-//! 2. A safety cap is reached → stop if the stop fits the maximum itself
-//!    (its headroom given up: the alternative is no stop), else abort
-//!    (never a stop above what the user accepts).
+//! 2. A safety cap is reached → stop if the stop fits the maximum, else
+//!    abort (never a stop above what the user accepts).
 //! 3. No rate sample yet → continue (warm-up; the bulk round gives the
 //!    first, so the first decision is at the first sync after it; being a
 //!    lower bound, that sample is replaced by the first full round's).
@@ -44,9 +43,8 @@
 //!    `non_convergence_confirm_rounds` rounds where it does not (twice as
 //!    many after each throttle given up, up to 16 times, unless post-copy
 //!    is allowed), declare non-convergence and escalate (throttle or
-//!    post-copy, whichever costs the guest less; with neither permitted, a
-//!    stop within the maximum itself at a forecast trough) / stop at the
-//!    best point / keep going. The wait plans it weighs, and so where it asks to sync
+//!    post-copy, whichever costs the guest less) / stop at the best point
+//!    / keep going. The wait plans it weighs, and so where it asks to sync
 //!    again mid-pass, count the same refit time as rule 4's.
 
 mod calibration;
@@ -390,11 +388,10 @@ impl PredictiveRule {
             return sync.decision(Action::StopAndCopy, Reason::BelowThreshold);
         }
         // Rule 2: out of rounds, time or bytes: stop if the stop fits the
-        // maximum (its headroom given up: the alternative is no stop at
-        // all), else give up rather than stop above what the user accepts
-        // (QEMU goes on under its own rule).
+        // maximum (with its headroom), else give up rather than stop above
+        // what the user accepts (QEMU goes on under its own rule).
         if Self::safety_cap_reached(obs, cfg) {
-            let action = if obs.implied_downtime_ms() <= cfg.max_downtime_ms {
+            let action = if obs.implied_downtime_ms() <= allowed_ms {
                 Action::StopAndCopy
             } else {
                 Action::Abort
@@ -535,16 +532,6 @@ impl PredictiveRule {
             NonConvergenceAction::StopBestEffort if pending <= sync.lowest(|p| p.pending_bytes) => {
                 sync.decision(Action::StopAndCopy, Reason::NoConvergenceForecast)
             }
-            // Nothing to escalate to: the headroom is all that is left to
-            // give up. A stop within the maximum itself, at the bottom of
-            // the forecast, ends the migration the user asked for where
-            // going on can only end in the safety cap's abort.
-            NonConvergenceAction::Escalate
-                if obs.implied_downtime_ms() <= cfg.max_downtime_ms
-                    && pending <= sync.lowest(|p| p.pending_bytes) =>
-            {
-                sync.decision(Action::StopAndCopy, Reason::NoConvergenceForecast)
-            }
             NonConvergenceAction::Escalate
             | NonConvergenceAction::StopBestEffort
             | NonConvergenceAction::KeepGoing => {
@@ -600,56 +587,32 @@ mod tests {
     }
 
     #[test]
-    fn with_nothing_to_escalate_to_a_plateau_within_the_maximum_ends_in_a_stop() {
+    fn a_safety_cap_stops_within_the_headroom_and_never_above_it() {
         // 950 ms fits the maximum (1000 ms) but not its headroom (900 ms):
-        // with no escalation permitted, going on can only end in the
-        // safety cap's abort, so the headroom is given up.
-        let cfg = PolicyConfig::default();
-        assert_eq!(cfg.escalation, crate::Escalation::None);
-        let mut policy = build_policy(PolicyKind::Predictive, &cfg).unwrap();
-        let stop = (2..60u64).find_map(|r| {
-            let obs = plateau_round(r, 950.0);
-            let d = policy.observe(&obs);
-            (d.action == Action::StopAndCopy).then_some((r, d.reason, obs.implied_downtime_ms()))
-        });
-        let (round, reason, downtime_ms) = stop.expect("never stopped on the plateau");
-        assert_eq!(reason, Reason::NoConvergenceForecast, "round {round}");
-        assert!(downtime_ms <= cfg.max_downtime_ms, "{downtime_ms} ms");
-        // The user who chose to keep going keeps going.
-        let keep = PolicyConfig {
-            non_convergence_action: NonConvergenceAction::KeepGoing,
-            ..cfg
-        };
-        let mut policy = build_policy(PolicyKind::Predictive, &keep).unwrap();
-        for r in 2..60u64 {
-            assert_eq!(
-                policy.observe(&plateau_round(r, 950.0)).action,
-                Action::Continue
-            );
-        }
-    }
-
-    #[test]
-    fn a_safety_cap_stops_within_the_maximum_and_never_above_it() {
+        // at the cap the rule aborts rather than risk a stop above M.
         let cfg = PolicyConfig {
             max_rounds: 6,
-            non_convergence_action: NonConvergenceAction::KeepGoing,
             ..PolicyConfig::default()
         };
-        for (downtime_ms, at_cap) in [(950.0, Action::StopAndCopy), (1100.0, Action::Abort)] {
+        for (downtime_ms, at_cap) in [(850.0, Action::StopAndCopy), (950.0, Action::Abort)] {
             let mut policy = build_policy(PolicyKind::Predictive, &cfg).unwrap();
             for r in 2..6u64 {
-                assert_eq!(
-                    policy.observe(&plateau_round(r, downtime_ms)).action,
-                    Action::Continue
-                );
+                let d = policy.observe(&plateau_round(r, downtime_ms));
+                assert_ne!(d.reason, Reason::SafetyCap, "round {r}");
+                if d.action == Action::StopAndCopy {
+                    // A stop that fits may come before the cap; never above.
+                    assert!(downtime_ms <= 900.0, "stopped at {downtime_ms} ms");
+                    break;
+                }
+                if r == 5 {
+                    let d = policy.observe(&plateau_round(6, downtime_ms));
+                    assert_eq!(
+                        (d.action, d.reason),
+                        (at_cap, Reason::SafetyCap),
+                        "{downtime_ms} ms"
+                    );
+                }
             }
-            let d = policy.observe(&plateau_round(6, downtime_ms));
-            assert_eq!(
-                (d.action, d.reason),
-                (at_cap, Reason::SafetyCap),
-                "{downtime_ms} ms"
-            );
         }
     }
 
