@@ -2,15 +2,7 @@
 //! Kairos convergence policies, and profile guests.
 
 mod cli_policy;
-mod cmd_advise;
-mod cmd_evacuate;
-mod cmd_profile;
-mod cmd_replay;
-mod cmd_run;
-mod cmd_sim;
-mod cmd_soak;
-mod cmd_starts;
-mod compare;
+mod cmd;
 mod live;
 mod plot;
 mod profile_overhead;
@@ -44,44 +36,44 @@ enum Command {
     #[command(after_help = "Examples:
   kairos sim --workload testbed/workloads/hot-wss.toml --policy qemu,qemu@1000,predictive
   kairos sim --suite testbed/workloads --downtime-weight 30 --forecast-quality --json")]
-    Sim(cmd_sim::SimArgs),
+    Sim(cmd::sim::SimArgs),
     /// Replay recorded per-round traces through policies.
     #[command(after_help = "Example:
   kairos replay --trace build/compare/runs/hot-wss__qemu__1/trace.csv --policy all")]
-    Replay(cmd_replay::ReplayArgs),
+    Replay(cmd::replay::ReplayArgs),
     /// Migrate the Kairos guest between two real QEMU processes.
     #[command(after_help = "Examples:
   kairos run --workload phase-change --policy predictive
   kairos run --workload redis --policy qemu@1000 --repeat 3 --json")]
-    Run(cmd_run::RunArgs),
+    Run(cmd::run::RunArgs),
     /// Run a matrix of real migrations (workloads × policies × repeats).
-    Compare(compare::CompareArgs),
+    Compare(cmd::compare::CompareArgs),
     /// Profile the guest without migration: CPU, memory, dirty rate.
     #[command(after_help = "Example:
   kairos profile --workload phase-change --duration-s 60")]
-    Profile(cmd_profile::ProfileArgs),
+    Profile(cmd::profile::ProfileArgs),
     /// Migrate one guest back and forth many times, each hop verified,
     /// optionally with faults injected mid-migration.
     #[command(after_help = "Examples:
   kairos soak --hops 1000 --ram-mib 512
   kairos soak --hops 5 --ram-mib 512 --fault all --json")]
-    Soak(cmd_soak::SoakArgs),
+    Soak(cmd::soak::SoakArgs),
     /// When to start a migration: sample a running QEMU, forecast its
     /// dirty rate, advise a start (or judge that advice in simulation).
     #[command(after_help = "Examples:
   kairos advise --qmp /run/qemu/guest.qmp --duration-s 240
   kairos advise --suite testbed/workloads --trials 12")]
-    Advise(cmd_advise::AdviseArgs),
+    Advise(cmd::advise::AdviseArgs),
     /// Compare start rules on live guests: migrations started at random
     /// moments, where `kairos advise` says and where the ALMA-style rule
     /// says, under one stop policy.
     #[command(after_help = "Examples:
   kairos starts --suite periodic,batch-cycle --random 10 --advised 5 --alma 5
   kairos starts --suite gc-cycle --wait-weight 0 --out build/starts")]
-    Starts(cmd_starts::StartsArgs),
+    Starts(cmd::starts::StartsArgs),
     /// Empty a host: its guests migrated over one shared link, at the
     /// fixed concurrencies operators use (simulated).
-    Evacuate(cmd_evacuate::EvacuateArgs),
+    Evacuate(cmd::evacuate::EvacuateArgs),
     /// Render results pages from stored runs (no QEMU needed), or pack a
     /// campaign's runs for the repository.
     Report(report::ReportArgs),
@@ -90,15 +82,15 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Sim(args) => cmd_sim::run(&args),
-        Command::Replay(args) => cmd_replay::run(&args),
-        Command::Run(args) => cmd_run::run(&args),
-        Command::Compare(args) => compare::run(&args),
-        Command::Profile(args) => cmd_profile::run(&args),
-        Command::Soak(args) => cmd_soak::run(&args),
-        Command::Advise(args) => cmd_advise::run(&args),
-        Command::Starts(args) => cmd_starts::run(&args),
-        Command::Evacuate(args) => cmd_evacuate::run(&args),
+        Command::Sim(args) => cmd::sim::run(&args),
+        Command::Replay(args) => cmd::replay::run(&args),
+        Command::Run(args) => cmd::run::run(&args),
+        Command::Compare(args) => cmd::compare::run(&args),
+        Command::Profile(args) => cmd::profile::run(&args),
+        Command::Soak(args) => cmd::soak::run(&args),
+        Command::Advise(args) => cmd::advise::run(&args),
+        Command::Starts(args) => cmd::starts::run(&args),
+        Command::Evacuate(args) => cmd::evacuate::run(&args),
         Command::Report(args) => report::run(&args),
     };
     match result {

@@ -752,7 +752,7 @@ fn unpack(args: &UnpackArgs) -> Result<()> {
         .filter_map(|r| r.result.finished_unix_s)
         .min()
         .unwrap_or_else(crate::live::run::unix_now_s);
-    crate::compare::store::open_campaign(&args.out, commit, false, started_unix_s)?;
+    crate::cmd::compare::store::open_campaign(&args.out, commit, false, started_unix_s)?;
     let done = record::to_store(&records, &args.out.join("runs"))?;
     eprintln!(
         "unpacked {} runs of commit {commit} into {} ({} already there, kept)",

@@ -16,7 +16,7 @@ use kairos_eval::forecast_quality::ForecastQuality;
 use kairos_eval::summary::RunSummary;
 use serde::de::DeserializeOwned;
 
-use crate::cmd_soak::{CsvRow, SoakSummary};
+use crate::cmd::soak::{CsvRow, SoakSummary};
 use crate::live::run::LiveResult;
 use crate::profile_overhead::OverheadReport;
 
@@ -87,7 +87,7 @@ pub struct Unpacked {
 /// ones the repository keeps. A run the store already holds is left as
 /// it is (it is the campaign's own).
 pub fn to_store(records: &[RunRecord], runs_dir: &Path) -> Result<Unpacked> {
-    let store = crate::compare::store::Store::open_dir(runs_dir)?;
+    let store = crate::cmd::compare::store::Store::open_dir(runs_dir)?;
     let mut unpacked = Unpacked {
         written: 0,
         kept: 0,

@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use kairos_eval::cell_stats::quantile;
 
 use super::record::{utc_date, ReliabilityRecord, SoakKind, SoakRun};
-use crate::cmd_soak::{CsvRow, SoakSummary};
+use crate::cmd::soak::{CsvRow, SoakSummary};
 
 fn fmt(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".to_string(), |v| format!("{v:.digits$}"))
@@ -232,7 +232,7 @@ pub fn render(records: &[ReliabilityRecord], source: &str, command: &str) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd_soak::FaultCount;
+    use crate::cmd::soak::FaultCount;
     use crate::live::hop::Fault;
     use crate::report::record::RECORD_FORMAT;
 

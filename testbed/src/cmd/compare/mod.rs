@@ -23,7 +23,7 @@ use kairos_eval::trace::read_trace_file;
 use kairos_policy_core::cost::Objective;
 use kairos_policy_core::PolicyConfig;
 
-use crate::cmd_run::{workload_name, LiveArgs, WorkloadRef};
+use crate::cmd::live_options::{workload_name, LiveArgs, WorkloadRef};
 use crate::live::interrupt;
 use crate::live::oracle::{oracle_from_trace, LiveOracle};
 use crate::live::run::{run_migration, unix_now_s, LiveResult, CODE_COMMIT};
@@ -117,7 +117,8 @@ impl CompareArgs {
             } else {
                 name.to_string()
             };
-            let spec: LiveSpec = crate::cmd_run::live_spec(&name).map_err(anyhow::Error::msg)?;
+            let spec: LiveSpec =
+                crate::cmd::live_options::live_spec(&name).map_err(anyhow::Error::msg)?;
             match spec {
                 LiveSpec::Predictive(None) if weights.len() > 1 => {
                     specs.extend(weights.iter().map(|w| LiveSpec::Predictive(Some(*w))));

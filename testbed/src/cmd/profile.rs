@@ -19,7 +19,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde::Serialize;
 
-use crate::cmd_run::{workload_name, Accel, Link, LiveArgs};
+use crate::cmd::live_options::{workload_name, Accel, Link, LiveArgs};
 use crate::live::dirty_rate::{self, DirtyRateMode};
 use crate::live::guest_log::{guest_stats, load_samples};
 use crate::live::qemu::QemuProcess;

@@ -17,9 +17,9 @@ use kairos_policy_core::cost::Objective;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::cmd_run::{LiveArgs, WorkloadRef};
-use crate::compare::order;
-use crate::compare::store;
+use crate::cmd::compare::order;
+use crate::cmd::compare::store;
+use crate::cmd::live_options::{LiveArgs, WorkloadRef};
 use crate::live::interrupt;
 use crate::live::run::{run_migration, unix_now_s, LiveResult, CODE_COMMIT};
 use crate::live::spec::LiveSpec;
@@ -41,7 +41,7 @@ pub struct StartsArgs {
     #[arg(long)]
     pub suite: String,
     /// The stop policy every migration runs under.
-    #[arg(long, default_value = "predictive", value_parser = crate::cmd_run::live_spec)]
+    #[arg(long, default_value = "predictive", value_parser = crate::cmd::live_options::live_spec)]
     pub policy: LiveSpec,
     /// Migrations per workload started at once at a random moment.
     #[arg(long, default_value_t = 10)]
@@ -108,7 +108,7 @@ pub fn run(args: &StartsArgs) -> Result<()> {
         .split(',')
         .map(str::trim)
         .filter(|w| !w.is_empty())
-        .map(|w| crate::cmd_run::workload_name(w, &args.live.root))
+        .map(|w| crate::cmd::live_options::workload_name(w, &args.live.root))
         .collect::<Result<_>>()?;
     if workloads.is_empty() {
         bail!("--suite names no workload");

@@ -13,7 +13,7 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::cmd_run::{workload_name, LiveArgs};
+use crate::cmd::live_options::{workload_name, LiveArgs};
 use crate::live::hop::{open_fds, processes_mentioning, Attempt, Fault, HopSettings, Hopper};
 use crate::live::netns::namespaces_exist;
 use crate::live::spec::LiveSpec;
