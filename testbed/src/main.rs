@@ -3,6 +3,7 @@
 
 mod cli_policy;
 mod cmd;
+mod driver;
 mod live;
 mod plot;
 mod profile_overhead;

@@ -17,11 +17,11 @@ use anyhow::{bail, Context, Result};
 use kairos_eval::advise::overhead::{overhead, Overhead, Sampling, WindowThroughput};
 use serde::{Deserialize, Serialize};
 
+use crate::driver::Monitor;
 use crate::live::dirty_rate::{self, DirtyRateMode};
 use crate::live::guest_log::load_samples;
 use crate::live::interrupt;
 use crate::live::qemu::QemuProcess;
-use crate::live::qmp::Qmp;
 
 /// Reports at the start of a window left out: a report is printed a
 /// second after the second it covers, and a benchmark behind
@@ -76,7 +76,7 @@ pub fn run(
     workload: &str,
     accel: &str,
     qemu: &mut QemuProcess,
-    qmp: &mut Qmp,
+    qmp: &mut dyn Monitor,
     out: &Path,
 ) -> Result<()> {
     let windows = 2 * plan.pairs + 1;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::cmd::live_options::{workload_name, LiveArgs};
+use crate::driver::MigrationSettings;
 use crate::live::hop::{open_fds, processes_mentioning, Attempt, Fault, HopSettings, Hopper};
 use crate::live::netns::namespaces_exist;
 use crate::live::spec::LiveSpec;
@@ -175,18 +176,29 @@ pub fn run(args: &SoakArgs) -> Result<()> {
         args.fault.0,
         work.display()
     );
-    let mut parameters = json!({
-        "max-bandwidth": args.live.bandwidth_mbit * 1_000_000 / 8,
-        "downtime-limit": args.live.downtime_limit_ms,
-    });
+    let mut parameters = serde_json::Map::new();
+    parameters.insert(
+        "max-bandwidth".into(),
+        json!(args.live.bandwidth_mbit * 1_000_000 / 8),
+    );
+    parameters.insert("downtime-limit".into(), json!(args.live.downtime_limit_ms));
     if !args.live.vanilla_qemu {
-        parameters["x-convergence-policy"] = json!(args.policy);
-        parameters["x-convergence-max-downtime"] = json!(args.live.max_downtime_ms);
-        parameters["x-convergence-escalation"] = json!(args.live.escalation.name());
+        parameters.insert("x-convergence-policy".into(), json!(args.policy));
+        parameters.insert(
+            "x-convergence-max-downtime".into(),
+            json!(args.live.max_downtime_ms),
+        );
+        parameters.insert(
+            "x-convergence-escalation".into(),
+            json!(args.live.escalation.name()),
+        );
     }
     let settings = HopSettings {
-        parameters,
-        capabilities: escalation_capabilities(args.live.vanilla_qemu, args.live.escalation),
+        migration: MigrationSettings {
+            capabilities: escalation_capabilities(args.live.vanilla_qemu, args.live.escalation),
+            source_capabilities: Vec::new(),
+            parameters,
+        },
         timeout: Duration::from_secs_f64(args.live.timeout_s),
     };
 
@@ -448,14 +460,15 @@ fn print_summary(s: &SoakSummary) {
 /// The capabilities escalation needs on both sides (post-copy for
 /// `postcopy` and `auto`: without it the patched QEMU refuses the
 /// migration); none on an unpatched QEMU, which has no escalation.
-fn escalation_capabilities(
-    vanilla_qemu: bool,
-    escalation: Escalation,
-) -> Option<serde_json::Value> {
+fn escalation_capabilities(vanilla_qemu: bool, escalation: Escalation) -> Vec<String> {
     if vanilla_qemu {
-        None
+        Vec::new()
     } else {
-        LiveSpec::Predictive(None).capabilities_arg(escalation)
+        LiveSpec::Predictive(None)
+            .capabilities(escalation)
+            .iter()
+            .map(|c| c.to_string())
+            .collect()
     }
 }
 
@@ -465,12 +478,17 @@ mod tests {
 
     #[test]
     fn post_copy_escalation_turns_post_copy_on() {
-        let caps = escalation_capabilities(false, Escalation::Postcopy).unwrap();
-        assert_eq!(caps["capabilities"][0]["capability"], "postcopy-ram");
-        assert!(escalation_capabilities(false, Escalation::Auto).is_some());
-        assert_eq!(escalation_capabilities(false, Escalation::None), None);
-        assert_eq!(escalation_capabilities(false, Escalation::Throttle), None);
-        assert_eq!(escalation_capabilities(true, Escalation::Postcopy), None);
+        assert_eq!(
+            escalation_capabilities(false, Escalation::Postcopy),
+            ["postcopy-ram"]
+        );
+        assert_eq!(
+            escalation_capabilities(false, Escalation::Auto),
+            ["postcopy-ram"]
+        );
+        assert!(escalation_capabilities(false, Escalation::None).is_empty());
+        assert!(escalation_capabilities(false, Escalation::Throttle).is_empty());
+        assert!(escalation_capabilities(true, Escalation::Postcopy).is_empty());
     }
 
     #[test]

@@ -12,8 +12,8 @@ use kairos_policy_core::{
 };
 use serde_json::json;
 
-use super::qmp::Qmp;
 use super::rounds::QmpRound;
+use crate::driver::Monitor;
 
 /// What a controller did to the migration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,7 @@ impl Controller {
 
     /// Feed the new syncs and carry out what the policy decides; returns
     /// the last thing it did.
-    pub fn feed(&mut self, rounds: &[QmpRound], qmp: &mut Qmp) -> Result<ControllerAct> {
+    pub fn feed(&mut self, rounds: &[QmpRound], qmp: &mut dyn Monitor) -> Result<ControllerAct> {
         let mut last = ControllerAct::None;
         for round in rounds {
             if self.cancelled {

@@ -14,7 +14,7 @@ use kairos_eval::advise::profile::{window_s, ProfileSample};
 use serde_json::json;
 
 use super::interrupt;
-use super::qmp::Qmp;
+use crate::driver::Monitor;
 
 /// How QEMU measures the dirty rate (`calc-dirty-rate`'s mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -42,7 +42,11 @@ impl DirtyRateMode {
 
 /// Measure the dirty rate over `window`; QEMU's figure in MiB/s, or None
 /// when it gives none.
-pub fn measure(qmp: &mut Qmp, window: Duration, mode: DirtyRateMode) -> Result<Option<f64>> {
+pub fn measure(
+    qmp: &mut dyn Monitor,
+    window: Duration,
+    mode: DirtyRateMode,
+) -> Result<Option<f64>> {
     qmp.execute(
         "calc-dirty-rate",
         Some(json!({
@@ -68,7 +72,7 @@ pub fn measure(qmp: &mut Qmp, window: Duration, mode: DirtyRateMode) -> Result<O
 /// CPU time (user + system) of the guest's vCPU threads so far, s, from
 /// `query-cpus-fast`'s thread ids and /proc (QEMU's own view, no agent
 /// needed).
-pub fn vcpu_seconds(qmp: &mut Qmp) -> Result<Option<f64>> {
+pub fn vcpu_seconds(qmp: &mut dyn Monitor) -> Result<Option<f64>> {
     let cpus = qmp.execute("query-cpus-fast", None)?;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
@@ -134,7 +138,7 @@ impl Profiler {
 
     /// Measure the next window; the sample, or None when QEMU gave no
     /// figure for it (the window is skipped).
-    pub fn sample(&mut self, qmp: &mut Qmp) -> Result<Option<ProfileSample>> {
+    pub fn sample(&mut self, qmp: &mut dyn Monitor) -> Result<Option<ProfileSample>> {
         let window = self.next_window();
         self.windows += 1;
         let Some(mib_per_s) = measure(qmp, window, self.mode)? else {
@@ -162,7 +166,7 @@ impl Profiler {
 
 /// Sample a running QEMU for `duration` (see [`Profiler`]).
 pub fn profile(
-    qmp: &mut Qmp,
+    qmp: &mut dyn Monitor,
     duration: Duration,
     mode: DirtyRateMode,
     mut progress: impl FnMut(&ProfileSample),

@@ -17,6 +17,7 @@ use super::interrupt;
 use super::netns::{NetnsLink, DST_ADDR, SRC_ADDR};
 use super::qemu::{GuestSpec, QemuProcess};
 use super::qmp::Qmp;
+use crate::driver::{follow, Limits, MigrationSettings, Monitor, QmpTransfer};
 
 /// How long a guest may take to boot and start its load.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
@@ -62,13 +63,11 @@ impl Fault {
     ];
 }
 
-/// The migration parameters and capabilities every hop sets on the source.
+/// What every hop sets before it migrates.
 #[derive(Debug, Clone)]
 pub struct HopSettings {
-    /// `migrate-set-parameters` arguments.
-    pub parameters: Value,
-    /// `migrate-set-capabilities` arguments for both sides, if any.
-    pub capabilities: Option<Value>,
+    /// The capabilities (both sides) and parameters (the source).
+    pub migration: MigrationSettings,
     /// Cancel a migration still running after this long.
     pub timeout: Duration,
 }
@@ -206,78 +205,79 @@ impl Hopper {
         )?;
         let mut qd = Qmp::connect(&dst.qmp_path, Duration::from_secs(20))
             .with_context(|| format!("QEMU did not come up; see {}", dst.qemu_log.display()))?;
-        if let Some(caps) = &settings.capabilities {
-            self.qmp
-                .execute("migrate-set-capabilities", Some(caps.clone()))?;
-            qd.execute("migrate-set-capabilities", Some(caps.clone()))?;
-        }
-        self.qmp
-            .execute("migrate-set-parameters", Some(settings.parameters.clone()))?;
-        self.qmp.execute("migrate", Some(json!({ "uri": uri })))?;
+        settings.migration.apply(&mut self.qmp, Some(&mut qd))?;
 
         let mut injected: Option<Instant> = None;
         let mut restored = false;
         let mut convergence_fresh = true;
-        let mut timed_out = false;
-        let info = loop {
-            let info = self.qmp.execute("query-migrate", None)?;
-            let status = info["status"].as_str().unwrap_or("").to_string();
-            let syncs = info["ram"]["dirty-sync-count"].as_u64();
-            if let (Some(seen), Some(syncs)) = (info["convergence"]["rounds"].as_u64(), syncs) {
-                // Syncs reach the policy after dirty-sync-count counts
-                // them; a state left from an earlier attempt would be
-                // ahead of this migration's own count. (QEMU reports
-                // `ram` only while active and once completed.)
-                convergence_fresh &= seen <= syncs;
-            }
-            let syncs = syncs.unwrap_or(0);
-            if matches!(status.as_str(), "completed" | "failed" | "cancelled") {
-                break info;
-            }
-            if let Some(fault) = fault {
-                if injected.is_none() && status == "active" && first_pass_half_sent(&info, syncs) {
-                    self.inject(fault, &mut dst)?;
+        let link = &self.link;
+        let source = &mut self.source;
+        let followed = follow(
+            &mut QmpTransfer::new(&mut self.qmp, uri),
+            Limits {
+                poll: POLL,
+                timeout: settings.timeout,
+            },
+            &mut |monitor, progress| {
+                let syncs = progress.info["ram"]["dirty-sync-count"].as_u64();
+                let seen = progress.info["convergence"]["rounds"].as_u64();
+                if let (Some(seen), Some(syncs)) = (seen, syncs) {
+                    // Syncs reach the policy after dirty-sync-count counts
+                    // them; a state left from an earlier attempt would be
+                    // ahead of this migration's own count. (QEMU reports
+                    // `ram` only while active and once completed.)
+                    convergence_fresh &= seen <= syncs;
+                }
+                let Some(fault) = fault.filter(|_| !progress.ended) else {
+                    return Ok(());
+                };
+                let syncs = syncs.unwrap_or(0);
+                if injected.is_none()
+                    && progress.status == "active"
+                    && first_pass_half_sent(progress.info, syncs)
+                {
+                    inject(fault, monitor, link, &mut dst)?;
                     injected = Some(Instant::now());
                 }
                 if let Some(at) = injected {
                     if !restored && at.elapsed() >= FAULT_HOLD {
-                        self.restore(fault)?;
+                        restore(fault, monitor, link)?;
                         restored = true;
                     }
                 }
-            }
-            if started.elapsed() > settings.timeout && !timed_out {
-                timed_out = true;
-                self.qmp.execute("migrate_cancel", None)?;
-            }
-            if !self.source.is_running() {
-                bail!(
-                    "the source QEMU died during hop {hop}; see {}",
-                    self.source.qemu_log.display()
-                );
-            }
-            interrupt::sleep(POLL)?;
-        };
+                Ok(())
+            },
+            &mut || {
+                if source.is_running() {
+                    Ok(())
+                } else {
+                    bail!(
+                        "the source QEMU died during hop {hop}; see {}",
+                        source.qemu_log.display()
+                    )
+                }
+            },
+        )?;
         if let (Some(fault), false) = (fault, restored) {
             if injected.is_some() {
-                self.restore(fault)?;
+                restore(fault, &mut self.qmp, &self.link)?;
             }
         }
-        let status = info["status"].as_str().unwrap_or("unknown").to_string();
+        let status = followed.status().to_string();
         let throttle_released = self.throttle_released()?;
         let mut result = Attempt {
             hop,
             attempt,
             fault,
             fault_injected: injected.is_some(),
-            status: if timed_out && status == "cancelled" {
+            status: if followed.timed_out && status == "cancelled" {
                 "timed-out".to_string()
             } else {
                 status.clone()
             },
-            total_time_ms: info["total-time"].as_f64(),
-            downtime_ms: info["downtime"].as_f64(),
-            rounds: info["ram"]["dirty-sync-count"].as_u64(),
+            total_time_ms: followed.info["total-time"].as_f64(),
+            downtime_ms: followed.info["downtime"].as_f64(),
+            rounds: followed.info["ram"]["dirty-sync-count"].as_u64(),
             convergence_fresh,
             throttle_released,
             verify_errors: 0,
@@ -325,43 +325,6 @@ impl Hopper {
         Ok(result)
     }
 
-    fn inject(&mut self, fault: Fault, dst: &mut QemuProcess) -> Result<()> {
-        match fault {
-            Fault::KillDestination => dst.kill(),
-            Fault::LinkDown => self.link.set_up(false)?,
-            Fault::Cancel => {
-                self.qmp.execute("migrate_cancel", None)?;
-            }
-            Fault::SetParameters => {
-                let current = self.qmp.execute("query-migrate-parameters", None)?;
-                let bandwidth = current["max-bandwidth"].as_u64().unwrap_or(125_000_000);
-                let mut changed = json!({ "max-bandwidth": (bandwidth / 2).max(1_000_000) });
-                if current.get("x-convergence-policy").is_some() {
-                    changed["x-convergence-policy"] = json!("observe");
-                    changed["x-convergence-max-downtime"] = json!(2000);
-                }
-                self.qmp.execute("migrate-set-parameters", Some(changed))?;
-            }
-            Fault::PauseSource => {
-                self.qmp.execute("stop", None)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn restore(&mut self, fault: Fault) -> Result<()> {
-        match fault {
-            Fault::LinkDown => self.link.set_up(true),
-            Fault::PauseSource => {
-                if self.qmp.execute("query-status", None)?["status"] == "paused" {
-                    self.qmp.execute("cont", None)?;
-                }
-                Ok(())
-            }
-            Fault::KillDestination | Fault::Cancel | Fault::SetParameters => Ok(()),
-        }
-    }
-
     /// True when the source has no throttle left on once the migration
     /// thread has finished (it releases the throttle after the status
     /// turns final, so this waits up to [`RELEASE_TIMEOUT`]): the vCPU
@@ -389,6 +352,50 @@ impl Hopper {
             }
             interrupt::sleep(POLL)?;
         }
+    }
+}
+
+/// Inject `fault` into the migration from the QEMU behind `source`.
+fn inject(
+    fault: Fault,
+    source: &mut dyn Monitor,
+    link: &NetnsLink,
+    dst: &mut QemuProcess,
+) -> Result<()> {
+    match fault {
+        Fault::KillDestination => dst.kill(),
+        Fault::LinkDown => link.set_up(false)?,
+        Fault::Cancel => {
+            source.execute("migrate_cancel", None)?;
+        }
+        Fault::SetParameters => {
+            let current = source.execute("query-migrate-parameters", None)?;
+            let bandwidth = current["max-bandwidth"].as_u64().unwrap_or(125_000_000);
+            let mut changed = json!({ "max-bandwidth": (bandwidth / 2).max(1_000_000) });
+            if current.get("x-convergence-policy").is_some() {
+                changed["x-convergence-policy"] = json!("observe");
+                changed["x-convergence-max-downtime"] = json!(2000);
+            }
+            source.execute("migrate-set-parameters", Some(changed))?;
+        }
+        Fault::PauseSource => {
+            source.execute("stop", None)?;
+        }
+    }
+    Ok(())
+}
+
+/// Undo what `inject` did, where it can be undone.
+fn restore(fault: Fault, source: &mut dyn Monitor, link: &NetnsLink) -> Result<()> {
+    match fault {
+        Fault::LinkDown => link.set_up(true),
+        Fault::PauseSource => {
+            if source.execute("query-status", None)?["status"] == "paused" {
+                source.execute("cont", None)?;
+            }
+            Ok(())
+        }
+        Fault::KillDestination | Fault::Cancel | Fault::SetParameters => Ok(()),
     }
 }
 

@@ -11,7 +11,7 @@ use kairos_policy_core::RoundObservation;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::qmp::Qmp;
+use crate::driver::Monitor;
 
 /// One sync, as `x-query-convergence` reports it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -87,7 +87,7 @@ pub struct RoundFeed {
 impl RoundFeed {
     /// Read the syncs QEMU has recorded since the last call; returns how
     /// many are new (they are at the end of `rounds`).
-    pub fn poll(&mut self, qmp: &mut Qmp) -> Result<usize> {
+    pub fn poll(&mut self, qmp: &mut dyn Monitor) -> Result<usize> {
         let after = self.rounds.last().map_or(0, |r| r.observed);
         let reply = qmp.execute("x-query-convergence", Some(json!({ "after": after })))?;
         let history: History =

@@ -3,7 +3,7 @@
 //! every sync, measure.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use kairos_eval::advise::AdviseConfig;
@@ -11,7 +11,7 @@ use kairos_eval::outcome::MigrationStatus;
 use kairos_policy_core::cost::Objective;
 use kairos_policy_core::{Escalation, PolicyConfig};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::app_loss::{app_loss_pct, recover_guest_t_start_s};
 use super::controller::Controller;
@@ -25,6 +25,7 @@ use super::spec::{LiveSpec, POSTCOPY_AFTER_ROUNDS};
 use super::start::{wait_for_start, StartPolicy, StartRecord, StartRule};
 use super::status::StatusLine;
 use super::switchover::Switchover;
+use crate::driver::{follow, Limits, MigrationSettings, QmpTransfer};
 
 /// How long a guest may take to boot and start its load generator.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
@@ -273,35 +274,45 @@ fn number(v: &Value, key: &str) -> Option<f64> {
     v.get(key).and_then(Value::as_f64)
 }
 
-/// Set the migration parameters and capabilities of `cfg`'s policy.
-fn configure(cfg: &RunConfig, qs: &mut Qmp, qd: &mut Qmp) -> Result<()> {
-    // The source's state changes as events: they tell a post-copy switch.
-    qs.execute(
-        "migrate-set-capabilities",
-        Some(json!({ "capabilities": [{ "capability": "events", "state": true }] })),
-    )?;
-    if let Some(caps) = cfg.policy.capabilities_arg(cfg.escalation) {
-        qs.execute("migrate-set-capabilities", Some(caps.clone()))?;
-        qd.execute("migrate-set-capabilities", Some(caps))?;
-    }
-    let mut params = json!({
-        "max-bandwidth": cfg.bandwidth_bytes_per_s,
-        "downtime-limit": cfg.policy.downtime_limit_ms(cfg.downtime_limit_ms),
-    });
+/// The capabilities and parameters of `cfg`'s policy.
+fn settings(cfg: &RunConfig) -> MigrationSettings {
+    let mut params = Map::new();
+    params.insert("max-bandwidth".into(), json!(cfg.bandwidth_bytes_per_s));
+    params.insert(
+        "downtime-limit".into(),
+        json!(cfg.policy.downtime_limit_ms(cfg.downtime_limit_ms)),
+    );
     if cfg.policy == LiveSpec::AutoConverge(true) {
-        params["cpu-throttle-tailslow"] = json!(true);
+        params.insert("cpu-throttle-tailslow".into(), json!(true));
     }
     if let Some(policy) = cfg.policy.qemu_policy(cfg.patched_qemu) {
-        params["x-convergence-policy"] = json!(policy);
-        params["x-convergence-max-downtime"] = json!(cfg.max_downtime_ms);
-        params["x-convergence-downtime-weight"] =
-            json!(cfg.policy.downtime_weight(cfg.downtime_weight).round() as u64);
+        params.insert("x-convergence-policy".into(), json!(policy));
+        params.insert(
+            "x-convergence-max-downtime".into(),
+            json!(cfg.max_downtime_ms),
+        );
+        params.insert(
+            "x-convergence-downtime-weight".into(),
+            json!(cfg.policy.downtime_weight(cfg.downtime_weight).round() as u64),
+        );
         if matches!(cfg.policy, LiveSpec::Predictive(_)) {
-            params["x-convergence-escalation"] = json!(cfg.escalation.name());
+            params.insert(
+                "x-convergence-escalation".into(),
+                json!(cfg.escalation.name()),
+            );
         }
     }
-    qs.execute("migrate-set-parameters", Some(params))?;
-    Ok(())
+    MigrationSettings {
+        capabilities: cfg
+            .policy
+            .capabilities(cfg.escalation)
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+        // The source's state changes as events: they tell a post-copy switch.
+        source_capabilities: vec!["events".into()],
+        parameters: params,
+    }
 }
 
 /// Run one migration.
@@ -353,7 +364,7 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         &cfg.label,
         &mut qs,
     )?;
-    configure(cfg, &mut qs, &mut qd)?;
+    settings(cfg).apply(&mut qs, Some(&mut qd))?;
     let mut controller = match cfg.policy {
         LiveSpec::Controller(kind) => Some(Controller::new(
             kind,
@@ -366,62 +377,59 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
     let before: Vec<LoadSample> = load_samples(&src.serial_log);
     let guest_t_start = before.last().map_or(0.0, |s| s.t_s);
     let cpu_start = src.cpu_seconds();
-    let started = Instant::now();
-    qs.execute("migrate", Some(json!({ "uri": uri })))?;
-
     let mut feed = RoundFeed::default();
     let mut status_line = StatusLine::new(cfg.label.clone());
     let mut postcopy_started = false;
-    let mut timed_out = false;
-    let info = loop {
-        let info = qs.execute("query-migrate", None)?;
-        let status = info["status"].as_str().unwrap_or("").to_string();
-        let new = if cfg.patched_qemu {
-            feed.poll(&mut qs)?
-        } else {
-            0
-        };
-        if let Some(c) = controller.as_mut() {
-            let start = feed.rounds.len() - new;
-            c.feed(&feed.rounds[start..], &mut qs)?;
-        }
-        let n = feed.rounds.len();
-        status_line.update(
-            &status,
-            feed.rounds.last(),
-            n.checked_sub(2).map(|i| &feed.rounds[i]),
-        );
-        if MigrationStatus::from_qemu(&status).is_some() {
-            break info;
-        }
-        if cfg.policy == LiveSpec::PostcopyAfter && !postcopy_started {
-            let rounds = info["ram"]["dirty-sync-count"].as_u64().unwrap_or(0);
-            if rounds >= POSTCOPY_AFTER_ROUNDS {
-                qs.execute("migrate-start-postcopy", None)?;
-                postcopy_started = true;
+    let followed = follow(
+        &mut QmpTransfer::new(&mut qs, uri),
+        Limits {
+            poll: POLL,
+            timeout: Duration::from_secs_f64(cfg.timeout_s),
+        },
+        &mut |source, progress| {
+            let new = if cfg.patched_qemu {
+                feed.poll(source)?
+            } else {
+                0
+            };
+            if let Some(c) = controller.as_mut() {
+                let start = feed.rounds.len() - new;
+                c.feed(&feed.rounds[start..], source)?;
             }
-        }
-        if started.elapsed().as_secs_f64() > cfg.timeout_s && !timed_out {
-            timed_out = true;
-            qs.execute("migrate_cancel", None)?;
-        }
-        if !src.is_running() {
-            bail!(
-                "the source QEMU died during the migration; see {}",
-                src.qemu_log.display()
+            let n = feed.rounds.len();
+            status_line.update(
+                progress.status,
+                feed.rounds.last(),
+                n.checked_sub(2).map(|i| &feed.rounds[i]),
             );
-        }
-        if let Err(e) = interrupt::sleep(POLL) {
-            let _ = qs.execute("migrate_cancel", None);
-            return Err(e);
-        }
-    };
+            if !progress.ended && cfg.policy == LiveSpec::PostcopyAfter && !postcopy_started {
+                let rounds = progress.info["ram"]["dirty-sync-count"]
+                    .as_u64()
+                    .unwrap_or(0);
+                if rounds >= POSTCOPY_AFTER_ROUNDS {
+                    source.execute("migrate-start-postcopy", None)?;
+                    postcopy_started = true;
+                }
+            }
+            Ok(())
+        },
+        &mut || {
+            if src.is_running() {
+                Ok(())
+            } else {
+                bail!(
+                    "the source QEMU died during the migration; see {}",
+                    src.qemu_log.display()
+                )
+            }
+        },
+    )?;
     status_line.finish();
     let cpu_end = src.cpu_seconds();
     if cfg.patched_qemu {
         feed.poll(&mut qs)?;
     }
-    let qemu_status = info["status"].as_str().unwrap_or("unknown");
+    let qemu_status = followed.status();
     let completed = qemu_status == "completed";
     if completed {
         interrupt::sleep(AFTER)?;
@@ -461,12 +469,12 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         );
     }
     let switchover = Switchover::from_events(&qs.take_events(), &qd.take_events());
-    let qemu_downtime_ms = number(&info, "downtime");
+    let qemu_downtime_ms = number(&followed.info, "downtime");
     let status = if verify_errors > 0 {
         MigrationStatus::MemoryCorrupted
     } else if controller.as_ref().is_some_and(Controller::cancelled) {
         MigrationStatus::Aborted
-    } else if timed_out {
+    } else if followed.timed_out {
         MigrationStatus::TimedOut
     } else {
         MigrationStatus::from_qemu(qemu_status).unwrap_or(MigrationStatus::Failed)
@@ -488,14 +496,14 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         workload: cfg.spec.workload.clone(),
         policy: cfg.policy.to_string(),
         status,
-        total_time_ms: number(&info, "total-time"),
+        total_time_ms: number(&followed.info, "total-time"),
         downtime_ms: switchover.downtime_ms(qemu_downtime_ms),
         qemu_downtime_ms,
         paused_ms: switchover.paused_ms,
         postcopy_switch: switchover.postcopy,
-        setup_time_ms: number(&info, "setup-time"),
-        transferred_bytes: info["ram"]["transferred"].as_u64(),
-        rounds: info["ram"]["dirty-sync-count"].as_u64(),
+        setup_time_ms: number(&followed.info, "setup-time"),
+        transferred_bytes: followed.info["ram"]["transferred"].as_u64(),
+        rounds: followed.info["ram"]["dirty-sync-count"].as_u64(),
         action: decided.map(|r| r.action.clone()),
         reason: decided.map(|r| r.reason.clone()),
         downtime_limit_ms: cfg.policy.downtime_limit_ms(cfg.downtime_limit_ms),

@@ -15,7 +15,6 @@ use std::str::FromStr;
 
 use kairos_eval::baseline::{PolicySpec, SpecError};
 use kairos_policy_core::{Escalation, PolicyKind};
-use serde_json::{json, Value};
 use thiserror::Error;
 
 /// Sync rounds after which `postcopy-after` switches to post-copy.
@@ -176,14 +175,6 @@ impl LiveSpec {
             LiveSpec::Predictive(Some(weight)) => weight,
             _ => comparison,
         }
-    }
-
-    /// migrate-set-capabilities arguments, if any.
-    pub fn capabilities_arg(self, escalation: Escalation) -> Option<Value> {
-        let caps = self.capabilities(escalation);
-        (!caps.is_empty()).then(|| {
-            json!({ "capabilities": caps.iter().map(|c| json!({"capability": c, "state": true})).collect::<Vec<_>>() })
-        })
     }
 }
 

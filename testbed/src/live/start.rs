@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dirty_rate::{DirtyRateMode, Profiler};
 use super::interrupt;
-use super::qmp::Qmp;
+use crate::driver::Monitor;
 
 /// When a migration starts once the workload has warmed up (and any
 /// delay has passed).
@@ -108,7 +108,7 @@ pub fn wait_for_start(
     delay_s: f64,
     advise_cfg: &AdviseConfig,
     label: &str,
-    qmp: &mut Qmp,
+    qmp: &mut dyn Monitor,
 ) -> Result<StartRecord> {
     if delay_s > 0.0 {
         eprintln!("[{label}] waiting {delay_s:.0} s before the start rule");
@@ -188,7 +188,7 @@ pub fn wait_for_start(
 }
 
 /// Profile the guest for `profile_s` seconds.
-fn profile_for(qmp: &mut Qmp, profile_s: f64, label: &str) -> Result<Profiler> {
+fn profile_for(qmp: &mut dyn Monitor, profile_s: f64, label: &str) -> Result<Profiler> {
     eprintln!("[{label}] profiling the guest for {profile_s:.0} s");
     let mut profiler = Profiler::new(DirtyRateMode::PageSampling);
     while profiler.elapsed_s() + profiler.next_window().as_secs_f64() <= profile_s {

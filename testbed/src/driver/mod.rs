@@ -1,0 +1,24 @@
+//! One migration driver for every live subcommand: a migration between two
+//! QEMUs carried out through their monitors, whoever started the QEMUs.
+//!
+//! - [`monitor`]: a connection to one QEMU's monitor ([`Monitor`]): QMP on
+//!   its own socket, or a management layer's pass-through.
+//! - [`settings`]: the capabilities and parameters a migration runs with,
+//!   set on both sides before it starts.
+//! - [`follow`]: the migration set going ([`Transfer`]), followed poll by
+//!   poll until it ends, cancelled at its timeout or on Ctrl-C.
+//!
+//! `kairos run`, `compare`, `advise`, `starts` (through
+//! [`crate::live::run`]) and `soak` (through [`crate::live::hop`]) all
+//! migrate through it.
+
+pub mod follow;
+pub mod monitor;
+pub mod settings;
+
+#[cfg(test)]
+pub mod scripted;
+
+pub use follow::{follow, Limits, QmpTransfer};
+pub use monitor::Monitor;
+pub use settings::MigrationSettings;
