@@ -16,153 +16,39 @@
 # Everything it starts is stopped and removed on any exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 log() { printf '[libvirt-test] %s\n' "$*" >&2; }
 
-qemu=$root/build/bin/qemu-system-x86_64
-for f in "$qemu" build/guest/vmlinuz build/guest/initrd.img; do
-    [ -e "$f" ] || { echo "libvirt-test: $f missing (scripts/build-qemu.sh, scripts/build-guest.sh)" >&2; exit 1; }
-done
-qemu=$(readlink -f "$qemu")
-datadir=$(dirname "$qemu")/qemu-bundle/usr/local/share/qemu
-
-. scripts/lib/packages.sh
-ensure_packages libvirt-test libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients \
-    iproute2 util-linux
-
-# libvirtd resolves its built-in QEMU user before reading qemu.conf (which
-# sets root here): create it as Debian's libvirt-daemon-system would.
-if ! getent passwd libvirt-qemu >/dev/null; then
-    log "creating the system user libvirt-qemu"
-    getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
-    useradd --system --gid libvirt-qemu --home-dir /var/lib/libvirt --no-create-home \
-        --shell /usr/sbin/nologin libvirt-qemu
-fi
-
-work=$(mktemp -d /tmp/kairos-libvirt.XXXXXX)
-tag=$$
-src_ns=kairos-lv-src-$tag
-dst_ns=kairos-lv-dst-$tag
-src_addr=10.214.0.1
-dst_addr=10.214.0.2
-pids=()
+. scripts/lib/libvirt-hosts.sh
+lv_hosts_init libvirt-test
+work=$LV_WORK
+src_addr=$LV_SRC_ADDR
+dst_addr=$LV_DST_ADDR
 cleanup() {
     local rc=$?
     set +e
-    for side in src dst; do
-        sock=$work/$side/run/libvirt-sock
-        [ -S "$sock" ] || continue
-        for dom in $(virsh -c "qemu:///system?socket=$sock" list --name 2>/dev/null); do
-            virsh -c "qemu:///system?socket=$sock" destroy "$dom" >/dev/null 2>&1
-        done
-    done
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-    for pid in "${pids[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null
-    done
-    # QEMUs a killed daemon left behind run in the daemons' namespaces.
-    for ns in "$src_ns" "$dst_ns"; do
-        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-        ip netns del "$ns" 2>/dev/null
-    done
     if [ "$rc" -ne 0 ]; then
         log "FAILED; daemon and guest logs:"
         for f in "$work"/*/log/libvirtd.log "$work"/*/log/qemu/*.log "$work"/*-serial.log; do
             [ -f "$f" ] && { echo "--- $f"; tail -25 "$f"; } >&2
         done
     fi
-    rm -rf "$work"
+    lv_hosts_down
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# --- the link: two namespaces, a veth pair shaped to 1 Gbit/s ---------------------
-log "network namespaces $src_ns ($src_addr) and $dst_ns ($dst_addr)"
-ip netns add "$src_ns"
-ip netns add "$dst_ns"
-ip link add "klv$tag-s" type veth peer name "klv$tag-d"
-ip link set "klv$tag-s" netns "$src_ns"
-ip link set "klv$tag-d" netns "$dst_ns"
-for spec in "$src_ns klv$tag-s $src_addr" "$dst_ns klv$tag-d $dst_addr"; do
-    set -- $spec
-    ip -n "$1" addr add "$3/30" dev "$2"
-    ip -n "$1" link set "$2" up
-    ip -n "$1" link set lo up
-    tc -n "$1" qdisc add dev "$2" root tbf rate 1gbit burst 256kb latency 50ms
-done
-
-# --- two daemons -----------------------------------------------------------------
-start_daemon() {
-    local side=$1 ns=$2 uuid=$3 d=$work/$1
-    mkdir -p "$d"/{run,lib,cache,log,etc,bin}
-    ln -sfn "$qemu" "$d/bin/qemu-system-x86_64"
-    cat >"$d/etc/libvirtd.conf" <<EOF
-unix_sock_dir = "$d/run"
-unix_sock_rw_perms = "0700"
-auth_unix_rw = "none"
-auth_unix_ro = "none"
-host_uuid = "$uuid"
-log_outputs = "3:file:$d/log/libvirtd.log"
-EOF
-    cat >"$d/etc/qemu.conf" <<EOF
-user = "root"
-group = "root"
-dynamic_ownership = 0
-remember_owner = 0
-security_driver = "none"
-cgroup_controllers = [ ]
-namespaces = [ ]
-stdio_handler = "file"
-migration_address = "$dst_addr"
-EOF
-    : >"$d/etc/libvirt.conf"
-    # A private mount namespace: the daemon's directories over the standard
-    # ones, /dev/kvm hidden; a UTS namespace for its own hostname.
-    ip netns exec "$ns" unshare --mount --uts --propagation private sh -c '
-        set -e
-        d=$1
-        hostname "kairos-$2"
-        mount --bind "$d/etc" /etc/libvirt
-        mkdir -p /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt
-        mount --bind "$d/run" /run/libvirt
-        mount --bind "$d/lib" /var/lib/libvirt
-        mount --bind "$d/cache" /var/cache/libvirt
-        mount --bind "$d/log" /var/log/libvirt
-        if [ -e /dev/kvm ]; then mount --bind /dev/null /dev/kvm; fi
-        # The patched emulator is the one libvirt finds as qemu-system-x86_64.
-        export PATH="$d/bin:$PATH"
-        exec libvirtd --config "$d/etc/libvirtd.conf" --pid-file "$d/run/libvirtd.pid"
-    ' sh "$d" "$side" >"$d/log/stdout.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 100); do
-        [ -S "$d/run/libvirt-sock" ] && virsh -c "qemu:///system?socket=$d/run/libvirt-sock" hostname >/dev/null 2>&1 && return 0
-        kill -0 "${pids[-1]}" 2>/dev/null || break
-        sleep 0.2
-    done
-    echo "libvirt-test: libvirtd ($side) did not come up:" >&2
-    cat "$d/log/stdout.log" >&2
-    tail -20 "$d/log/libvirtd.log" >&2 || true
-    return 1
-}
+lv_link_up 1000
 log "starting two libvirtd instances"
-start_daemon src "$src_ns" 8f1a6e2c-3b7d-4c1e-9a55-0000000000a1
-start_daemon dst "$dst_ns" 8f1a6e2c-3b7d-4c1e-9a55-0000000000b2
-SRC="qemu:///system?socket=$work/src/run/libvirt-sock"
-DST="qemu:///system?socket=$work/dst/run/libvirt-sock"
+lv_start_daemon src 8f1a6e2c-3b7d-4c1e-9a55-0000000000a1
+lv_start_daemon dst 8f1a6e2c-3b7d-4c1e-9a55-0000000000b2
+SRC=$LV_SRC
+DST=$LV_DST
 src_host=$(virsh -c "$SRC" hostname)
 dst_host=$(virsh -c "$DST" hostname)
 log "source host $src_host, destination host $dst_host"
 [ "$src_host" != "$dst_host" ] || { echo "libvirt-test: both daemons report hostname $src_host" >&2; exit 1; }
 
-# --- one migration -----------------------------------------------------------------
-# migrate POLICY HOW: boots a transient domain on the source with the
-# policy set on the emulator's command line (HOW=cmdline) or per migration
-# through libvirt's QMP passthrough (HOW=qmp), as docs/libvirt.md shows;
-# migrates it live, checks where it runs, prints
-# "LABEL total_ms downtime_ms decision" (the policy's last decision as
-# query-migrate, polled through libvirt, showed it).
 migrate() {
     local policy=$1 how=$2 fault=${3:-none} label=$1
     [ "$how" = qmp ] && label=$1-qmp
@@ -174,37 +60,9 @@ migrate() {
     <qemu:arg value='-global'/><qemu:arg value='migration.x-convergence-max-downtime=1000'/>
     <qemu:arg value='-global'/><qemu:arg value='migration.x-convergence-downtime-weight=10'/>"
     fi
-    cat >"$work/$name.xml" <<EOF
-<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
-  <name>$name</name>
-  <memory unit='MiB'>1024</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>$root/build/guest/vmlinuz</kernel>
-    <initrd>$root/build/guest/initrd.img</initrd>
-    <cmdline>console=ttyS0 quiet kairos.workload=phase-change</cmdline>
-  </os>
-  <!-- Without <acpi/>, libvirt 9.0 passes -no-acpi, which QEMU 10 dropped. -->
-  <features><acpi/></features>
-  <devices>
-    <controller type='usb' model='none'/>
-    <emulator>$qemu</emulator>
-    <serial type='file'><source path='$serial.log' append='on'/><target port='0'/></serial>
-    <memballoon model='none'/>
-  </devices>
-  <qemu:commandline>
-    <qemu:arg value='-L'/><qemu:arg value='$datadir'/>
-    $globals
-  </qemu:commandline>
-</domain>
-EOF
+    lv_domain_xml "$name" 1024 phase-change "$serial.log" "$globals" >"$work/$name.xml"
     virsh -c "$SRC" create "$work/$name.xml" >/dev/null
-    for _ in $(seq 450); do
-        grep -aq "kairos-load t=" "$serial.log" 2>/dev/null && break
-        sleep 0.2
-    done
-    grep -aq "kairos-load t=" "$serial.log" || { echo "libvirt-test: the guest did not start its load; see $serial.log" >&2; exit 1; }
+    lv_wait_for_load "$serial.log" 90 || exit 1
     if [ "$how" = qmp ]; then
         virsh -c "$SRC" qemu-monitor-command "$name" \
             "{\"execute\":\"migrate-set-parameters\",\"arguments\":{\"x-convergence-policy\":\"$policy\",\"x-convergence-max-downtime\":1000,\"x-convergence-downtime-weight\":10}}" >/dev/null
@@ -340,7 +198,7 @@ kill_dst_daemon_mid_migration() {
     local reports
     reports=$(guest_alive "$serial" "dst-daemon-killed, on the source") || exit 1
     log "dst-daemon-killed: the guest runs on the source ($reports reports in 3 s, no page wrong); restarting the destination daemon"
-    start_daemon dst "$dst_ns" 8f1a6e2c-3b7d-4c1e-9a55-0000000000b2 || exit 1
+    lv_start_daemon dst 8f1a6e2c-3b7d-4c1e-9a55-0000000000b2 || exit 1
     local left=yes names
     for _ in $(seq 100); do
         names=$(virsh -c "$DST" list --all --name) ||

@@ -9,7 +9,8 @@
 #   2. meanwhile builds the tree without the library (-Werror), checks
 #      every patch with QEMU's checkpatch, builds the guest and kairos, and
 #      runs scripts/libvirt-migrate-test.sh (virsh migrate --live between
-#      two libvirt daemons);
+#      two libvirt daemons) and a short live evacuation through libvirt
+#      (scripts/evacuate-live.sh, two small guests);
 #   3. then, alone, because they time migrations: the convergence qtests of
 #      the tree without the library, scripts/tests/test_qemu.py (a real
 #      guest migrated by `predictive`, a small real comparison over the
@@ -62,12 +63,19 @@ cargo build --release -q -p kairos-testbed
 
 libvirt_rc=0
 bash scripts/libvirt-migrate-test.sh || libvirt_rc=$?
+# A short live evacuation through libvirt: two small guests, Kairos's plan
+# (scripts/evacuate-live.sh checks each arrived running, pages intact).
+if [ "$libvirt_rc" -eq 0 ]; then
+    bash scripts/evacuate-live.sh --guests vm1:static-small:512,vm2:periodic:512 \
+        --plans planned --warmup-s 5 --profile-s 6 --out build/test-logs/evacuate-live ||
+        libvirt_rc=$?
+fi
 echo "== [$(date -u +%T)] waiting for migration-test"
 qtests_rc=0
 wait "$qtests" || qtests_rc=$?
 qtests=
 cat "$qtests_log"
-[ "$libvirt_rc" -eq 0 ] || { echo "qemu-tests: the libvirt test failed (its output above the migration-test's)" >&2; exit 1; }
+[ "$libvirt_rc" -eq 0 ] || { echo "qemu-tests: the libvirt test or the live evacuation failed (its output above the migration-test's)" >&2; exit 1; }
 [ "$qtests_rc" -eq 0 ] || { echo "qemu-tests: migration-test failed (above; the runs' TAP files in build/test-logs)" >&2; exit 1; }
 
 echo "== [$(date -u +%T)] the live tests, alone"

@@ -24,6 +24,9 @@ command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
 command -v objcopy >/dev/null 2>&1 || need_apt+=(binutils)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 pkg-config --exists glib-2.0 2>/dev/null || need_apt+=(libglib2.0-dev)
+# The kairos CLI's libvirt backend (its default `libvirt` feature) builds
+# against libvirt's headers and links libvirt and libvirt-qemu.
+pkg-config --exists libvirt libvirt-qemu 2>/dev/null || need_apt+=(libvirt-dev)
 if ((${#need_apt[@]})); then
     log "installing ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive

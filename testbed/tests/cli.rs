@@ -413,6 +413,65 @@ fn an_evacuation_compares_the_usual_concurrencies() {
     );
 }
 
+/// `kairos evacuate` from libvirt's test driver (in the library, no
+/// daemon) to itself, with `extra`.
+fn evacuate_test_driver(extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "evacuate",
+        "--connect",
+        "test:///default",
+        "--to",
+        "test:///default",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+#[test]
+fn a_live_evacuation_needs_both_hosts_and_a_plan_it_knows() {
+    expect_error(
+        &["evacuate", "--guests", "testbed/workloads/idle.toml"],
+        2,
+        "--simulate",
+    );
+    expect_error(&["evacuate", "--connect", "test:///default"], 2, "--to");
+    for (extra, code, says) in [
+        (&["--at-a-time", "0"][..], 2, "planned, all or a number"),
+        (&["--guests", "x.toml"][..], 2, "--connect"),
+        (&["--policy", "qemu,predictive"][..], 1, "one policy"),
+    ] {
+        let args = evacuate_test_driver(extra);
+        expect_error(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            code,
+            says,
+        );
+    }
+}
+
+/// The test driver runs a domain `test` with no QEMU behind it: the
+/// evacuation stops before it migrates anything, saying why.
+#[test]
+fn a_host_without_qemu_monitors_is_refused_before_anything_moves() {
+    for (extra, says) in [
+        (&[][..], "migration parameters"),
+        (
+            &["--domains", "nosuch"][..],
+            "'nosuch' is not a running domain",
+        ),
+    ] {
+        let args = evacuate_test_driver(extra);
+        expect_error(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            1,
+            says,
+        );
+    }
+}
+
 #[test]
 fn a_rack_drains_its_hosts_through_one_uplink() {
     let evacuate = |uplink_mbit: &str| {

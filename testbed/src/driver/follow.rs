@@ -21,6 +21,13 @@ pub trait Transfer {
 
     /// Ask it to stop early; it then ends `cancelled`.
     fn cancel(&mut self) -> Result<()>;
+
+    /// Where it is now: the source's `query-migrate` answer, or, once the
+    /// source can no longer answer (a management layer ends it with the
+    /// migration), what the transfer knows of the end in the same shape.
+    fn query(&mut self) -> Result<Value> {
+        Ok(self.source().execute("query-migrate", None)?)
+    }
 }
 
 /// A migration by QMP: the source's `migrate` to a URI the destination
@@ -105,7 +112,7 @@ pub fn follow(
     transfer.start()?;
     let mut timed_out = false;
     loop {
-        let info = transfer.source().execute("query-migrate", None)?;
+        let info = transfer.query()?;
         let status = info["status"].as_str().unwrap_or("");
         let ended = FINAL_STATUSES.contains(&status);
         on_poll(

@@ -7,12 +7,16 @@
 //!   set on both sides before it starts.
 //! - [`follow`]: the migration set going ([`Transfer`]), followed poll by
 //!   poll until it ends, cancelled at its timeout or on Ctrl-C.
+//! - `libvirt` (the `libvirt` feature): a domain's monitor through
+//!   libvirt's pass-through, and a migration between two libvirt daemons.
 //!
 //! `kairos run`, `compare`, `advise`, `starts` (through
 //! [`crate::live::run`]) and `soak` (through [`crate::live::hop`]) all
 //! migrate through it.
 
 pub mod follow;
+#[cfg(feature = "libvirt")]
+pub mod libvirt;
 pub mod monitor;
 pub mod settings;
 

@@ -3,10 +3,14 @@
 pub mod app_loss;
 pub mod controller;
 pub mod dirty_rate;
+#[cfg(feature = "libvirt")]
+pub mod evacuation;
 pub mod guest_log;
 pub mod hop;
 pub mod interrupt;
 pub mod kvm;
+#[cfg(feature = "libvirt")]
+pub mod libvirt_guest;
 pub mod netns;
 pub mod oracle;
 pub mod qemu;

@@ -34,11 +34,42 @@ pub enum QmpError {
     /// The answer was not QMP.
     #[error("QMP {path}: unexpected reply: {reply}")]
     Protocol {
-        /// Socket path.
+        /// Socket path (or the domain a pass-through carried it for).
         path: String,
         /// What came back.
         reply: String,
     },
+    /// A management layer's pass-through to the monitor failed (the
+    /// domain is gone, the daemon refused it).
+    #[cfg(feature = "libvirt")]
+    #[error("monitor of {domain}: {message}")]
+    Passthrough {
+        /// The domain.
+        domain: String,
+        /// The layer's message.
+        message: String,
+    },
+}
+
+/// The `return` value of `command`'s `reply`, or its error.
+pub fn reply_value(command: &str, reply: &Value) -> Result<Value, QmpError> {
+    if let Some(err) = reply.get("error") {
+        return Err(QmpError::Command {
+            command: command.to_string(),
+            class: err["class"].as_str().unwrap_or("?").to_string(),
+            desc: err["desc"].as_str().unwrap_or("?").to_string(),
+        });
+    }
+    Ok(reply.get("return").cloned().unwrap_or(Value::Null))
+}
+
+/// The QMP message that runs `command` with `arguments`.
+pub fn command_message(command: &str, arguments: Option<Value>) -> Value {
+    let mut message = json!({ "execute": command });
+    if let Some(args) = arguments {
+        message["arguments"] = args;
+    }
+    message
 }
 
 /// How many events a [`Qmp`] keeps before it drops the oldest: a migration
@@ -154,11 +185,7 @@ impl Qmp {
 
     /// Run a command; its `return` value, or its error.
     pub fn execute(&mut self, command: &str, arguments: Option<Value>) -> Result<Value, QmpError> {
-        let mut msg = json!({ "execute": command });
-        if let Some(args) = arguments {
-            msg["arguments"] = args;
-        }
-        let mut text = msg.to_string();
+        let mut text = command_message(command, arguments).to_string();
         text.push('\n');
         self.writer
             .write_all(text.as_bytes())
@@ -167,14 +194,7 @@ impl Qmp {
                 source,
             })?;
         let reply = self.read_reply()?;
-        if let Some(err) = reply.get("error") {
-            return Err(QmpError::Command {
-                command: command.to_string(),
-                class: err["class"].as_str().unwrap_or("?").to_string(),
-                desc: err["desc"].as_str().unwrap_or("?").to_string(),
-            });
-        }
-        Ok(reply.get("return").cloned().unwrap_or(Value::Null))
+        reply_value(command, &reply)
     }
 
     /// The events received so far (the latest [`EVENTS_KEPT`]), oldest
@@ -201,6 +221,33 @@ mod tests {
         assert_eq!(e.name, "MIGRATION");
         assert_eq!(e.data["status"], "postcopy-active");
         assert!((e.timestamp_s - 1_700_000_000.25).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_reply_gives_its_return_or_its_error() {
+        assert_eq!(
+            reply_value(
+                "query-status",
+                &json!({ "return": { "status": "running" } })
+            )
+            .unwrap(),
+            json!({ "status": "running" })
+        );
+        assert_eq!(
+            reply_value("cont", &json!({ "return": {} })).unwrap(),
+            json!({})
+        );
+        let err = reply_value(
+            "migrate",
+            &json!({ "error": { "class": "GenericError", "desc": "no" } }),
+        )
+        .unwrap_err();
+        assert!(matches!(err, QmpError::Command { ref class, .. } if class == "GenericError"));
+        assert_eq!(
+            command_message("migrate", Some(json!({ "uri": "tcp:a:1" }))),
+            json!({ "execute": "migrate", "arguments": { "uri": "tcp:a:1" } })
+        );
+        assert_eq!(command_message("cont", None), json!({ "execute": "cont" }));
     }
 
     #[test]

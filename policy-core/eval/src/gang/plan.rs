@@ -70,7 +70,7 @@ const RECENT_S: usize = 5;
 const RATE_QUANTILES: usize = 10;
 
 /// What the plan knows of a guest: what its profile says.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct GuestForecast {
     /// Bytes its bulk round sends (nonzero memory; a zero page is a
     /// header).

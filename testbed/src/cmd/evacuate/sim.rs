@@ -1,5 +1,5 @@
-//! `kairos evacuate`: empty a host — its guests migrated over one link.
-//! Simulated for now (`kairos_eval::gang`): every guest program given
+//! `kairos evacuate --simulate`: a host emptied in simulation
+//! (`kairos_eval::gang`): every guest program given
 //! (each looped: a host's guests keep running), the fixed concurrencies
 //! operators use (1, 2, 4, all) in the listed order, a random one and
 //! shortest predicted first, and Kairos's planner, each guest under each
@@ -7,13 +7,11 @@
 //! of makespan, downtime above the limit, guests above the maximum and
 //! guests that did not complete. With `--hosts`, a rack: the guests dealt
 //! to several hosts, each draining over its own link through one shared
-//! uplink, each host running the plan on its own guests. The live
-//! evacuation through libvirt is not built yet.
+//! uplink, each host running the plan on its own guests.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use clap::Args;
 use kairos_eval::advise::evaluate::bulk_wire_bytes;
 use kairos_eval::advise::profile::simulated_profile;
 use kairos_eval::gang::baseline::{baseline_schedule, BaselineOrder, Concurrency, GangScore};
@@ -25,70 +23,7 @@ use kairos_eval::sim::workload::{suite_files, Workload};
 use kairos_policy_core::cost::Objective;
 use serde::Serialize;
 
-use crate::cli_policy::PolicyArgs;
-
-/// Arguments of `kairos evacuate`.
-#[derive(Debug, Args)]
-#[command(after_help = "Examples:
-  kairos evacuate --simulate --guests testbed/workloads --policy qemu,predictive
-  kairos evacuate --simulate --guests hot-wss.toml,periodic.toml --copies 4 --json")]
-pub struct EvacuateArgs {
-    /// Simulate the evacuation (the only mode built so far).
-    #[arg(long, required = true)]
-    pub simulate: bool,
-    /// The host's guests: workload program files, comma-separated, or a
-    /// directory of them (every *.toml).
-    #[arg(long)]
-    pub guests: String,
-    /// Each program this many times (each copy its own seed).
-    #[arg(long, default_value_t = 1)]
-    pub copies: usize,
-    #[command(flatten)]
-    pub policy: PolicyArgs,
-    /// The link every migration shares, Mbit/s.
-    #[arg(long, default_value_t = 1000.0)]
-    pub bandwidth_mbit: f64,
-    /// The most one migration sends at, Mbit/s (its max-bandwidth, or what
-    /// one migration stream can push); the link's when not given.
-    #[arg(long, value_name = "MBIT")]
-    pub per_migration_mbit: Option<f64>,
-    /// Seconds every guest has run before the evacuation starts.
-    #[arg(long, default_value_t = 60.0, value_name = "S")]
-    pub warmup_s: f64,
-    /// A migration still running this long after its start is cancelled, s.
-    #[arg(long, default_value_t = 600.0, value_name = "S")]
-    pub time_cap_s: f64,
-    /// Seed of the guests and of the random order.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// A rack: the guests dealt to this many hosts in turn (guest i on
-    /// host i mod N), each draining over its own link of --bandwidth-mbit,
-    /// all through one uplink (--uplink-mbit); each host plans on its own.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub hosts: usize,
-    /// The rack's uplink every host's migrations cross, Mbit/s [default:
-    /// the hosts' links together, so it never binds].
-    #[arg(long, value_name = "MBIT")]
-    pub uplink_mbit: Option<f64>,
-    /// Which kinds of plan to run: the fixed ones operators use, Kairos's
-    /// planner, the planner asking each guest's advice.
-    #[arg(long, value_delimiter = ',', default_value = "fixed,planned,advised")]
-    pub plans: Vec<PlanKind>,
-    /// One JSON object per line instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// A kind of plan `--plans` names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PlanKind {
-    /// Every fixed concurrency (1, 2, 4, all) in every baseline order.
-    Fixed,
-    /// Kairos's planner from each guest's profile.
-    Planned,
-    /// Kairos's planner asking each waiting guest's advice.
-    Advised,
-}
+use super::{EvacuateArgs, PlanKind};
 
 /// How an evacuation is scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -186,8 +121,11 @@ fn programs(guests: &str) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Run `kairos evacuate`.
+/// Run `kairos evacuate --simulate`.
 pub fn run(args: &EvacuateArgs) -> Result<()> {
+    let Some(guests) = args.guests.as_deref() else {
+        bail!("--simulate needs --guests (workload program files or a directory of them)");
+    };
     if !(args.bandwidth_mbit.is_finite() && args.bandwidth_mbit > 0.0) {
         bail!("--bandwidth-mbit must be > 0");
     }
@@ -220,7 +158,7 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
     let cfg = args.policy.config()?;
     let specs = args.policy.specs()?;
     let mut workloads = Vec::new();
-    for file in programs(&args.guests)? {
+    for file in programs(guests)? {
         let mut w = Workload::from_file(&file)?;
         // A host's guests keep running while it is emptied: a program
         // that ends is looped, so a guest waiting its turn never becomes
