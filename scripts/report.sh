@@ -18,6 +18,7 @@
 #   docs/advise.md            <- docs/results/runs/advise-sim.jsonl.gz (scripts/results-advise.sh),
 #                                advise-live.jsonl.gz when stored (scripts/results-advise-live.sh)
 #   docs/evacuate.md          <- docs/results/runs/evacuate-sim.jsonl.gz (scripts/results-evacuate.sh)
+#   docs/evacuate-live.md     <- docs/results/runs/evacuate-live.jsonl.gz (scripts/results-evacuate-live.sh)
 #   docs/advise-overhead.md   <- docs/results/runs/advise-overhead.jsonl.gz
 #                                                    (scripts/results-advise-overhead.sh)
 #   docs/reliability.md       <- docs/results/runs/reliability.jsonl.gz (scripts/soak.sh)
@@ -83,6 +84,9 @@ fi
 # Emptying a host, simulated: the planner against the fixed concurrencies.
 if [ -f "$runs/evacuate-sim.jsonl.gz" ]; then
     $kairos report evacuate --records "$runs/evacuate-sim.jsonl.gz" --page docs/evacuate.md "${check[@]}"
+fi
+if [ -f "$runs/evacuate-live.jsonl.gz" ]; then
+    $kairos report evacuate-live --records "$runs/evacuate-live.jsonl.gz" --page docs/evacuate-live.md "${check[@]}"
 fi
 
 # What advise's sampling costs the guest, live.

@@ -38,6 +38,7 @@ fn link() -> PlanLink {
         per_migration_bytes_per_s: Some(300.0 * MIB),
         stop_downtime_s: 1.0,
         time_cap_s: 600.0,
+        setup_s: 0.0,
     }
 }
 

@@ -136,6 +136,10 @@ pub fn evacuate(
     let mut waiting: Vec<usize> = (0..idle.len()).collect();
     let mut running: Vec<usize> = Vec::new();
     let mut progress: Vec<MigrationProgress> = vec![MigrationProgress::default(); idle.len()];
+    // Each migration's preparation (its start to QEMU's first status:
+    // libvirt starting the destination), measured; their mean is told to
+    // the dispatcher.
+    let mut setups_s: Vec<f64> = Vec::new();
     let (tx, rx) = mpsc::channel::<Message>();
     let mut workers = Vec::new();
     let mut interrupted = false;
@@ -180,7 +184,16 @@ pub fn evacuate(
             .map_or(TICK, |t| Duration::from_secs_f64((t - now_s()).max(0.0)))
             .min(TICK);
         match rx.recv_timeout(wait) {
-            Ok(Message::Progress(g, p)) => progress[g] = p,
+            Ok(Message::Progress(g, p)) => {
+                if progress[g].status.is_empty() && !p.status.is_empty() {
+                    if let Some(start_s) = guests[g].start_s {
+                        setups_s.push(now_s() - start_s);
+                        let mean_s = setups_s.iter().sum::<f64>() / setups_s.len() as f64;
+                        dispatcher.observe_setup_s(mean_s);
+                    }
+                }
+                progress[g] = p;
+            }
             Ok(Message::Ended(g, result)) => {
                 running.retain(|&r| r != g);
                 let end_s = now_s();

@@ -9,6 +9,7 @@ mod advise;
 mod dirty_limit;
 mod escalation;
 mod evacuate;
+mod evacuate_live;
 mod frontier;
 mod overhead;
 mod record;
@@ -128,6 +129,11 @@ pub enum ReportCommand {
   kairos report evacuate --records docs/results/runs/evacuate-sim.jsonl.gz \\
       --page docs/evacuate.md --check")]
     Evacuate(EvacuateArgs),
+    /// Store a live evacuation campaign's reports (`scripts/evacuate-live.sh
+    /// --out DIR`) as records.
+    PackEvacuateLive(PackEvacuateLiveArgs),
+    /// Render docs/evacuate-live.md from the stored live evacuations.
+    EvacuateLive(EvacuateLiveArgs),
 }
 
 /// Arguments of `kairos report pack-evacuate`.
@@ -156,6 +162,34 @@ pub struct EvacuateArgs {
     pub page: PathBuf,
     /// The command that makes the records and the page.
     #[arg(long, default_value = "bash scripts/results-evacuate.sh")]
+    pub command: String,
+    /// Do not write: fail when the page differs from what the records give.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Arguments of `kairos report pack-evacuate-live`.
+#[derive(Debug, Args)]
+pub struct PackEvacuateLiveArgs {
+    /// The campaign's directory (`evacuations.tsv` and `runs/rR-PLAN.json`).
+    #[arg(long)]
+    pub runs: PathBuf,
+    /// Where the records go (gzip JSON lines).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Arguments of `kairos report evacuate-live`.
+#[derive(Debug, Args)]
+pub struct EvacuateLiveArgs {
+    /// The stored live evacuations (from `kairos report pack-evacuate-live`).
+    #[arg(long)]
+    pub records: PathBuf,
+    /// The page to write (or, with --check, to compare).
+    #[arg(long)]
+    pub page: PathBuf,
+    /// The command that makes the records and the page.
+    #[arg(long, default_value = "bash scripts/results-evacuate-live.sh")]
     pub command: String,
     /// Do not write: fail when the page differs from what the records give.
     #[arg(long)]
@@ -484,6 +518,22 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             let records: Vec<evacuate::EvacuateRecord> = record::read(&a.records)?;
             let source = a.records.display().to_string();
             let text = evacuate::render(&records, &source, &a.command)?;
+            write_or_check(&a.page, &text, a.check)
+        }
+        ReportCommand::PackEvacuateLive(a) => {
+            let records = evacuate_live::pack(&a.runs)?;
+            record::write(&a.out, &records)?;
+            eprintln!(
+                "packed {} live evacuations into {}",
+                records.len(),
+                a.out.display()
+            );
+            Ok(())
+        }
+        ReportCommand::EvacuateLive(a) => {
+            let records: Vec<evacuate_live::EvacuateLiveRecord> = record::read(&a.records)?;
+            let source = a.records.display().to_string();
+            let text = evacuate_live::render(&records, &source, &a.command)?;
             write_or_check(&a.page, &text, a.check)
         }
         ReportCommand::Overhead(a) => {

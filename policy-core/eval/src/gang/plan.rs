@@ -248,6 +248,10 @@ pub struct PlanLink {
     /// A migration still running this long is cancelled, s: what one that
     /// never converges costs.
     pub time_cap_s: f64,
+    /// Seconds a migration takes from its start to sending its first byte
+    /// (a management layer starting the destination QEMU), during which it
+    /// does not use the link.
+    pub setup_s: f64,
 }
 
 impl PlanLink {
@@ -319,12 +323,15 @@ pub struct Planner {
     outlook: Option<Box<dyn Outlook>>,
     /// Whether to order each group by the advice's gain of waiting.
     ask_advice: bool,
+    /// When each guest was started, s into the evacuation (by index).
+    started_at_s: Vec<Option<f64>>,
 }
 
 impl Planner {
     /// A plan for guests with these forecasts over `link`.
     pub fn new(forecasts: Vec<GuestForecast>, link: PlanLink) -> Self {
         Self {
+            started_at_s: vec![None; forecasts.len()],
             forecasts,
             available_bytes_per_s: link.link_bytes_per_s,
             link,
@@ -441,7 +448,41 @@ impl Planner {
     }
 }
 
+/// Times closer than this are the same moment, s.
+const WAKE_EPSILON_S: f64 = 1e-9;
+
 impl Planner {
+    /// Whether one more migration may start beside `together` (the
+    /// running ones and those starting now, `just_started` among them):
+    /// while fewer than fill the link; and, when a migration prepares
+    /// before it sends, one more that prepares while the link is full, so
+    /// that its preparation overlaps the others' sending instead of
+    /// leaving the link idle after each end (never two preparing at once:
+    /// both would then share the link the moment they send).
+    fn has_room(&self, now_s: f64, together: &[usize], just_started: &[usize]) -> bool {
+        let filling = self.link_now().filling();
+        if together.len() < filling {
+            return true;
+        }
+        let setup_s = self.link.setup_s;
+        if setup_s <= 0.0 {
+            return false;
+        }
+        let preparing = together
+            .iter()
+            .filter(|&g| {
+                just_started.contains(g)
+                    || self
+                        .started_at_s
+                        .get(*g)
+                        .copied()
+                        .flatten()
+                        .is_some_and(|t| now_s < t + setup_s - WAKE_EPSILON_S)
+            })
+            .count();
+        preparing == 0 && together.len() < filling + 1
+    }
+
     /// Whether every running guest converging at its share now still does
     /// once `joining` start beside it.
     fn may_join_all(&self, running: &[usize], joining: &[usize]) -> bool {
@@ -517,7 +558,7 @@ impl Dispatcher for Planner {
                 started.push(g);
                 continue;
             }
-            if together.len() >= link_now.filling() {
+            if !self.has_room(now_s, &together, &started) {
                 break;
             }
             if self.may_join(&together, g) {
@@ -525,11 +566,32 @@ impl Dispatcher for Planner {
                 started.push(g);
             }
         }
+        for &g in &started {
+            if let Some(at) = self.started_at_s.get_mut(g) {
+                *at = Some(now_s);
+            }
+        }
         started
     }
 
-    fn wake_after(&self, _now_s: f64) -> Option<f64> {
-        None
+    fn wake_after(&self, now_s: f64) -> Option<f64> {
+        // With a preparation, the moment a preparing migration starts
+        // sending frees the slot the next one prepares in.
+        if self.link.setup_s <= 0.0 {
+            return None;
+        }
+        self.started_at_s
+            .iter()
+            .flatten()
+            .map(|&t| t + self.link.setup_s)
+            .filter(|&t| t > now_s + WAKE_EPSILON_S)
+            .min_by(f64::total_cmp)
+    }
+
+    fn observe_setup_s(&mut self, setup_s: f64) {
+        if setup_s.is_finite() && setup_s >= 0.0 {
+            self.link.setup_s = setup_s;
+        }
     }
 
     fn offer_bandwidth(&mut self, bytes_per_s: f64) {
@@ -555,7 +617,58 @@ mod tests {
             per_migration_bytes_per_s: cap_mib_s.map(|c| c * MIB),
             stop_downtime_s: 1.0,
             time_cap_s: 600.0,
+            setup_s: 0.0,
         }
+    }
+
+    #[test]
+    fn a_preparation_is_overlapped_with_the_sending_of_another() {
+        let mut p = Planner::new(
+            vec![
+                guest(400.0, 1.0, 8.0),
+                guest(300.0, 1.0, 8.0),
+                guest(200.0, 1.0, 8.0),
+            ],
+            PlanLink {
+                setup_s: 5.0,
+                ..link(None)
+            },
+        );
+        // One migration fills the link: one goes alone...
+        let first = p.start_now(0.0, &[], &[0, 1, 2]);
+        assert_eq!(first.len(), 1);
+        let a = first[0];
+        let rest: Vec<usize> = (0..3).filter(|&g| g != a).collect();
+        // ...and nothing more while it prepares.
+        assert!(p.start_now(1.0, &[a], &rest).is_empty());
+        // Once it sends, the next prepares beside it; the dispatcher asked
+        // to be woken then.
+        assert_eq!(p.wake_after(1.0), Some(5.0));
+        let second = p.start_now(5.0, &[a], &rest);
+        assert_eq!(second.len(), 1);
+        let b = second[0];
+        let last: Vec<usize> = rest.iter().copied().filter(|&g| g != b).collect();
+        // One preparing, or two sending (the link full): no third.
+        assert!(p.start_now(7.0, &[a, b], &last).is_empty());
+        assert!(p.start_now(11.0, &[a, b], &last).is_empty());
+        // The first ends: the third prepares while the second sends.
+        assert_eq!(p.start_now(12.0, &[b], &last), last);
+    }
+
+    #[test]
+    fn without_a_preparation_the_link_holds_the_fewest_that_fill_it() {
+        let mut p = Planner::new(
+            vec![guest(400.0, 1.0, 8.0), guest(300.0, 1.0, 8.0)],
+            link(None),
+        );
+        let first = p.start_now(0.0, &[], &[0, 1]);
+        assert_eq!(first.len(), 1);
+        let other = 1 - first[0];
+        assert_eq!(p.wake_after(0.0), None);
+        assert!(p.start_now(5.0, &first, &[other]).is_empty());
+        // A preparation measured live makes room for one more.
+        p.observe_setup_s(4.0);
+        assert_eq!(p.start_now(5.0, &first, &[other]), vec![other]);
     }
 
     #[test]

@@ -249,6 +249,7 @@ mod tests {
             per_migration_bytes_per_s: None,
             warmup_s: 1.0,
             time_cap_s: 300.0,
+            setup_s: 0.0,
         };
         // Two hosts of two idle guests, each host one at a time.
         let run = |uplink: f64| {

@@ -48,6 +48,10 @@ pub struct GangConfig {
     /// A migration still running this long after its start is cancelled
     /// (it frees its share), s.
     pub time_cap_s: f64,
+    /// Seconds each migration takes from its start to its first sync,
+    /// sending nothing (a management layer starting the destination QEMU:
+    /// libvirt's prepare phase); the link is not used meanwhile.
+    pub setup_s: f64,
 }
 
 impl GangConfig {
@@ -84,6 +88,9 @@ pub trait Dispatcher {
     /// most (a host whose share of a rack's uplink is below its own
     /// link's); until told, its link's. A fixed plan ignores it.
     fn offer_bandwidth(&mut self, _bytes_per_s: f64) {}
+    /// A migration was seen to take `setup_s` from its start to sending
+    /// (measured live); a fixed plan ignores it.
+    fn observe_setup_s(&mut self, _setup_s: f64) {}
 }
 
 /// When each guest starts: at most `concurrency` migrations at a time,
@@ -191,6 +198,9 @@ struct Lane {
     queue: SendQueue,
     phase: Phase,
     start_s: f64,
+    /// When its QEMU migration (and QEMU's clock) began: after the
+    /// preparation.
+    sync_clock_s: f64,
     round: u64,
     round_start_s: f64,
     round_bytes: u64,
@@ -212,6 +222,7 @@ impl Lane {
             queue: SendQueue::full(pages),
             phase: Phase::Waiting,
             start_s: 0.0,
+            sync_clock_s: 0.0,
             round: 1,
             round_start_s: 0.0,
             round_bytes: 0,
@@ -237,16 +248,20 @@ impl Lane {
         matches!(self.phase, Phase::Sending { .. } | Phase::Syncing { .. })
     }
 
-    /// Start the migration at `now_s` (program time `program_s`).
-    fn begin(&mut self, now_s: f64, program_s: f64) {
+    /// Start the migration at `now_s` (program time `program_s`): its
+    /// first sync comes after `setup_s` of preparation.
+    fn begin(&mut self, now_s: f64, program_s: f64, setup_s: f64) {
         self.guest
             .run_until(program_s, &mut self.written, &mut self.nonzero);
         self.written.clear();
         self.start_s = now_s;
-        self.round_start_s = now_s;
+        self.round_start_s = now_s + setup_s;
+        self.sync_clock_s = now_s + setup_s;
         self.round_bytes = 0;
         // QEMU's first sync: every page pending, nothing sent.
-        self.phase = Phase::Syncing { until_s: now_s };
+        self.phase = Phase::Syncing {
+            until_s: now_s + setup_s,
+        };
     }
 
     fn next_round(&mut self, now_s: f64) {
@@ -279,7 +294,8 @@ impl Lane {
         self.sent_bytes += self.round_bytes;
         let dirtied_pages = self.queue.merge(&self.written);
         self.written.clear();
-        let elapsed_s = now_s - self.start_s;
+        // QEMU's clock starts with its migration, after the preparation.
+        let elapsed_s = now_s - self.sync_clock_s;
         let round_s = (now_s - self.round_start_s).max(EPSILON_S);
         let observation = RoundObservation {
             round: self.round,
@@ -311,7 +327,7 @@ impl Lane {
             }
             Action::Abort => self.end(now_s, MigrationStatus::Aborted, None),
             Action::Continue | Action::Fallback | Action::Escalate => {
-                if elapsed_s >= cfg.time_cap_s {
+                if now_s - self.start_s >= cfg.time_cap_s {
                     self.end(now_s, MigrationStatus::TimedOut, None);
                 } else {
                     self.round += 1;
@@ -371,7 +387,7 @@ pub fn simulate_rack(
         let running: Vec<usize> = (0..lanes.len()).filter(|&i| lanes[i].active()).collect();
         for g in dispatcher.start_now(now_s, &running, &waiting) {
             if lanes.get(g).is_some_and(|l| l.phase == Phase::Waiting) {
-                lanes[g].begin(now_s, cfg.warmup_s + now_s);
+                lanes[g].begin(now_s, cfg.warmup_s + now_s, cfg.setup_s.max(0.0));
             }
         }
         sending.clear();
@@ -495,6 +511,7 @@ mod tests {
             per_migration_bytes_per_s: None,
             warmup_s: 10.0,
             time_cap_s: 300.0,
+            setup_s: 0.0,
         }
     }
 

@@ -320,6 +320,7 @@ mod with_libvirt {
             per_migration_bytes_per_s: args.per_migration_mbit.map(|m| m * 1e6 / 8.0),
             stop_downtime_s: spec.stop_downtime_ms(&cfg) / 1000.0,
             time_cap_s: args.time_cap_s,
+            setup_s: 0.0,
         };
         let mut planned = Vec::new();
         for (monitor, samples) in monitors.iter().zip(&samples) {

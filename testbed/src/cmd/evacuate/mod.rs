@@ -85,6 +85,11 @@ pub struct EvacuateArgs {
     /// starts.
     #[arg(long, default_value_t = 60.0, value_name = "S")]
     pub warmup_s: f64,
+    /// Simulation: seconds each migration prepares before it sends (a
+    /// management layer starting the destination QEMU; the link idle
+    /// meanwhile). Live, the plan measures it on the first migrations.
+    #[arg(long, default_value_t = 0.0, value_name = "S")]
+    pub setup_s: f64,
     /// A migration still running this long after its start is cancelled, s.
     #[arg(long, default_value_t = 600.0, value_name = "S")]
     pub time_cap_s: f64,

@@ -82,6 +82,8 @@ struct Setup {
     uplink_mbit: f64,
     warmup_s: f64,
     time_cap_s: f64,
+    /// Each migration's preparation before it sends, s.
+    setup_s: f64,
     seed: u64,
 }
 
@@ -150,6 +152,7 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
     for (name, v) in [
         ("--warmup-s", args.warmup_s),
         ("--time-cap-s", args.time_cap_s),
+        ("--setup-s", args.setup_s),
     ] {
         if !(v.is_finite() && v >= 0.0) {
             bail!("{name} must be >= 0");
@@ -174,6 +177,7 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
         per_migration_bytes_per_s: args.per_migration_mbit.map(|m| m * 1e6 / 8.0),
         warmup_s: args.warmup_s,
         time_cap_s: args.time_cap_s,
+        setup_s: args.setup_s,
     };
     let objective = Objective::from_config(&cfg);
     // What each guest's profile says before the evacuation (the planner's
@@ -221,6 +225,7 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
         uplink_mbit,
         warmup_s: args.warmup_s,
         time_cap_s: args.time_cap_s,
+        setup_s: args.setup_s,
         seed: args.seed,
     };
     // The most guests a host holds: a fixed concurrency at least that is
@@ -273,6 +278,7 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
             per_migration_bytes_per_s: gang_cfg.per_migration_bytes_per_s,
             stop_downtime_s: spec.stop_downtime_ms(&cfg) / 1000.0,
             time_cap_s: gang_cfg.time_cap_s,
+            setup_s: gang_cfg.setup_s,
         };
         // The planner knows its host's own link, and is offered at every
         // event what the uplink leaves it (RackDispatcher).
