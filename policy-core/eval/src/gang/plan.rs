@@ -325,6 +325,9 @@ pub struct Planner {
     ask_advice: bool,
     /// When each guest was started, s into the evacuation (by index).
     started_at_s: Vec<Option<f64>>,
+    /// The migrations running after the last start (what a wake-up is
+    /// planned from).
+    pipeline: Vec<usize>,
 }
 
 impl Planner {
@@ -332,6 +335,7 @@ impl Planner {
     pub fn new(forecasts: Vec<GuestForecast>, link: PlanLink) -> Self {
         Self {
             started_at_s: vec![None; forecasts.len()],
+            pipeline: Vec::new(),
             forecasts,
             available_bytes_per_s: link.link_bytes_per_s,
             link,
@@ -453,34 +457,69 @@ const WAKE_EPSILON_S: f64 = 1e-9;
 
 impl Planner {
     /// Whether one more migration may start beside `together` (the
-    /// running ones and those starting now, `just_started` among them):
-    /// while fewer than fill the link; and, when a migration prepares
-    /// before it sends, one more that prepares while the link is full, so
-    /// that its preparation overlaps the others' sending instead of
-    /// leaving the link idle after each end (never two preparing at once:
-    /// both would then share the link the moment they send).
-    fn has_room(&self, now_s: f64, together: &[usize], just_started: &[usize]) -> bool {
+    /// running ones and those starting now): while fewer than fill the
+    /// link; and, when a migration prepares before it sends, whenever the
+    /// link is predicted to free up within one preparation, so that the
+    /// next one's preparation overlaps the others' sending instead of
+    /// leaving the link idle after each end — but no earlier: a migration
+    /// ready before the link frees shares it, and a smaller share lets
+    /// each guest dirty more of what it must resend.
+    fn has_room(&self, now_s: f64, together: &[usize]) -> bool {
         let filling = self.link_now().filling();
         if together.len() < filling {
             return true;
         }
         let setup_s = self.link.setup_s;
-        if setup_s <= 0.0 {
-            return false;
+        setup_s > 0.0 && self.link_free_at_s(now_s, together) - now_s <= setup_s + WAKE_EPSILON_S
+    }
+
+    /// Note the migrations starting now, and what runs with them.
+    fn record_starts(&mut self, now_s: f64, running: &[usize], started: &[usize]) {
+        for &g in started {
+            if let Some(at) = self.started_at_s.get_mut(g) {
+                *at = Some(now_s);
+            }
         }
-        let preparing = together
+        self.pipeline = running.iter().chain(started).copied().collect();
+    }
+
+    /// When the link is predicted to have room for one more sender: the
+    /// migrations of `pipeline` (running, or started now) laid out in the
+    /// order they started on the slots that fill the link, each sending
+    /// from the end of its preparation or once a slot frees (the later)
+    /// for its predicted time at a slot's share; the earliest slot's end.
+    fn link_free_at_s(&self, now_s: f64, pipeline: &[usize]) -> f64 {
+        let link = self.link_now();
+        let filling = link.filling();
+        let share = link.share(filling);
+        let mut started: Vec<(f64, usize)> = pipeline
             .iter()
-            .filter(|&g| {
-                just_started.contains(g)
-                    || self
-                        .started_at_s
-                        .get(*g)
-                        .copied()
-                        .flatten()
-                        .is_some_and(|t| now_s < t + setup_s - WAKE_EPSILON_S)
+            .map(|&g| {
+                (
+                    self.started_at_s.get(g).copied().flatten().unwrap_or(now_s),
+                    g,
+                )
             })
-            .count();
-        preparing == 0 && together.len() < filling + 1
+            .collect();
+        started.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut slots = vec![f64::NEG_INFINITY; filling];
+        for (start_s, g) in started {
+            let Some(slot) = (0..filling).min_by(|&a, &b| slots[a].total_cmp(&slots[b])) else {
+                break;
+            };
+            let sends_s = slots[slot].max(start_s + self.link.setup_s);
+            let takes_s = self
+                .forecasts
+                .get(g)
+                .map_or(0.0, |f| f.time_at_s(share, &link));
+            // One past its predicted end is due any moment.
+            slots[slot] = (sends_s + takes_s).max(now_s);
+        }
+        slots
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min)
+            .max(now_s)
     }
 
     /// Whether every running guest converging at its share now still does
@@ -540,11 +579,13 @@ impl Dispatcher for Planner {
             // Only guests that converge at no share are left: their
             // attempts overlap rather than add up, once the running ones
             // still converge beside them.
-            return if self.may_join_all(running, &doomed) {
+            let started = if self.may_join_all(running, &doomed) {
                 doomed
             } else {
                 Vec::new()
             };
+            self.record_starts(now_s, running, &started);
+            return started;
         }
         let mut together: Vec<usize> = running.to_vec();
         let mut started = Vec::new();
@@ -558,7 +599,7 @@ impl Dispatcher for Planner {
                 started.push(g);
                 continue;
             }
-            if !self.has_room(now_s, &together, &started) {
+            if !self.has_room(now_s, &together) {
                 break;
             }
             if self.may_join(&together, g) {
@@ -566,26 +607,18 @@ impl Dispatcher for Planner {
                 started.push(g);
             }
         }
-        for &g in &started {
-            if let Some(at) = self.started_at_s.get_mut(g) {
-                *at = Some(now_s);
-            }
-        }
+        self.record_starts(now_s, running, &started);
         started
     }
 
     fn wake_after(&self, now_s: f64) -> Option<f64> {
-        // With a preparation, the moment a preparing migration starts
-        // sending frees the slot the next one prepares in.
-        if self.link.setup_s <= 0.0 {
+        // With a preparation, the next one starts one preparation before
+        // the link is predicted to free up.
+        if self.link.setup_s <= 0.0 || self.pipeline.is_empty() {
             return None;
         }
-        self.started_at_s
-            .iter()
-            .flatten()
-            .map(|&t| t + self.link.setup_s)
-            .filter(|&t| t > now_s + WAKE_EPSILON_S)
-            .min_by(f64::total_cmp)
+        let at_s = self.link_free_at_s(now_s, &self.pipeline) - self.link.setup_s;
+        (at_s > now_s + WAKE_EPSILON_S).then_some(at_s)
     }
 
     fn observe_setup_s(&mut self, setup_s: f64) {
@@ -622,7 +655,7 @@ mod tests {
     }
 
     #[test]
-    fn a_preparation_is_overlapped_with_the_sending_of_another() {
+    fn the_next_prepares_while_the_link_is_predicted_busy() {
         let mut p = Planner::new(
             vec![
                 guest(400.0, 1.0, 8.0),
@@ -639,20 +672,52 @@ mod tests {
         assert_eq!(first.len(), 1);
         let a = first[0];
         let rest: Vec<usize> = (0..3).filter(|&g| g != a).collect();
-        // ...and nothing more while it prepares.
-        assert!(p.start_now(1.0, &[a], &rest).is_empty());
-        // Once it sends, the next prepares beside it; the dispatcher asked
-        // to be woken then.
-        assert_eq!(p.wake_after(1.0), Some(5.0));
-        let second = p.start_now(5.0, &[a], &rest);
+        let alone_s = p.forecasts[a].time_at_s(p.link.share(1), &p.link);
+        // ...and the next when the link is predicted to free up within
+        // one preparation: at a's predicted end less 5 s.
+        assert!(p.start_now(0.5, &[a], &rest).is_empty());
+        let wake = p.wake_after(0.5).unwrap();
+        assert!((wake - alone_s).abs() < 1e-9, "{wake} vs {alone_s}");
+        let second = p.start_now(wake, &[a], &rest);
         assert_eq!(second.len(), 1);
         let b = second[0];
         let last: Vec<usize> = rest.iter().copied().filter(|&g| g != b).collect();
-        // One preparing, or two sending (the link full): no third.
-        assert!(p.start_now(7.0, &[a, b], &last).is_empty());
-        assert!(p.start_now(11.0, &[a, b], &last).is_empty());
-        // The first ends: the third prepares while the second sends.
-        assert_eq!(p.start_now(12.0, &[b], &last), last);
+        // The link is then predicted busy until b's end: no third yet.
+        assert!(p.start_now(wake + 0.5, &[a, b], &last).is_empty());
+        let b_s = p.forecasts[b].time_at_s(p.link.share(1), &p.link);
+        let then = p.wake_after(wake + 0.5).unwrap();
+        assert!((then - (5.0 + alone_s + b_s - 5.0)).abs() < 1e-9, "{then}");
+    }
+
+    #[test]
+    fn short_migrations_prepare_in_a_staggered_row() {
+        // Each sends in 0.1 s but prepares 5 s: one starts every 0.1 s,
+        // so the link sends them back to back from the first's 5 s on.
+        let mut p = Planner::new(
+            vec![guest(10.0, 0.0, 1.0); 4],
+            PlanLink {
+                setup_s: 5.0,
+                ..link(None)
+            },
+        );
+        let mut running = Vec::new();
+        let mut waiting: Vec<usize> = (0..4).collect();
+        let mut now = 0.0;
+        let mut starts = Vec::new();
+        while !waiting.is_empty() {
+            for g in p.start_now(now, &running, &waiting) {
+                starts.push(now);
+                running.push(g);
+                waiting.retain(|&w| w != g);
+            }
+            match p.wake_after(now) {
+                Some(t) => now = t,
+                None => break,
+            }
+        }
+        assert_eq!(starts.len(), 4, "{starts:?}");
+        assert!(starts[3] < 1.0, "{starts:?}");
+        assert!(starts.windows(2).all(|w| w[1] > w[0]), "{starts:?}");
     }
 
     #[test]
