@@ -108,7 +108,9 @@ check_and_clear() {
             log "$name is still on the source"
             bad=1
         fi
+        # The evacuation defines each guest on the destination.
         virsh -c "$LV_DST" destroy "$name" >/dev/null 2>&1 || true
+        virsh -c "$LV_DST" undefine "$name" >/dev/null 2>&1 || true
         virsh -c "$LV_SRC" destroy "$name" >/dev/null 2>&1 || true
     done
     return "$bad"

@@ -457,7 +457,7 @@ fn a_live_evacuation_needs_both_hosts_and_a_plan_it_knows() {
 #[test]
 fn a_host_without_qemu_monitors_is_refused_before_anything_moves() {
     for (extra, says) in [
-        (&[][..], "migration parameters"),
+        (&[][..], "its migration parameters"),
         (
             &["--domains", "nosuch"][..],
             "'nosuch' is not a running domain",

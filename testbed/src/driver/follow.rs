@@ -19,7 +19,8 @@ pub trait Transfer {
     /// Set the migration going (its settings already applied).
     fn start(&mut self) -> Result<()>;
 
-    /// Ask it to stop early; it then ends `cancelled`.
+    /// Ask it to stop early; it then ends `cancelled` (or, when the ask
+    /// comes too late, as it would have).
     fn cancel(&mut self) -> Result<()>;
 
     /// Where it is now: the source's `query-migrate` answer, or, once the
@@ -84,7 +85,9 @@ pub struct Progress<'a> {
 /// How a followed migration ended.
 #[derive(Debug, Clone)]
 pub struct Followed {
-    /// The source's last `query-migrate` answer (its status final).
+    /// The last `query-migrate` answer (its status final): the source's,
+    /// or what the transfer knows of the end in that shape (libvirt: the
+    /// destination's completed job).
     pub info: Value,
     /// True when the driver cancelled it at its timeout.
     pub timed_out: bool,
@@ -132,10 +135,35 @@ pub fn follow(
         }
         check_source()?;
         if let Err(e) = interrupt::sleep(limits.poll) {
-            // The interruption wins over a failed cancel.
+            // Cancelled, and seen to end, before the interruption is
+            // returned: no migration goes on behind the caller's back.
             let _ = transfer.cancel();
+            drain(transfer, limits.poll);
             return Err(e);
         }
+    }
+}
+
+/// How long a cancelled migration is waited for after an interruption.
+const DRAIN: Duration = Duration::from_secs(60);
+
+/// Poll a cancelled migration until its status is final (at most
+/// [`DRAIN`]), asking again to cancel every few seconds.
+fn drain(transfer: &mut dyn Transfer, poll: Duration) {
+    let started = Instant::now();
+    let mut asked = Instant::now();
+    while started.elapsed() < DRAIN {
+        let ended = transfer.query().map_or(true, |info| {
+            FINAL_STATUSES.contains(&info["status"].as_str().unwrap_or(""))
+        });
+        if ended {
+            return;
+        }
+        if asked.elapsed() >= Duration::from_secs(5) {
+            let _ = transfer.cancel();
+            asked = Instant::now();
+        }
+        std::thread::sleep(poll);
     }
 }
 

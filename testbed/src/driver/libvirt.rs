@@ -71,14 +71,22 @@ pub struct LibvirtTarget {
 
 /// A live migration of a domain from its daemon to another, carried out
 /// by libvirt on a thread of its own (the call blocks until the end)
-/// while the driver polls the source's monitor.
+/// while the driver polls the source's monitor. The domain is defined on
+/// the destination and undefined on the source (an emptied host keeps no
+/// definition it could start again); its disks must be on storage both
+/// hosts share. Dropped while libvirt's call runs, it aborts the job and
+/// waits for the call to return: no migration outlives its transfer.
 pub struct LibvirtTransfer<'a> {
     source: &'a mut DomainMonitor,
     destination: Connect,
     target: LibvirtTarget,
     worker: Option<JoinHandle<Result<Domain, virt::error::Error>>>,
-    aborted: bool,
     ended: Option<Value>,
+    /// The source QEMU has reported a migration under way since the
+    /// start (a final status before that is left from an earlier one).
+    seen_running: bool,
+    /// The source's last answer while its migration ran.
+    last: Option<Value>,
     /// The source QEMU's own final `query-migrate`, when it was seen
     /// before libvirt tore the source down.
     qemu_final: Option<Value>,
@@ -96,44 +104,77 @@ impl<'a> LibvirtTransfer<'a> {
             destination: destination.clone(),
             target,
             worker: None,
-            aborted: false,
             ended: None,
+            seen_running: false,
+            last: None,
             qemu_final: None,
         }
     }
 
-    /// Wait for libvirt's call to return; the end in `query-migrate`'s
-    /// shape.
-    fn join(&mut self) -> Result<Value> {
-        if let Some(ended) = &self.ended {
-            return Ok(ended.clone());
-        }
-        let worker = self
-            .worker
-            .take()
-            .context("the libvirt migration was never started")?;
-        let result = worker
-            .join()
-            .map_err(|_| anyhow::anyhow!("the libvirt migration thread panicked"))?;
-        let ended = match result {
-            Ok(arrived) => {
-                let stats = arrived
-                    .job_stats(sys::VIR_DOMAIN_JOB_STATS_COMPLETED)
-                    .context("the completed job's statistics on the destination")?;
-                let mut info = completed_info(&stats);
-                if let Some(qemu) = &self.qemu_final {
-                    info["qemu-downtime"] = qemu["downtime"].clone();
-                    info["qemu-total-time"] = qemu["total-time"].clone();
+    /// libvirt's call has returned (or was never made).
+    fn call_over(&self) -> bool {
+        self.worker.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Once libvirt's call has returned: the end in `query-migrate`'s
+    /// shape (None while it runs).
+    fn end(&mut self) -> Option<Value> {
+        if self.ended.is_none() && self.call_over() {
+            let ended = match self.worker.take().map(JoinHandle::join) {
+                None => json!({ "status": "failed", "error-desc": "never started" }),
+                Some(Err(_)) => json!({
+                    "status": "failed",
+                    "error-desc": "the libvirt migration's thread panicked",
+                }),
+                Some(Ok(Ok(arrived))) => {
+                    // The guest moved: statistics that cannot be read leave
+                    // their figures out, not the arrival.
+                    let mut info = arrived
+                        .job_stats(sys::VIR_DOMAIN_JOB_STATS_COMPLETED)
+                        .map_or_else(|_| json!({ "status": "completed" }), |s| completed_info(&s));
+                    if let Some(qemu) = &self.qemu_final {
+                        info["qemu-downtime"] = qemu["downtime"].clone();
+                        info["qemu-total-time"] = qemu["total-time"].clone();
+                    }
+                    info
                 }
-                info
+                Some(Ok(Err(e))) => json!({
+                    "status": if matches!(
+                        e.code(),
+                        virt::enumutil::Enum::Known(virt::error::ErrorNumber::OperationAborted)
+                    ) {
+                        "cancelled"
+                    } else {
+                        "failed"
+                    },
+                    "error-desc": e.to_string(),
+                }),
+            };
+            self.ended = Some(ended);
+        }
+        self.ended.clone()
+    }
+
+    /// Ask libvirt to abort the job; false when it refused.
+    fn abort(&mut self) -> bool {
+        // SAFETY: `as_ptr` is the source domain's handle, whose reference
+        // `self.source` holds for the whole call, so it stays valid; libvirt
+        // handles may be used from any thread, also while another thread is
+        // in virDomainMigrate3 on the same domain (aborting that job is what
+        // this call is for).
+        unsafe { sys::virDomainAbortJob(self.source.domain().as_ptr()) >= 0 }
+    }
+}
+
+impl Drop for LibvirtTransfer<'_> {
+    fn drop(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            while !worker.is_finished() {
+                self.abort();
+                std::thread::sleep(std::time::Duration::from_millis(500));
             }
-            Err(e) => json!({
-                "status": if self.aborted { "cancelled" } else { "failed" },
-                "error-desc": e.to_string(),
-            }),
-        };
-        self.ended = Some(ended.clone());
-        Ok(ended)
+            let _ = worker.join();
+        }
     }
 }
 
@@ -169,7 +210,9 @@ impl Transfer for LibvirtTransfer<'_> {
             bandwidth: self.target.bandwidth_mib_s,
             ..MigrateParameters::default()
         };
-        let flags = sys::VIR_MIGRATE_LIVE;
+        let flags = sys::VIR_MIGRATE_LIVE
+            | sys::VIR_MIGRATE_PERSIST_DEST
+            | sys::VIR_MIGRATE_UNDEFINE_SOURCE;
         let worker = std::thread::Builder::new()
             .name(format!("migrate {}", self.source.name()))
             .spawn(move || domain.migrate3(&destination, parameters, flags))
@@ -179,36 +222,46 @@ impl Transfer for LibvirtTransfer<'_> {
     }
 
     fn cancel(&mut self) -> Result<()> {
-        self.aborted = true;
-        // SAFETY: the pointer is the source's live domain reference, held
-        // by `self.source` for the whole call; virDomainAbortJob only reads
-        // it and may be called while another thread is in virDomainMigrate3
-        // on the same domain (libvirt's handles are thread-safe).
-        let rc = unsafe { sys::virDomainAbortJob(self.source.domain().as_ptr()) };
-        if rc < 0 {
-            // The job may have ended meanwhile; the end says how.
-            let e = virt::error::Error::last_error();
-            if self.worker.as_ref().is_some_and(|w| !w.is_finished()) {
-                anyhow::bail!("aborting the migration of {}: {e}", self.source.name());
-            }
+        // A refusal (the job not begun yet, or over) is not an error: the
+        // follow loop goes on until libvirt's call returns, and says how.
+        if !self.abort() && !self.call_over() {
+            eprintln!(
+                "[{}] libvirt did not abort the migration now: {}",
+                self.source.name(),
+                virt::error::Error::last_error()
+            );
         }
         Ok(())
     }
 
     fn query(&mut self) -> Result<Value> {
-        if self.ended.is_some() || self.worker.as_ref().is_some_and(JoinHandle::is_finished) {
-            return self.join();
+        if let Some(ended) = self.end() {
+            return Ok(ended);
         }
+        let waiting = || json!({});
         match self.source.execute("query-migrate", None) {
-            // libvirt's job goes on after QEMU's (the destination takes
-            // over): the end is when its call returns.
-            Ok(info) if FINAL_STATUSES.contains(&info["status"].as_str().unwrap_or("")) => {
-                self.qemu_final = Some(info);
-                self.join()
+            Ok(info) => {
+                let status = info["status"].as_str().unwrap_or("");
+                if FINAL_STATUSES.contains(&status) {
+                    // QEMU's part is over, libvirt's goes on (the
+                    // destination takes over) until its call returns; a
+                    // final status before this migration ran is an
+                    // earlier one's.
+                    if self.seen_running {
+                        self.qemu_final = Some(info);
+                    }
+                    Ok(self.last.clone().unwrap_or_else(waiting))
+                } else {
+                    if !status.is_empty() {
+                        self.seen_running = true;
+                        self.last = Some(info.clone());
+                    }
+                    Ok(info)
+                }
             }
-            Ok(info) => Ok(info),
-            // The source is being torn down with the migration's end.
-            Err(_) => self.join(),
+            // The source torn down with the migration's end, or a monitor
+            // busy a moment: the next poll tells.
+            Err(_) => Ok(self.last.clone().unwrap_or_else(waiting)),
         }
     }
 }

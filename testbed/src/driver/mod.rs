@@ -11,7 +11,8 @@
 //!   libvirt's pass-through, and a migration between two libvirt daemons.
 //!
 //! `kairos run`, `compare`, `advise`, `starts` (through
-//! [`crate::live::run`]) and `soak` (through [`crate::live::hop`]) all
+//! [`crate::live::run`]), `soak` (through [`crate::live::hop`]) and
+//! `evacuate --connect` (through `crate::live::libvirt_guest`) all
 //! migrate through it.
 
 pub mod follow;

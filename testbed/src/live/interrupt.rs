@@ -1,4 +1,4 @@
-//! Ctrl-C and SIGTERM end a live run cleanly: the run loop notices, returns
+//! Ctrl-C, SIGTERM and SIGHUP end a live run cleanly: the run loop notices, returns
 //! an [`Interrupted`] error, and every QEMU and namespace is removed as it
 //! unwinds; `kairos` then exits with 130.
 
@@ -19,11 +19,16 @@ fn flag() -> &'static Arc<AtomicBool> {
     FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)))
 }
 
-/// Route SIGINT and SIGTERM to the flag (once; later calls do nothing).
+/// Route SIGINT, SIGTERM and SIGHUP (a closed terminal) to the flag
+/// (once; later calls do nothing).
 pub fn install() -> Result<()> {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     if INSTALLED.get().is_none() {
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        for signal in [
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
+        ] {
             signal_hook::flag::register(signal, Arc::clone(flag()))?;
         }
         let _ = INSTALLED.set(());

@@ -12,6 +12,7 @@ use virt::connect::Connect;
 
 use super::evacuation::{GuestMigration, GuestOutcome, MigrationProgress};
 use super::guest_log::load_samples;
+use super::interrupt;
 use super::rounds::RoundFeed;
 use crate::driver::libvirt::{DomainMonitor, LibvirtTarget, LibvirtTransfer};
 use crate::driver::{follow, Limits, MigrationSettings};
@@ -29,8 +30,11 @@ pub struct LibvirtGuest {
     /// Whether the source QEMU records the policy's syncs
     /// (`x-query-convergence`: the patched QEMU with a policy set).
     reads_syncs: bool,
-    /// The file the guest's console writes to, when it is one.
+    /// The file the guest's console writes to, when it is one (read on
+    /// this machine: meaningful where kairos runs beside the source).
     serial_log: Option<PathBuf>,
+    /// The console's reports when the migration ended.
+    reports_at_end: usize,
 }
 
 impl LibvirtGuest {
@@ -56,6 +60,7 @@ impl LibvirtGuest {
             limits,
             reads_syncs,
             serial_log,
+            reports_at_end: 0,
         }
     }
 }
@@ -67,10 +72,6 @@ impl GuestMigration for LibvirtGuest {
 
     fn migrate(&mut self, progress: &mut dyn FnMut(MigrationProgress)) -> Result<GuestOutcome> {
         self.settings.apply(&mut self.monitor, None)?;
-        let reports_before = self
-            .serial_log
-            .as_deref()
-            .map_or(0, |p| load_samples(p).len());
         let mut feed = RoundFeed::default();
         let reads_syncs = self.reads_syncs;
         let mut transfer =
@@ -100,17 +101,14 @@ impl GuestMigration for LibvirtGuest {
             "cancelled" => MigrationStatus::Cancelled,
             _ => MigrationStatus::Failed,
         };
-        let verified = match (&self.serial_log, status) {
-            (Some(log), MigrationStatus::Completed) => arrival_check(log, reports_before),
-            _ => None,
-        };
+        drop(transfer);
+        self.reports_at_end = self
+            .serial_log
+            .as_deref()
+            .map_or(0, |p| load_samples(p).len());
         let info = &followed.info;
         Ok(GuestOutcome {
-            status: if verified == Some(false) {
-                MigrationStatus::MemoryCorrupted
-            } else {
-                status
-            },
+            status,
             total_time_ms: info["total-time"].as_f64(),
             downtime_ms: info["downtime"].as_f64(),
             qemu_downtime_ms: info["qemu-downtime"].as_f64(),
@@ -120,28 +118,33 @@ impl GuestMigration for LibvirtGuest {
                 .rounds
                 .last()
                 .map(|r| format!("{}/{}", r.action, r.reason)),
-            verified,
+            verified: None,
             error: info["error-desc"].as_str().map(str::to_string),
         })
+    }
+
+    fn verify_arrival(&mut self) -> Option<bool> {
+        arrival_check(self.serial_log.as_deref()?, self.reports_at_end)
     }
 }
 
 /// The guest's page check once it runs on the destination: true when its
-/// second report after the migration (a full second of checking there)
-/// counts no wrong page; None when it does not report within
-/// [`ARRIVAL_REPORT_TIMEOUT`] (not the Kairos guest, or a console that is
-/// not a file).
-fn arrival_check(log: &Path, reports_before: usize) -> Option<bool> {
+/// second report after the migration's end (`reports_at_end` reports
+/// were there then; the next ones come from the destination, a full
+/// second of checking there) counts no wrong page; None when it does not
+/// report within [`ARRIVAL_REPORT_TIMEOUT`] (not the Kairos guest) or on
+/// Ctrl-C.
+fn arrival_check(log: &Path, reports_at_end: usize) -> Option<bool> {
     let deadline = Instant::now() + ARRIVAL_REPORT_TIMEOUT;
     loop {
         let samples = load_samples(log);
-        if samples.len() >= reports_before + 2 {
+        if samples.len() >= reports_at_end + 2 {
             return samples.last().map(|s| s.verify_errors == 0);
         }
         if Instant::now() > deadline {
             return None;
         }
-        std::thread::sleep(Duration::from_millis(250));
+        interrupt::sleep(Duration::from_millis(250)).ok()?;
     }
 }
 

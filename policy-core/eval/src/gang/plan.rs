@@ -66,6 +66,11 @@ use crate::advise::profile::{
 /// mean of the last few seconds, and each such stretch is a regime.
 const RECENT_S: usize = 5;
 
+/// The most migrations the plan counts as filling a link (a cap far below
+/// the link's bandwidth would otherwise ask for more slots than any host
+/// has guests).
+const MAX_FILLING: usize = 4096;
+
 /// Quantiles of the regimes' rates a forecast keeps.
 const RATE_QUANTILES: usize = 10;
 
@@ -267,7 +272,9 @@ impl PlanLink {
     /// The fewest migrations that fill the link.
     pub fn filling(&self) -> usize {
         self.per_migration_bytes_per_s.map_or(1, |cap| {
-            (self.link_bytes_per_s / cap).ceil().max(1.0) as usize
+            (self.link_bytes_per_s / cap)
+                .ceil()
+                .clamp(1.0, MAX_FILLING as f64) as usize
         })
     }
 }
@@ -473,6 +480,17 @@ impl Planner {
         setup_s > 0.0 && self.link_free_at_s(now_s, together) - now_s <= setup_s + WAKE_EPSILON_S
     }
 
+    /// Whether `guest`, started to prepare while the link is full, may
+    /// send at a filling slot's share once it frees: it converges there,
+    /// or at no share it could get (alone).
+    fn may_send_after(&self, guest: usize) -> bool {
+        let link = self.link_now();
+        self.forecasts.get(guest).is_none_or(|f| {
+            f.converges_at(link.share(link.filling()), link.stop_downtime_s)
+                || !f.converges_at(link.share(1), link.stop_downtime_s)
+        })
+    }
+
     /// Note the migrations starting now, and what runs with them.
     fn record_starts(&mut self, now_s: f64, running: &[usize], started: &[usize]) {
         for &g in started {
@@ -602,7 +620,17 @@ impl Dispatcher for Planner {
             if !self.has_room(now_s, &together) {
                 break;
             }
-            if self.may_join(&together, g) {
+            // Beyond the migrations that fill the link, one that starts
+            // now prepares while they send and sends once the link frees:
+            // it is judged at the share it will send at, and takes none
+            // from the running ones.
+            let prepares_ahead = together.len() >= link_now.filling();
+            let joins = if prepares_ahead {
+                self.may_send_after(g)
+            } else {
+                self.may_join(&together, g)
+            };
+            if joins {
                 together.push(g);
                 started.push(g);
             }

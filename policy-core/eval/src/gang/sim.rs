@@ -88,8 +88,8 @@ pub trait Dispatcher {
     /// most (a host whose share of a rack's uplink is below its own
     /// link's); until told, its link's. A fixed plan ignores it.
     fn offer_bandwidth(&mut self, _bytes_per_s: f64) {}
-    /// A migration was seen to take `setup_s` from its start to sending
-    /// (measured live); a fixed plan ignores it.
+    /// Migrations were seen to take `setup_s` (their mean, measured live)
+    /// from their start to sending; a fixed plan ignores it.
     fn observe_setup_s(&mut self, _setup_s: f64) {}
 }
 

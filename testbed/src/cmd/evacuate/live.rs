@@ -307,10 +307,23 @@ mod with_libvirt {
         let destination = Connect::open(Some(destination_uri))
             .with_context(|| format!("connecting to the destination {destination_uri}"))?;
         let mut monitors = domains(&source, &args.domains)?;
-        let params = monitors[0]
-            .execute("query-migrate-parameters", None)
-            .context("reading the first guest's migration parameters")?;
-        let patched = params.get("x-convergence-policy").is_some();
+        // Every guest's QEMU must be the patched one for the policy to run
+        // (and for its syncs to be read); a mixed host is refused.
+        let mut patched_guests = 0;
+        for monitor in &mut monitors {
+            let params = monitor
+                .execute("query-migrate-parameters", None)
+                .with_context(|| format!("{}: reading its migration parameters", monitor.name()))?;
+            patched_guests += usize::from(params.get("x-convergence-policy").is_some());
+        }
+        if patched_guests != 0 && patched_guests != monitors.len() {
+            bail!(
+                "{} of {} guests run the patched QEMU: evacuate them apart (--domains)",
+                patched_guests,
+                monitors.len()
+            );
+        }
+        let patched = patched_guests == monitors.len();
         let settings = settings(spec, &cfg, patched)?;
 
         let samples = profile_all(&mut monitors, args.profile_s)?;

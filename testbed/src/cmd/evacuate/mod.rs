@@ -83,12 +83,22 @@ pub struct EvacuateArgs {
     pub per_migration_mbit: Option<f64>,
     /// Simulation: seconds every guest has run before the evacuation
     /// starts.
-    #[arg(long, default_value_t = 60.0, value_name = "S")]
+    #[arg(
+        long,
+        default_value_t = 60.0,
+        value_name = "S",
+        conflicts_with = "connect"
+    )]
     pub warmup_s: f64,
     /// Simulation: seconds each migration prepares before it sends (a
     /// management layer starting the destination QEMU; the link idle
     /// meanwhile). Live, the plan measures it on the first migrations.
-    #[arg(long, default_value_t = 0.0, value_name = "S")]
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "S",
+        conflicts_with = "connect"
+    )]
     pub setup_s: f64,
     /// A migration still running this long after its start is cancelled, s.
     #[arg(long, default_value_t = 600.0, value_name = "S")]
@@ -100,15 +110,25 @@ pub struct EvacuateArgs {
     /// (guest i on host i mod N), each draining over its own link of
     /// --bandwidth-mbit, all through one uplink (--uplink-mbit); each host
     /// plans on its own.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "N",
+        conflicts_with = "connect"
+    )]
     pub hosts: usize,
     /// Simulation: the rack's uplink every host's migrations cross,
     /// Mbit/s [default: the hosts' links together, so it never binds].
-    #[arg(long, value_name = "MBIT")]
+    #[arg(long, value_name = "MBIT", conflicts_with = "connect")]
     pub uplink_mbit: Option<f64>,
     /// Simulation: which kinds of plan to run: the fixed ones operators
     /// use, Kairos's planner, the planner asking each guest's advice.
-    #[arg(long, value_delimiter = ',', default_value = "fixed,planned,advised")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "fixed,planned,advised",
+        conflicts_with = "connect"
+    )]
     pub plans: Vec<PlanKind>,
     /// JSON instead of a table (simulation: one object per evacuation;
     /// live: the report).
