@@ -342,9 +342,18 @@ mod with_libvirt {
                 .info()
                 .with_context(|| format!("{}: its memory size", monitor.name()))?;
             let ram_bytes = info.max_mem as f64 * 1024.0;
-            // The bulk round sends every page that is not zero; how many
-            // are is unknown before the migration: the whole RAM.
-            let forecast = GuestForecast::from_profile(samples, ram_bytes, ram_bytes);
+            // The bulk round sends every page that is not zero; a page the
+            // guest never touched is zero and not resident, so the QEMU
+            // process's resident memory bounds it (QEMU's own memory
+            // included); the whole RAM when libvirt does not tell.
+            let resident_bytes = monitor.domain().memory_stats(0).ok().and_then(|stats| {
+                stats
+                    .iter()
+                    .find(|s| s.tag == sys::VIR_DOMAIN_MEMORY_STAT_RSS)
+                    .map(|s| s.val as f64 * 1024.0)
+            });
+            let bulk_bytes = resident_bytes.map_or(ram_bytes, |r| r.min(ram_bytes));
+            let forecast = GuestForecast::from_profile(samples, ram_bytes, bulk_bytes);
             planned.push(PlannedGuest {
                 name: monitor.name().to_string(),
                 ram_bytes,
