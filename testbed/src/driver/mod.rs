@@ -5,7 +5,7 @@
 //!   its own socket, or a management layer's pass-through.
 //! - [`settings`]: the capabilities and parameters a migration runs with,
 //!   set on both sides before it starts.
-//! - [`follow`]: the migration set going ([`Transfer`]), followed poll by
+//! - [`mod@follow`]: the migration set going ([`follow::Transfer`]), followed poll by
 //!   poll until it ends, cancelled at its timeout or on Ctrl-C.
 //! - `libvirt` (the `libvirt` feature): a domain's monitor through
 //!   libvirt's pass-through, and a migration between two libvirt daemons.
