@@ -91,6 +91,9 @@ pub struct Followed {
     pub info: Value,
     /// True when the driver cancelled it at its timeout.
     pub timed_out: bool,
+    /// True when a signal (Ctrl-C) made the driver cancel it; `info` says
+    /// how it ended then (a cancel that came too late lets it complete).
+    pub interrupted: bool,
 }
 
 impl Followed {
@@ -104,7 +107,8 @@ impl Followed {
 /// status is final; cancel it once at `limits.timeout`. Each poll is
 /// shown to `on_poll` (the last one too, with `ended`), which may act on
 /// the source; `check_source` fails when the source is gone. On Ctrl-C
-/// the migration is cancelled and the interruption returned.
+/// the migration is cancelled and waited for: how it ended, marked
+/// `interrupted` (the interruption itself when it did not end).
 pub fn follow(
     transfer: &mut dyn Transfer,
     limits: Limits,
@@ -127,7 +131,11 @@ pub fn follow(
             },
         )?;
         if ended {
-            return Ok(Followed { info, timed_out });
+            return Ok(Followed {
+                info,
+                timed_out,
+                interrupted: false,
+            });
         }
         if !timed_out && started.elapsed() > limits.timeout {
             timed_out = true;
@@ -135,11 +143,17 @@ pub fn follow(
         }
         check_source()?;
         if let Err(e) = interrupt::sleep(limits.poll) {
-            // Cancelled, and seen to end, before the interruption is
-            // returned: no migration goes on behind the caller's back.
+            // Cancelled, and seen to end, before the caller hears of the
+            // interruption: no migration goes on behind its back.
             let _ = transfer.cancel();
-            drain(transfer, limits.poll);
-            return Err(e);
+            return match drain(transfer, limits.poll) {
+                Some(info) => Ok(Followed {
+                    info,
+                    timed_out,
+                    interrupted: true,
+                }),
+                None => Err(e),
+            };
         }
     }
 }
@@ -148,16 +162,18 @@ pub fn follow(
 const DRAIN: Duration = Duration::from_secs(60);
 
 /// Poll a cancelled migration until its status is final (at most
-/// [`DRAIN`]), asking again to cancel every few seconds.
-fn drain(transfer: &mut dyn Transfer, poll: Duration) {
+/// [`DRAIN`]), asking again to cancel every few seconds; the final
+/// answer, or None when none came.
+fn drain(transfer: &mut dyn Transfer, poll: Duration) -> Option<Value> {
     let started = Instant::now();
     let mut asked = Instant::now();
     while started.elapsed() < DRAIN {
-        let ended = transfer.query().map_or(true, |info| {
-            FINAL_STATUSES.contains(&info["status"].as_str().unwrap_or(""))
-        });
-        if ended {
-            return;
+        match transfer.query() {
+            Ok(info) if FINAL_STATUSES.contains(&info["status"].as_str().unwrap_or("")) => {
+                return Some(info);
+            }
+            Ok(_) => {}
+            Err(_) => return None,
         }
         if asked.elapsed() >= Duration::from_secs(5) {
             let _ = transfer.cancel();
@@ -165,6 +181,7 @@ fn drain(transfer: &mut dyn Transfer, poll: Duration) {
         }
         std::thread::sleep(poll);
     }
+    None
 }
 
 #[cfg(test)]

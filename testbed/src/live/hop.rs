@@ -258,6 +258,9 @@ impl Hopper {
                 }
             },
         )?;
+        if followed.interrupted {
+            return Err(interrupt::Interrupted.into());
+        }
         if let (Some(fault), false) = (fault, restored) {
             if injected.is_some() {
                 restore(fault, &mut self.qmp, &self.link)?;

@@ -97,6 +97,7 @@ impl GuestMigration for LibvirtGuest {
         )?;
         let status = match followed.status() {
             "completed" => MigrationStatus::Completed,
+            "cancelled" if followed.interrupted => MigrationStatus::Cancelled,
             "cancelled" if followed.timed_out => MigrationStatus::TimedOut,
             "cancelled" => MigrationStatus::Cancelled,
             _ => MigrationStatus::Failed,

@@ -424,6 +424,9 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
             }
         },
     )?;
+    if followed.interrupted {
+        return Err(interrupt::Interrupted.into());
+    }
     status_line.finish();
     let cpu_end = src.cpu_seconds();
     if cfg.patched_qemu {
