@@ -4,7 +4,9 @@
 # operators use (1, 2, 4, all at a time; as listed, random, shortest
 # predicted first) and Kairos's planner, each guest under QEMU's rule and
 # under Kairos's per-guest stop — over a 1 Gbit/s link one migration fills,
-# and a 10 Gbit/s link where one migration sends at most 2.5 Gbit/s; hosts of
+# a 10 Gbit/s link where one migration sends at most 2.5 Gbit/s, and the
+# 1 Gbit/s link with 5 s of preparation per migration before it sends
+# (libvirt starting the destination QEMU, as measured live); hosts of
 # 8, 16, 32 and 64 guests (design hosts: 8 and 16); and a rack: 64 guests
 # dealt to 8 hosts of 1 Gbit/s each through a 4 Gbit/s uplink, each host
 # planning its own guests (held-out seeds only). The
@@ -14,7 +16,7 @@
 # build/evacuate to start over). Stores the evacuations
 # (docs/results/runs/evacuate-sim.jsonl.gz) and renders the page.
 #
-#   bash scripts/results-evacuate.sh                  # about 2 hours on 2 cores
+#   bash scripts/results-evacuate.sh                  # about 3 hours on 2 cores
 #   SIZES="8 16 32" bash scripts/results-evacuate.sh  # without the 64-guest
 #                                                     # hosts: about 20 minutes
 set -euo pipefail
@@ -26,8 +28,8 @@ HELD_OUT_SEEDS=${HELD_OUT_SEEDS:-70311 70312 70313}
 DESIGN_SEEDS=${DESIGN_SEEDS:-20001 20002 20003}
 SIZES=${SIZES:-8 16 32 64}
 DESIGN_SIZES=${DESIGN_SIZES:-8 16}
-# BANDWIDTH_MBIT[:PER_MIGRATION_MBIT]
-LINKS=${LINKS:-1000 10000:2500}
+# BANDWIDTH_MBIT[:PER_MIGRATION_MBIT][+PREPARE_S]
+LINKS=${LINKS:-1000 10000:2500 1000+5}
 WARMUP_S=${WARMUP_S:-30}
 # HOSTS:HOST_MBIT:UPLINK_MBIT, RACK_GUESTS guests dealt to the hosts in turn.
 RACKS=${RACKS:-8:1000:4000}
@@ -74,10 +76,14 @@ evacuate() { # SET SEED SIZE...
         local files
         files=$(ls "$programs"/*.toml | head -n "$n" | paste -sd,)
         for link in $LINKS; do
-            local bandwidth=${link%%:*} cap=()
-            [ "$link" != "$bandwidth" ] && cap=(--per-migration-mbit "${link#*:}")
-            evacuate_once "$set" "s$seed-n$n-${link/:/-}" "$seed" "$files" \
-                --bandwidth-mbit "$bandwidth" "${cap[@]}"
+            local rate=${link%%+*} extra=()
+            local bandwidth=${rate%%:*}
+            [ "$rate" != "$bandwidth" ] && extra+=(--per-migration-mbit "${rate#*:}")
+            [ "$link" != "$rate" ] && extra+=(--setup-s "${link#*+}")
+            local name=${rate/:/-}
+            [ "$link" != "$rate" ] && name+="-prep${link#*+}"
+            evacuate_once "$set" "s$seed-n$n-$name" "$seed" "$files" \
+                --bandwidth-mbit "$bandwidth" "${extra[@]}"
         done
     done
 }

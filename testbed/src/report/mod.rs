@@ -611,6 +611,10 @@ fn link_label(setup: &serde_json::Value) -> String {
         Some(cap) => format!("{mbit} Mbit/s, {cap} per migration"),
         None => format!("{mbit} Mbit/s"),
     };
+    let link = match setup.get("setup_s").and_then(serde_json::Value::as_f64) {
+        Some(prepare_s) if prepare_s > 0.0 => format!("{link}, {prepare_s} s to prepare each"),
+        _ => link,
+    };
     let hosts = setup
         .get("hosts")
         .and_then(serde_json::Value::as_u64)
@@ -946,4 +950,24 @@ fn write_or_check(page: &Path, text: &str, check: bool) -> Result<()> {
     std::fs::write(page, text).with_context(|| format!("writing {}", page.display()))?;
     eprintln!("wrote {}", page.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_label;
+
+    #[test]
+    fn a_link_is_named_by_its_bandwidth_cap_preparation_and_rack() {
+        let plain = serde_json::json!({"bandwidth_mbit": 1000.0, "setup_s": 0.0});
+        assert_eq!(link_label(&plain), "1000 Mbit/s");
+        let prepared = serde_json::json!({"bandwidth_mbit": 1000.0, "setup_s": 5.0});
+        assert_eq!(link_label(&prepared), "1000 Mbit/s, 5 s to prepare each");
+        let capped = serde_json::json!({"bandwidth_mbit": 10000.0, "per_migration_mbit": 2500.0});
+        assert_eq!(link_label(&capped), "10000 Mbit/s, 2500 per migration");
+        let rack = serde_json::json!({"bandwidth_mbit": 1000.0, "hosts": 8, "uplink_mbit": 4000.0});
+        assert_eq!(
+            link_label(&rack),
+            "rack of 8 hosts, 1000 Mbit/s each, uplink 4000 Mbit/s"
+        );
+    }
 }
