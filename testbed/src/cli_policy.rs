@@ -1,6 +1,7 @@
 //! Command-line options shared by `sim` and `replay`: which policies, and
 //! the objective and configuration they run under.
 
+use crate::cmd::usage::OrUsage;
 use anyhow::Result;
 use std::str::FromStr;
 
@@ -91,7 +92,7 @@ impl PolicyArgs {
             escalation: self.escalation,
             ..PolicyConfig::default()
         };
-        cfg.validate()?;
+        cfg.validate().or_usage()?;
         Ok(cfg)
     }
 }

@@ -15,6 +15,9 @@ use clap::{Parser, Subcommand};
 /// Exit status when a run failed (a migration could not be carried out,
 /// a file could not be read …).
 const EXIT_FAILED: u8 = 1;
+/// Exit status for a command line the command cannot run as given (as
+/// clap's own errors).
+const EXIT_USAGE: u8 = 2;
 /// Exit status when Ctrl-C or SIGTERM stopped the command.
 const EXIT_INTERRUPTED: u8 = 130;
 
@@ -100,6 +103,8 @@ fn main() -> std::process::ExitCode {
             eprintln!("kairos: error: {err:#}");
             if live::interrupt::is_interruption(&err) {
                 std::process::ExitCode::from(EXIT_INTERRUPTED)
+            } else if cmd::usage::is_usage(&err) {
+                std::process::ExitCode::from(EXIT_USAGE)
             } else {
                 std::process::ExitCode::from(EXIT_FAILED)
             }

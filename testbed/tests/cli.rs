@@ -223,31 +223,31 @@ fn bad_values_are_usage_errors_naming_what_is_known() {
 }
 
 #[test]
-fn bad_numbers_fail_with_the_flag_or_field_named() {
+fn bad_numbers_are_usage_errors_with_the_flag_or_field_named() {
     let idle = "testbed/workloads/idle.toml";
     expect_error(
         &["sim", "--workload", idle, "--bandwidth-mbit", "0"],
-        1,
+        2,
         "bandwidth-mbit",
     );
     expect_error(
         &["sim", "--workload", idle, "--max-downtime-ms", "10"],
-        1,
+        2,
         "max_downtime_ms",
     );
     expect_error(
         &["sim", "--workload", idle, "--downtime-weight=-1"],
-        1,
+        2,
         "downtime_weight",
     );
     expect_error(
         &["profile", "--workload", "nope"],
-        1,
+        2,
         "unknown workload 'nope'",
     );
     expect_error(
         &["profile", "--workload", "idle", "--duration-s", "0"],
-        1,
+        2,
         "--duration-s",
     );
     expect_error(
@@ -259,7 +259,7 @@ fn bad_numbers_fail_with_the_flag_or_field_named() {
             "--window-s",
             "2",
         ],
-        1,
+        2,
         "--window-s must be at least 5",
     );
     expect_error(
@@ -271,17 +271,17 @@ fn bad_numbers_fail_with_the_flag_or_field_named() {
             "--pairs",
             "0",
         ],
-        1,
+        2,
         "--pairs must be at least 1",
     );
     expect_error(
         &["compare", "--suite", "idle", "--oracle-s=-1"],
-        1,
+        2,
         "--oracle-s",
     );
     expect_error(
         &["compare", "--suite", "idle", "--downtime-weights", "3,x"],
-        1,
+        2,
         "--downtime-weights",
     );
 }
@@ -384,7 +384,7 @@ fn an_evacuation_compares_the_usual_concurrencies() {
             "--copies",
             "0",
         ],
-        1,
+        2,
         "--copies",
     );
     expect_error(
@@ -408,7 +408,7 @@ fn an_evacuation_compares_the_usual_concurrencies() {
             "--hosts",
             "0",
         ],
-        1,
+        2,
         "--hosts",
     );
 }
@@ -441,7 +441,7 @@ fn a_live_evacuation_needs_both_hosts_and_a_plan_it_knows() {
     for (extra, code, says) in [
         (&["--at-a-time", "0"][..], 2, "planned, all or a number"),
         (&["--guests", "x.toml"][..], 2, "--connect"),
-        (&["--policy", "qemu,predictive"][..], 1, "one policy"),
+        (&["--policy", "qemu,predictive"][..], 2, "one policy"),
     ] {
         let args = evacuate_test_driver(extra);
         expect_error(
@@ -456,17 +456,20 @@ fn a_live_evacuation_needs_both_hosts_and_a_plan_it_knows() {
 /// evacuation stops before it migrates anything, saying why.
 #[test]
 fn a_host_without_qemu_monitors_is_refused_before_anything_moves() {
-    for (extra, says) in [
-        (&[][..], "its migration parameters"),
+    // A host that cannot be migrated from fails the run (1); a domain the
+    // host does not run is a usage error (2).
+    for (extra, code, says) in [
+        (&[][..], 1, "its migration parameters"),
         (
             &["--domains", "nosuch"][..],
+            2,
             "'nosuch' is not a running domain",
         ),
     ] {
         let args = evacuate_test_driver(extra);
         expect_error(
             &args.iter().map(String::as_str).collect::<Vec<_>>(),
-            1,
+            code,
             says,
         );
     }

@@ -5,6 +5,7 @@
 //! simulator against starting at once (at a random moment) and against the
 //! ALMA-style rule.
 
+use crate::cmd::usage::{bail_usage, OrUsage};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -103,7 +104,8 @@ impl AdviseArgs {
             ..PolicyConfig::default()
         };
         cfg.validate()
-            .context("--downtime-limit-ms, --max-downtime-ms, --downtime-weight")?;
+            .context("--downtime-limit-ms, --max-downtime-ms, --downtime-weight")
+            .or_usage()?;
         Ok(cfg)
     }
 
@@ -118,10 +120,10 @@ impl AdviseArgs {
             }
         }
         if self.bandwidth_mbit == 0 {
-            bail!("--bandwidth-mbit must be > 0");
+            bail_usage!("--bandwidth-mbit must be > 0");
         }
         if !(self.wait_weight.is_finite() && self.wait_weight >= 0.0) {
-            bail!("--wait-weight must be >= 0");
+            bail_usage!("--wait-weight must be >= 0");
         }
         Ok(())
     }
@@ -179,7 +181,7 @@ fn live(args: &AdviseArgs, socket: &std::path::Path, policy: &PolicyConfig) -> R
     let mut cfg = advise_config(args, ram_bytes, policy);
     if let Some(mib) = args.bulk_mib {
         if !(mib.is_finite() && mib > 0.0) {
-            bail!("--bulk-mib must be a positive number of MiB, not {mib}");
+            bail_usage!("--bulk-mib must be a positive number of MiB, not {mib}");
         }
         cfg.bulk_bytes = (mib * MIB).min(ram_bytes);
     }
@@ -278,7 +280,7 @@ fn draw(path: &std::path::Path, title: &str, samples: &[ProfileSample], a: &Advi
 
 fn simulated(args: &AdviseArgs, files: &[PathBuf], policy: &PolicyConfig) -> Result<()> {
     if args.trials == 0 {
-        bail!("--trials must be at least 1");
+        bail_usage!("--trials must be at least 1");
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

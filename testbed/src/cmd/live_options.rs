@@ -1,6 +1,7 @@
 //! The options every live subcommand shares (the guest, the link, the
 //! limits, the QEMU) and how a workload argument is resolved.
 
+use crate::cmd::usage::{bail_usage, OrUsage};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -126,19 +127,19 @@ impl LiveArgs {
     /// TCG).
     pub fn prepare(&self) -> Result<()> {
         if self.bandwidth_mbit == 0 {
-            bail!("--bandwidth-mbit must be > 0");
+            bail_usage!("--bandwidth-mbit must be > 0");
         }
         if self.ram_mib.is_some_and(|mib| mib < MIN_GUEST_RAM_MIB) {
-            bail!("--ram-mib must be at least {MIN_GUEST_RAM_MIB}");
+            bail_usage!("--ram-mib must be at least {MIN_GUEST_RAM_MIB}");
         }
         if self.warmup_s.is_some_and(|w| !(w.is_finite() && w >= 0.0)) {
-            bail!("--warmup-s must be >= 0");
+            bail_usage!("--warmup-s must be >= 0");
         }
         if !(self.timeout_s.is_finite() && self.timeout_s > 0.0) {
-            bail!("--timeout-s must be > 0");
+            bail_usage!("--timeout-s must be > 0");
         }
         if !(self.delay_ms.is_finite() && self.delay_ms >= 0.0) {
-            bail!("--delay-ms must be >= 0");
+            bail_usage!("--delay-ms must be >= 0");
         }
         for (name, v) in [
             ("--profile-s", self.profile_s),
@@ -168,7 +169,8 @@ impl LiveArgs {
             ..PolicyConfig::default()
         };
         cfg.validate()
-            .context("--downtime-limit-ms, --max-downtime-ms, --downtime-weight")?;
+            .context("--downtime-limit-ms, --max-downtime-ms, --downtime-weight")
+            .or_usage()?;
         Ok(cfg)
     }
 
@@ -226,7 +228,7 @@ impl LiveArgs {
         if let Some(wss_mib) = workload.program_max_wss_mib {
             let needs_mib = wss_mib + kairos_eval::sim::workload::RESERVED_MIB as f64;
             if needs_mib > ram_mib as f64 {
-                bail!(
+                bail_usage!(
                     "workload '{workload}' writes a working set of up to {wss_mib} MiB, which with the \
                      guest's {} MiB reserve does not fit a {ram_mib} MiB guest (--ram-mib; the \
                      program says ram_mib = {})",
@@ -356,7 +358,7 @@ pub fn workload_name(arg: &str, root: &Path) -> Result<WorkloadRef> {
         root.join("testbed/workloads").join(format!("{arg}.toml"))
     };
     if !path.exists() {
-        bail!(
+        bail_usage!(
             "unknown workload '{arg}': no {} and not a benchmark ({})",
             path.display(),
             BENCHMARKS.join(", ")
@@ -364,7 +366,7 @@ pub fn workload_name(arg: &str, root: &Path) -> Result<WorkloadRef> {
     }
     let program = Workload::from_file(&path)?;
     if program.link.is_some() {
-        bail!(
+        bail_usage!(
             "{}: its [link] (competing traffic) is modelled by the simulator only; the live \
              test-bed's link is shaped to --bandwidth-mbit and cannot follow it",
             path.display()

@@ -11,3 +11,4 @@ pub mod run;
 pub mod sim;
 pub mod soak;
 pub mod starts;
+pub mod usage;

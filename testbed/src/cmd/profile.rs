@@ -12,6 +12,7 @@
 //! With `--overhead` it measures instead what that sampling costs the
 //! guest: see [`crate::profile_overhead`].
 
+use crate::cmd::usage::bail_usage;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -90,13 +91,13 @@ fn cell(v: Option<f64>) -> String {
 pub fn run(args: &ProfileArgs) -> Result<()> {
     let workload = workload_name(&args.workload, &args.root)?;
     if args.duration_s == 0 {
-        bail!("--duration-s must be at least 1");
+        bail_usage!("--duration-s must be at least 1");
     }
     if args.overhead && args.window_s < 5 {
-        bail!("--window-s must be at least 5 with --overhead (two reports of each window are left out)");
+        bail_usage!("--window-s must be at least 5 with --overhead (two reports of each window are left out)");
     }
     if args.overhead && args.pairs == 0 {
-        bail!("--pairs must be at least 1 with --overhead");
+        bail_usage!("--pairs must be at least 1 with --overhead");
     }
     crate::live::interrupt::install()?;
     let live = LiveArgs {

@@ -1,8 +1,9 @@
 //! `kairos run`: one guest migrated between two QEMU processes, N times.
 
+use crate::cmd::usage::bail_usage;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 
 use super::live_options::{live_spec, workload_name, LiveArgs};
@@ -76,7 +77,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let policy = args.policy;
     let workload = workload_name(&args.workload, &args.live.root)?;
     if args.repeat == 0 {
-        bail!("--repeat must be at least 1");
+        bail_usage!("--repeat must be at least 1");
     }
     args.live.prepare()?;
     let mut rows = Vec::new();

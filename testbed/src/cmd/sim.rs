@@ -1,5 +1,6 @@
 //! `kairos sim`: the pre-copy simulator over one workload or a suite.
 
+use crate::cmd::usage::bail_usage;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -94,19 +95,19 @@ impl From<SyncArg> for SyncModel {
 impl SimArgs {
     fn sim_config(&self) -> Result<SimConfig> {
         if !(self.bandwidth_mbit.is_finite() && self.bandwidth_mbit > 0.0) {
-            bail!("--bandwidth-mbit must be > 0, got {}", self.bandwidth_mbit);
+            bail_usage!("--bandwidth-mbit must be > 0, got {}", self.bandwidth_mbit);
         }
         if !(0.0..0.9).contains(&self.bandwidth_jitter) {
-            bail!(
+            bail_usage!(
                 "--bandwidth-jitter must be in [0, 0.9), got {}",
                 self.bandwidth_jitter
             );
         }
         if let Some(w) = self.warmup_s.filter(|w| !(w.is_finite() && *w >= 0.0)) {
-            bail!("--warmup-s must be >= 0, got {w}");
+            bail_usage!("--warmup-s must be >= 0, got {w}");
         }
         if !(self.time_cap_s.is_finite() && self.time_cap_s > 0.0) {
-            bail!("--time-cap-s must be > 0, got {}", self.time_cap_s);
+            bail_usage!("--time-cap-s must be > 0, got {}", self.time_cap_s);
         }
         Ok(SimConfig {
             bandwidth_bytes_per_s: self.bandwidth_mbit * 1e6 / 8.0,

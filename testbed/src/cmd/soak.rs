@@ -4,6 +4,7 @@
 //! (each followed by a retry). Reports as it goes (a line per hop, a CSV row
 //! per attempt) and ends with the counts and the leaks found.
 
+use crate::cmd::usage::bail_usage;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -147,13 +148,13 @@ pub struct FaultCount {
 /// Run `kairos soak`.
 pub fn run(args: &SoakArgs) -> Result<()> {
     if args.hops == 0 {
-        bail!("--hops must be at least 1");
+        bail_usage!("--hops must be at least 1");
     }
     if args.fault_every == 0 {
-        bail!("--fault-every must be at least 1");
+        bail_usage!("--fault-every must be at least 1");
     }
     if args.live.vanilla_qemu && args.policy != "off" {
-        bail!(
+        bail_usage!(
             "--policy {} needs the patched QEMU (drop --vanilla-qemu)",
             args.policy
         );

@@ -8,6 +8,7 @@
 //! `kairos report pack` stores them and `kairos report advise` renders
 //! them.
 
+use crate::cmd::usage::bail_usage;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
@@ -111,7 +112,7 @@ pub fn run(args: &StartsArgs) -> Result<()> {
         .map(|w| crate::cmd::live_options::workload_name(w, &args.live.root))
         .collect::<Result<_>>()?;
     if workloads.is_empty() {
-        bail!("--suite names no workload");
+        bail_usage!("--suite names no workload");
     }
     let policy_cfg = args.live.policy_config()?;
     args.live.prepare()?;

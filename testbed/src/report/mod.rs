@@ -18,6 +18,7 @@ mod sim;
 pub(crate) mod starts;
 mod sweep;
 
+use crate::cmd::usage::{bail_usage, OrUsage};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -557,12 +558,14 @@ fn pack_advise(args: &PackAdviseArgs) -> Result<()> {
     for spec in &args.evals {
         let (omega, path) = spec
             .split_once('=')
-            .with_context(|| format!("--eval {spec}: give ω=FILE"))?;
+            .with_context(|| format!("--eval {spec}: give ω=FILE"))
+            .or_usage()?;
         let wait_weight: f64 = omega
             .parse()
             .ok()
             .filter(|w: &f64| w.is_finite() && *w >= 0.0)
-            .with_context(|| format!("--eval {spec}: ω must be a number >= 0"))?;
+            .with_context(|| format!("--eval {spec}: ω must be a number >= 0"))
+            .or_usage()?;
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
         for (i, line) in text
             .lines()
@@ -825,7 +828,7 @@ fn pack_sim(args: &PackSimArgs) -> Result<()> {
             .split_once('=')
             .filter(|(s, f)| !s.is_empty() && !f.is_empty())
         else {
-            bail!("--sim '{spec}' is not SET=FILE");
+            bail_usage!("--sim '{spec}' is not SET=FILE");
         };
         let (rows, qualities) = record::sim_lines(Path::new(file))?;
         let record = |summary, quality| record::SimRecord {
@@ -878,7 +881,7 @@ fn sim_page(args: &SimArgs) -> Result<()> {
 
 fn frontier_page(args: &FrontierArgs) -> Result<()> {
     if !(args.cap_s.is_finite() && args.cap_s > 0.0) {
-        bail!("--cap-s must be > 0");
+        bail_usage!("--cap-s must be > 0");
     }
     let records: Vec<record::SimRecord> = record::read(&args.records)?;
     let design_sets: Vec<String> = args
@@ -905,10 +908,10 @@ fn frontier_page(args: &FrontierArgs) -> Result<()> {
 
 fn sweep_page(args: &SweepArgs) -> Result<()> {
     if !(args.failure_charge_s.is_finite() && args.failure_charge_s > 0.0) {
-        bail!("--failure-charge-s must be > 0");
+        bail_usage!("--failure-charge-s must be > 0");
     }
     if !(args.downtime_limit_ms.is_finite() && args.downtime_limit_ms > 0.0) {
-        bail!("--downtime-limit-ms must be > 0");
+        bail_usage!("--downtime-limit-ms must be > 0");
     }
     let records: Vec<record::RunRecord> = record::read(&args.records)?;
     let simulated: Vec<record::SimRecord> = match &args.simulated {

@@ -12,6 +12,7 @@ mod report;
 mod stats;
 pub(crate) mod store;
 
+use crate::cmd::usage::{bail_usage, OrUsage};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -95,9 +96,10 @@ impl CompareArgs {
                     .filter(|x| x.is_finite() && *x >= 0.0)
                     .with_context(|| format!("--downtime-weights: '{w}' is not a number >= 0"))
             })
-            .collect::<Result<_>>()?;
+            .collect::<Result<_>>()
+            .or_usage()?;
         if weights.is_empty() {
-            bail!("--downtime-weights names no weight");
+            bail_usage!("--downtime-weights names no weight");
         }
         Ok(weights)
     }
@@ -128,7 +130,7 @@ impl CompareArgs {
             }
         }
         if specs.is_empty() {
-            bail!("--policies names no policy");
+            bail_usage!("--policies names no policy");
         }
         Ok(specs)
     }
@@ -231,7 +233,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         bail!("nothing to run: give workloads and --repeat >= 1");
     }
     if !(args.oracle_s.is_finite() && args.oracle_s >= 0.0) {
-        bail!("--oracle-s must be >= 0");
+        bail_usage!("--oracle-s must be >= 0");
     }
     let cfg = args.live.policy_config()?;
     args.live.prepare()?;

@@ -82,6 +82,8 @@ mod with_libvirt {
     use std::time::Duration;
 
     use anyhow::{bail, Context, Result};
+
+    use crate::cmd::usage::bail_usage;
     use kairos_eval::baseline::PolicySpec;
     use kairos_eval::gang::baseline::baseline_schedule;
     use kairos_eval::gang::plan::{GuestForecast, PlanLink, Planner};
@@ -161,7 +163,7 @@ mod with_libvirt {
             {
                 Ok(*spec)
             }
-            _ => bail!(
+            _ => bail_usage!(
                 "--policy: a live evacuation runs one policy that QEMU carries out: \
                  predictive, predictive@w=N, qemu or qemu@MS (not '{}')",
                 args.policy.policy
@@ -183,7 +185,7 @@ mod with_libvirt {
         }
         if predictive {
             if matches!(own.escalation, Escalation::Postcopy | Escalation::Auto) {
-                bail!(
+                bail_usage!(
                     "--escalation {}: post-copy through libvirt needs its post-copy flag, which \
                      a live evacuation does not pass yet; use none, throttle or dirty-limit",
                     own.escalation.name()
@@ -232,7 +234,7 @@ mod with_libvirt {
         let mut chosen = Vec::new();
         for name in wanted {
             let Some(at) = all.iter().position(|m| m.name() == name) else {
-                bail!("--domains: '{name}' is not a running domain of the host");
+                bail_usage!("--domains: '{name}' is not a running domain of the host");
             };
             chosen.push(all.swap_remove(at));
         }
@@ -282,7 +284,7 @@ mod with_libvirt {
         // values, and a source domain gone after its migration is one.
         virt::error::clear_error_callback();
         let (Some(source_uri), Some(destination_uri)) = (&args.connect, &args.to) else {
-            bail!("--connect needs --to (the destination's libvirt URI)");
+            bail_usage!("--connect needs --to (the destination's libvirt URI)");
         };
         for (name, v) in [
             ("--bandwidth-mbit", args.bandwidth_mbit),
@@ -297,7 +299,7 @@ mod with_libvirt {
             .per_migration_mbit
             .is_some_and(|m| !(m.is_finite() && m > 0.0))
         {
-            bail!("--per-migration-mbit must be > 0");
+            bail_usage!("--per-migration-mbit must be > 0");
         }
         let spec = live_policy(args)?;
         let cfg = args.policy.config()?;

@@ -9,6 +9,7 @@
 //! to several hosts, each draining over its own link through one shared
 //! uplink, each host running the plan on its own guests.
 
+use crate::cmd::usage::bail_usage;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
@@ -118,7 +119,7 @@ fn programs(guests: &str) -> Result<Vec<PathBuf>> {
         .map(PathBuf::from)
         .collect();
     if files.is_empty() {
-        bail!("--guests names no program");
+        bail_usage!("--guests names no program");
     }
     Ok(files)
 }
@@ -126,28 +127,28 @@ fn programs(guests: &str) -> Result<Vec<PathBuf>> {
 /// Run `kairos evacuate --simulate`.
 pub fn run(args: &EvacuateArgs) -> Result<()> {
     let Some(guests) = args.guests.as_deref() else {
-        bail!("--simulate needs --guests (workload program files or a directory of them)");
+        bail_usage!("--simulate needs --guests (workload program files or a directory of them)");
     };
     if !(args.bandwidth_mbit.is_finite() && args.bandwidth_mbit > 0.0) {
-        bail!("--bandwidth-mbit must be > 0");
+        bail_usage!("--bandwidth-mbit must be > 0");
     }
     if args
         .per_migration_mbit
         .is_some_and(|m| !(m.is_finite() && m > 0.0))
     {
-        bail!("--per-migration-mbit must be > 0");
+        bail_usage!("--per-migration-mbit must be > 0");
     }
     if args.copies == 0 {
-        bail!("--copies must be at least 1");
+        bail_usage!("--copies must be at least 1");
     }
     if args.hosts == 0 {
-        bail!("--hosts must be at least 1");
+        bail_usage!("--hosts must be at least 1");
     }
     if args
         .uplink_mbit
         .is_some_and(|m| !(m.is_finite() && m > 0.0))
     {
-        bail!("--uplink-mbit must be > 0");
+        bail_usage!("--uplink-mbit must be > 0");
     }
     for (name, v) in [
         ("--warmup-s", args.warmup_s),
@@ -264,7 +265,7 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
         plans.push(Plan::PlannedAdvised);
     }
     if plans.is_empty() {
-        bail!("--plans names no plan");
+        bail_usage!("--plans names no plan");
     }
     let mut rows = Vec::new();
     for spec in &specs {
