@@ -209,6 +209,19 @@ fn bad_values_are_usage_errors_naming_what_is_known() {
             "idle",
             "--policy",
             "predictive",
+            "--escalation",
+            "dirty-limit",
+        ],
+        2,
+        "dirty ring",
+    );
+    expect_error(
+        &[
+            "run",
+            "--workload",
+            "idle",
+            "--policy",
+            "predictive",
             "--accel",
             "hvf",
         ],

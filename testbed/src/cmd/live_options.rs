@@ -67,8 +67,8 @@ pub struct LiveArgs {
     /// the forecast sizes, switch to post-copy (needs --policy's
     /// capability postcopy-ram, which the test-bed sets for `auto` and
     /// `postcopy`), whichever of the two costs the guest less, or cap the
-    /// dirty rate (dirty-limit: QEMU refuses it without KVM's dirty ring,
-    /// so never under TCG).
+    /// dirty rate (dirty-limit: needs KVM's dirty ring, so refused under
+    /// TCG).
     #[arg(long, default_value = "none", value_parser = crate::cli_policy::names_parser(Escalation::ALL, Escalation::name))]
     pub escalation: Escalation,
     /// Guest RAM, MiB [default: the workload program's ram_mib, 1024 for
@@ -148,8 +148,15 @@ impl LiveArgs {
             ("--wait-weight", self.wait_weight),
         ] {
             if !(v.is_finite() && v >= 0.0) {
-                bail!("{name} must be >= 0");
+                bail_usage!("{name} must be >= 0");
             }
+        }
+        if self.escalation == Escalation::DirtyLimit && self.accel == Accel::Tcg {
+            // QEMU would leave it out with a warning and the run would
+            // measure no escalation at all.
+            bail_usage!(
+                "--escalation dirty-limit needs KVM's dirty ring, which TCG guests do not have"
+            );
         }
         self.policy_config()?;
         crate::live::interrupt::install()?;
@@ -256,7 +263,7 @@ impl LiveArgs {
         work_dir: PathBuf,
     ) -> Result<RunConfig> {
         if self.vanilla_qemu && policy.needs_patched_qemu() {
-            bail!("policy '{policy}' needs the patched QEMU (drop --vanilla-qemu)");
+            bail_usage!("policy '{policy}' needs the patched QEMU (drop --vanilla-qemu)");
         }
         Ok(RunConfig {
             spec: self.guest(workload)?,

@@ -76,7 +76,7 @@ pub fn render(page: &DirtyLimitPage<'_>) -> Result<String> {
     )?;
     writeln!(
         md,
-        "**Code:** {}. **Runs:** made {}, stored in `{}`; this page is rendered from them by `kairos report dirty-limit` (`bash scripts/results-dirty-limit-sim.sh` makes the runs and the page). Simulation only: `--escalation dirty-limit` needs KVM's dirty ring, which this test-bed (TCG) does not have; live, QEMU refuses it when the migration starts (qtest `/migration/convergence/dirty-limit/needs-dirty-ring`).\n",
+        "**Code:** {}. **Runs:** made {}, stored in `{}`; this page is rendered from them by `kairos report dirty-limit` (`bash scripts/results-dirty-limit-sim.sh` makes the runs and the page). Simulation only: `--escalation dirty-limit` needs KVM's dirty ring, which this test-bed (TCG) does not have; live, QEMU leaves it out of the migration with a warning (qtest `/migration/convergence/escalation/needs-its-means`) and the test-bed refuses it under TCG.\n",
         commits,
         dates,
         page.source
