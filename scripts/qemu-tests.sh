@@ -15,8 +15,10 @@
 #      the tree without the library, scripts/tests/test_qemu.py (a real
 #      guest migrated by `predictive`, a small real comparison over the
 #      shaped link, kairos profile and advise, the faults of kairos soak),
-#      scripts/tests/test_frontier.py (the static-frontier campaign's
-#      generator and renderer on a few programs) and
+#      scripts/tests/test_record.py (kairos record in shadow mode on a
+#      real guest migrated into a file), scripts/tests/test_frontier.py
+#      (the static-frontier campaign's generator and renderer on a few
+#      programs) and
 #      scripts/tests/test_qapi_names.py (QAPI's enums against the library's
 #      names).
 # Guests run with TCG: /dev/kvm is hidden (bind-mounted over by /dev/null
@@ -81,5 +83,6 @@ cat "$qtests_log"
 echo "== [$(date -u +%T)] the live tests, alone"
 run_hidden python3 -m pytest "${pytest_args[@]}" \
     scripts/tests/test_migration_test.py::test_patched_tree_without_the_library \
-    scripts/tests/test_qemu.py scripts/tests/test_frontier.py scripts/tests/test_qapi_names.py \
+    scripts/tests/test_qemu.py scripts/tests/test_record.py scripts/tests/test_frontier.py \
+    scripts/tests/test_qapi_names.py \
     --junitxml=build/test-logs/qemu-tests.xml

@@ -7,6 +7,7 @@ mod driver;
 mod live;
 mod plot;
 mod profile_overhead;
+mod record;
 mod report;
 mod table;
 
@@ -78,6 +79,12 @@ enum Command {
     /// Empty a host: its guests migrated over one shared link, at the
     /// fixed concurrencies operators use (simulated).
     Evacuate(cmd::evacuate::EvacuateArgs),
+    /// Follow running QEMUs' migrations in shadow mode (policy `observe`):
+    /// each migration's trace (for `kairos replay`) and decision record,
+    /// and the figures served in the Prometheus text format.
+    #[command(after_help = "Example:
+  kairos record --qmp vm1=/run/vm1-record.qmp --out /var/lib/kairos/record --metrics-listen 127.0.0.1:9464")]
+    Record(cmd::record::RecordArgs),
     /// Render results pages from stored runs (no QEMU needed), or pack a
     /// campaign's runs for the repository.
     Report(report::ReportArgs),
@@ -95,6 +102,7 @@ fn main() -> std::process::ExitCode {
         Command::Advise(args) => cmd::advise::run(&args),
         Command::Starts(args) => cmd::starts::run(&args),
         Command::Evacuate(args) => cmd::evacuate::run(&args),
+        Command::Record(args) => cmd::record::run(&args),
         Command::Report(args) => report::run(&args),
     };
     match result {

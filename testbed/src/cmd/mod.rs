@@ -6,6 +6,7 @@ pub mod compare;
 pub mod evacuate;
 pub mod live_options;
 pub mod profile;
+pub mod record;
 pub mod replay;
 pub mod run;
 pub mod sim;
