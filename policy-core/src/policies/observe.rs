@@ -1,6 +1,7 @@
 //! A policy that only observes: it forecasts like `predictive` (so its
-//! state shows the forecast) but never asks to stop; the caller's own rule
-//! decides. Used to record the traces the oracle is computed from, and by
+//! state shows the forecast) but never asks anything of the migration (no
+//! stop, throttle, dirty-rate limit or mid-pass sync); the caller's own
+//! rule decides. Used to record the traces the oracle is computed from, and by
 //! operators who want to see the forecast before letting it act.
 
 use super::predictive::PredictiveRule;
@@ -39,6 +40,10 @@ impl RoundRule for ObserveRule {
             reason: Reason::Observing,
             throttle_pct: 0,
             dirty_limit_bytes_per_s: 0.0,
+            // Nor does it ask QEMU for an earlier sync: QEMU would make
+            // one for any policy, and the migration would no longer be
+            // the one QEMU's rule alone makes.
+            sync_below_ms: 0.0,
             ..would
         }
     }
