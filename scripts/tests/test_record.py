@@ -4,6 +4,7 @@ small working set, with two QMP monitors, one for the operator's
 migration and one for the recorder; the guest migrated into a file. The recorder must put the QEMU in shadow mode (`observe`)
 and back, write the migration's record and a trace `kairos replay` reads,
 and serve the figures in the Prometheus text format."""
+import csv
 import json
 import re
 import signal
@@ -85,6 +86,12 @@ def test_record_follows_a_migration_in_shadow_mode(tmp_path):
         # observe decides nothing: every sync says continue.
         assert {d["action"] for d in rec["decisions"]} == {"continue"}, rec
         trace = records[0].parent / "trace.csv"
+        # Shadow mode asks QEMU for nothing: no mid-pass sync either.
+        with open(trace) as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == rec["syncs"], rows
+        assert all(float(r["sync_below_ms"]) == 0 and r["decision"] == "continue"
+                   for r in rows), rows
         replay = subprocess.run([str(KAIROS), "replay", "--trace", str(trace), "--policy", "all"],
                                 capture_output=True, text=True, timeout=120)
         assert replay.returncode == 0, replay.stderr

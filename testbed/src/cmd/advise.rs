@@ -9,7 +9,7 @@ use crate::cmd::usage::{bail_usage, OrUsage};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use kairos_eval::advise::evaluate::{evaluate, EvalConfig, WorkloadEval};
 use kairos_eval::advise::profile::ProfileSample;
@@ -116,7 +116,7 @@ impl AdviseArgs {
             ("--max-cycle-s", self.max_cycle_s),
         ] {
             if !(v.is_finite() && v > 0.0) {
-                bail!("{name} must be > 0");
+                bail_usage!("{name} must be > 0");
             }
         }
         if self.bandwidth_mbit == 0 {
@@ -137,7 +137,7 @@ pub fn run(args: &AdviseArgs) -> Result<()> {
         (Some(socket), _, _) => live(args, socket, &policy),
         (None, Some(file), _) => simulated(args, std::slice::from_ref(file), &policy),
         (None, None, Some(dir)) => simulated(args, &suite_files(dir)?, &policy),
-        (None, None, None) => bail!("say what to advise on: --qmp SOCKET, or --workload FILE / --suite DIR to judge the advice in simulation"),
+        (None, None, None) => bail_usage!("say what to advise on: --qmp SOCKET, or --workload FILE / --suite DIR to judge the advice in simulation"),
     }
 }
 

@@ -3,7 +3,7 @@
 //! serve the figures in the Prometheus text format.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -13,8 +13,14 @@ use crate::cmd::usage::bail_usage;
 use crate::driver::Monitor;
 use crate::live::interrupt;
 use crate::live::qmp::Qmp;
-use crate::record::follower::Follower;
+use crate::record::follower::{Follower, PollError};
 use crate::record::metrics::{encode, Metrics};
+
+/// How often a QEMU that went away is tried again, s.
+const RECONNECT_S: u64 = 5;
+
+/// How long one reconnect attempt may wait.
+const RECONNECT_WAIT: Duration = Duration::from_millis(200);
 
 /// Arguments of `kairos record`.
 #[derive(Debug, Args)]
@@ -43,7 +49,8 @@ pub struct RecordArgs {
     #[arg(long)]
     pub keep_policy: bool,
     /// Exit once this many migrations have been recorded (all QEMUs
-    /// together); by default, run until Ctrl-C.
+    /// together); by default, run until Ctrl-C or SIGTERM (a migration
+    /// being recorded then is written, marked `interrupted`; exit 0).
     #[arg(long, value_name = "N")]
     pub migrations: Option<u64>,
 }
@@ -77,8 +84,8 @@ fn parse_target(spec: &str) -> Result<(String, PathBuf)> {
 
 /// Connect, check that the QEMU is the patched one, and put it in shadow
 /// mode unless told not to.
-fn connect(path: &Path, name: &str, keep_policy: bool) -> Result<(Qmp, bool)> {
-    let mut qmp = Qmp::connect(path, Duration::from_secs(5))?;
+fn connect(path: &Path, name: &str, keep_policy: bool, wait: Duration) -> Result<(Qmp, bool)> {
+    let mut qmp = Qmp::connect(path, wait)?;
     let parameters = qmp.execute("query-migrate-parameters", None)?;
     let Some(policy) = parameters["x-convergence-policy"].as_str() else {
         anyhow::bail!(
@@ -107,12 +114,16 @@ fn connect(path: &Path, name: &str, keep_policy: bool) -> Result<(Qmp, bool)> {
 
 /// Serve `/metrics` on a thread of its own.
 fn serve_metrics(addr: &str, registry: prometheus_client::registry::Registry) -> Result<()> {
-    let server = tiny_http::Server::http(addr)
+    let Ok(socket) = addr.parse::<std::net::SocketAddr>() else {
+        bail_usage!("--metrics-listen {addr}: give an address and port, e.g. 127.0.0.1:9464");
+    };
+    let server = tiny_http::Server::http(socket)
         .map_err(|e| anyhow::anyhow!("--metrics-listen {addr}: {e}"))?;
     eprintln!("record: figures at http://{}/metrics", server.server_addr());
     std::thread::spawn(move || {
         for request in server.incoming_requests() {
-            let response = if request.url() == "/metrics" {
+            let path = request.url().split('?').next().unwrap_or("");
+            let response = if matches!(path, "/metrics" | "/metrics/") {
                 let header = tiny_http::Header::from_bytes(
                     &b"Content-Type"[..],
                     &b"application/openmetrics-text; version=1.0.0; charset=utf-8"[..],
@@ -159,56 +170,98 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     if let Some(addr) = &args.metrics_listen {
         serve_metrics(addr, registry)?;
     }
+    // Every QEMU is reached at the start (a wrong path is said at once);
+    // one that cannot be is an error, after the ones already put in shadow
+    // mode are put back.
+    let mut started = Ok(());
     for t in &mut targets {
-        let (qmp, set_observe) = connect(&t.path, t.follower.name(), args.keep_policy)?;
-        t.monitor = Some(qmp);
-        t.set_observe = set_observe;
-    }
-    let result = follow_all(&mut targets, &metrics, args);
-    // Shadow mode off again where the recorder turned it on.
-    for t in &mut targets {
-        if let (true, Some(qmp)) = (t.set_observe, t.monitor.as_mut()) {
-            let _ = qmp.execute(
-                "migrate-set-parameters",
-                Some(json!({ "x-convergence-policy": "off" })),
-            );
+        match connect(
+            &t.path,
+            t.follower.name(),
+            args.keep_policy,
+            Duration::from_secs(5),
+        ) {
+            Ok((qmp, set_observe)) => {
+                t.monitor = Some(qmp);
+                t.set_observe = set_observe;
+            }
+            Err(e) => {
+                started = Err(e);
+                break;
+            }
         }
     }
+    let result = started.and_then(|()| follow_all(&mut targets, &metrics, args));
+    // Stopped: what is being recorded is written as it is.
+    for t in &mut targets {
+        match t.follower.interrupted(&metrics) {
+            Ok(written) => written.iter().for_each(|(r, dir)| report(r, dir)),
+            Err(e) => eprintln!("record: {}: {e:#}", t.follower.name()),
+        }
+    }
+    restore_policies(&mut targets);
     let recorded: u64 = targets.iter().map(|t| t.follower.recorded()).sum();
     eprintln!(
         "record: {recorded} migration(s) recorded under {}",
         args.out.display()
     );
     match result {
-        Err(e) if interrupt::is_interruption(&e) && args.migrations.is_none() => Ok(()),
+        // Ctrl-C or SIGTERM is how a recorder is stopped.
+        Err(e) if interrupt::is_interruption(&e) => Ok(()),
         other => other,
+    }
+}
+
+/// Put `off` back where the recorder set `observe`, if it is still
+/// `observe` (an operator's later change is kept); what cannot be put back
+/// is said. A recorder killed with SIGKILL puts nothing back: the QEMU
+/// keeps `observe` (which decides nothing) until set otherwise.
+fn restore_policies(targets: &mut [Target]) {
+    for t in targets.iter_mut().filter(|t| t.set_observe) {
+        let name = t.follower.name().to_string();
+        let restored = (|| -> Result<()> {
+            if t.monitor.is_none() {
+                t.monitor = Some(Qmp::connect(&t.path, Duration::from_secs(2))?);
+            }
+            let Some(qmp) = t.monitor.as_mut() else {
+                return Ok(());
+            };
+            let parameters = qmp.execute("query-migrate-parameters", None)?;
+            if parameters["x-convergence-policy"].as_str() == Some("observe") {
+                qmp.execute(
+                    "migrate-set-parameters",
+                    Some(json!({ "x-convergence-policy": "off" })),
+                )?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = restored {
+            eprintln!("record: {name}: x-convergence-policy not put back to off: {e:#}");
+        }
     }
 }
 
 fn follow_all(targets: &mut [Target], metrics: &Metrics, args: &RecordArgs) -> Result<()> {
     let poll = Duration::from_millis(args.poll_ms);
-    let mut last_reconnect = std::time::Instant::now();
+    let mut last_reconnect = Instant::now();
     loop {
         for t in targets.iter_mut() {
             let name = t.follower.name().to_string();
             let Some(qmp) = t.monitor.as_mut() else {
                 continue;
             };
-            let polled = t.follower.poll(
-                qmp as &mut dyn Monitor,
-                metrics,
-                crate::live::run::unix_now_s(),
-            );
-            match polled {
-                Ok(Some((record, dir))) => report(&record, &dir),
-                Ok(None) => {}
-                Err(e) => {
+            let now_s = crate::live::run::unix_now_s();
+            match t.follower.poll(qmp as &mut dyn Monitor, metrics, now_s) {
+                Ok(written) => written.iter().for_each(|(r, dir)| report(r, dir)),
+                Err(PollError::Write(e)) => {
+                    metrics.write_error(&name);
+                    eprintln!("record: {name}: {e:#}");
+                }
+                Err(PollError::Monitor(e)) => {
                     metrics.monitor_error(&name);
-                    eprintln!("record: {name}: {e:#}; reconnecting every 5 s");
+                    eprintln!("record: {name}: {e}; reconnecting every {RECONNECT_S} s");
                     t.monitor = None;
-                    if let Some((record, dir)) = t.follower.source_gone(metrics)? {
-                        report(&record, &dir);
-                    }
+                    t.follower.disconnected();
                 }
             }
         }
@@ -216,25 +269,36 @@ fn follow_all(targets: &mut [Target], metrics: &Metrics, args: &RecordArgs) -> R
         if args.migrations.is_some_and(|n| recorded >= n) {
             return Ok(());
         }
-        if last_reconnect.elapsed() >= Duration::from_secs(5) {
-            last_reconnect = std::time::Instant::now();
+        if last_reconnect.elapsed() >= Duration::from_secs(RECONNECT_S) {
             for t in targets.iter_mut().filter(|t| t.monitor.is_none()) {
-                if let Ok((qmp, set_observe)) =
-                    connect(&t.path, t.follower.name(), args.keep_policy)
-                {
-                    t.monitor = Some(qmp);
-                    t.set_observe |= set_observe;
+                // One quick attempt: a QEMU that is gone must not hold up
+                // the others.
+                match connect(&t.path, t.follower.name(), args.keep_policy, RECONNECT_WAIT) {
+                    Ok((qmp, set_observe)) => {
+                        t.monitor = Some(qmp);
+                        t.set_observe |= set_observe;
+                    }
+                    // Still gone: what was being recorded is written.
+                    Err(_) => match t.follower.gone(metrics) {
+                        Ok(written) => written.iter().for_each(|(r, dir)| report(r, dir)),
+                        Err(e) => {
+                            metrics.write_error(t.follower.name());
+                            eprintln!("record: {}: {e:#}", t.follower.name());
+                        }
+                    },
                 }
             }
+            last_reconnect = Instant::now();
         }
         interrupt::sleep(poll)?;
     }
 }
 
 fn report(record: &crate::record::summary::MigrationRecord, dir: &Path) {
-    let error = record.forecast_error.map_or("–".to_string(), |e| {
-        format!("{:.0} %", e.median_relative * 100.0)
-    });
+    let error = record
+        .forecast_error
+        .and_then(|e| e.median_relative)
+        .map_or("–".to_string(), |e| format!("{:.0} %", e * 100.0));
     eprintln!(
         "record: {} #{}: {} in {} ms, downtime {} ms, {} syncs (forecast error {error}, {} fallbacks) -> {}",
         record.target,

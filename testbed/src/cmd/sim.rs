@@ -3,7 +3,7 @@
 use crate::cmd::usage::bail_usage;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use kairos_eval::baseline::PolicySpec;
 use kairos_eval::forecast_quality::{forecast_quality, while_running, ForecastQuality};
@@ -123,7 +123,7 @@ impl SimArgs {
         match (&self.workload, &self.suite) {
             (Some(file), None) => Ok(vec![file.clone()]),
             (None, Some(dir)) => Ok(suite_files(dir)?),
-            _ => bail!("give exactly one of --workload FILE or --suite DIR"),
+            _ => bail_usage!("give exactly one of --workload FILE or --suite DIR"),
         }
     }
 }

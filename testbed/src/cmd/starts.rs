@@ -102,7 +102,7 @@ fn delay_s(seed: u64, name: &str, span_s: f64) -> f64 {
 /// Run `kairos starts`.
 pub fn run(args: &StartsArgs) -> Result<()> {
     if args.random + args.advised + args.alma == 0 {
-        bail!("nothing to run: give --random, --advised or --alma >= 1");
+        bail_usage!("nothing to run: give --random, --advised or --alma >= 1");
     }
     let workloads: Vec<WorkloadRef> = args
         .suite

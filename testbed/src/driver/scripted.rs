@@ -1,6 +1,6 @@
 //! A monitor that answers from a script, for the driver's tests.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde_json::{json, Value};
 
@@ -8,8 +8,9 @@ use super::monitor::Monitor;
 use crate::live::qmp::QmpError;
 
 /// Answers `query-migrate` with the next of `statuses` (the last one
-/// repeats), refuses the commands in `refused`, answers `{}` to the rest,
-/// and keeps every command it was sent.
+/// repeats), other commands with the next of their scripted answers (the
+/// last one repeats), refuses the commands in `refused`, answers `{}` to
+/// the rest, and keeps every command it was sent.
 #[derive(Debug, Default)]
 pub struct Scripted {
     /// The `query-migrate` answers still to give.
@@ -17,6 +18,7 @@ pub struct Scripted {
     /// Every command sent, with its arguments, oldest first.
     pub sent: Vec<(String, Option<Value>)>,
     refused: BTreeSet<String>,
+    answers: BTreeMap<String, VecDeque<Value>>,
 }
 
 impl Scripted {
@@ -31,6 +33,12 @@ impl Scripted {
     /// Make `command` fail as QEMU would refuse it.
     pub fn refuse(&mut self, command: &str) {
         self.refused.insert(command.to_string());
+    }
+
+    /// Answer `command` with these, in turn (the last one repeats).
+    pub fn answer(&mut self, command: &str, answers: &[Value]) {
+        self.answers
+            .insert(command.to_string(), answers.iter().cloned().collect());
     }
 
     /// How many times `command` was sent.
@@ -49,11 +57,16 @@ impl Monitor for Scripted {
                 desc: "refused by the script".into(),
             });
         }
-        if command == "query-migrate" {
-            let answer = if self.statuses.len() > 1 {
-                self.statuses.pop_front()
+        let queue = if command == "query-migrate" {
+            Some(&mut self.statuses)
+        } else {
+            self.answers.get_mut(command)
+        };
+        if let Some(queue) = queue {
+            let answer = if queue.len() > 1 {
+                queue.pop_front()
             } else {
-                self.statuses.front().cloned()
+                queue.front().cloned()
             };
             return Ok(answer.unwrap_or_else(|| json!({})));
         }

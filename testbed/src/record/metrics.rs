@@ -57,6 +57,7 @@ pub struct Metrics {
     last_downtime_ms: Family<TargetLabels, Gauge>,
     last_forecast_error: Family<TargetLabels, FloatGauge>,
     monitor_errors: Family<TargetLabels, Counter>,
+    write_errors: Family<TargetLabels, Counter>,
     /// Each target's decision label set in force, to drop when the next
     /// comes.
     decision_in_force: Arc<Mutex<BTreeMap<String, DecisionLabels>>>,
@@ -132,6 +133,11 @@ impl Metrics {
             "Polls of the QEMU's monitor that failed",
             m.monitor_errors.clone(),
         );
+        r.register(
+            "write_errors",
+            "Migrations whose files could not be written (not recorded)",
+            m.write_errors.clone(),
+        );
         (m, r)
     }
 
@@ -188,22 +194,36 @@ impl Metrics {
                 status: record.status.clone(),
             })
             .inc();
-        if let Some(ms) = record.total_time_ms {
-            self.last_total_time_ms.get_or_create(&t).set(clamp_i64(ms));
+        // Of the last migration only: a figure it does not have is not
+        // left from the one before.
+        for (family, value) in [
+            (&self.last_total_time_ms, record.total_time_ms),
+            (&self.last_downtime_ms, record.downtime_ms),
+        ] {
+            if let Some(ms) = value {
+                family.get_or_create(&t).set(clamp_i64(ms));
+            } else {
+                family.remove(&t);
+            }
         }
-        if let Some(ms) = record.downtime_ms {
-            self.last_downtime_ms.get_or_create(&t).set(clamp_i64(ms));
-        }
-        if let Some(e) = record.forecast_error {
-            self.last_forecast_error
-                .get_or_create(&t)
-                .set(e.median_relative);
+        match record.forecast_error.and_then(|e| e.median_relative) {
+            Some(ratio) => {
+                self.last_forecast_error.get_or_create(&t).set(ratio);
+            }
+            None => {
+                self.last_forecast_error.remove(&t);
+            }
         }
     }
 
     /// A poll of `name`'s monitor failed.
     pub fn monitor_error(&self, name: &str) {
         self.monitor_errors.get_or_create(&target(name)).inc();
+    }
+
+    /// A migration of `name` could not be written.
+    pub fn write_error(&self, name: &str) {
+        self.write_errors.get_or_create(&target(name)).inc();
     }
 }
 

@@ -34,8 +34,9 @@ pub struct SyncDecision {
 pub struct ForecastError {
     /// Syncs with a forecast and a next sync to judge it by.
     pub pairs: usize,
-    /// Median of |forecast − actual| / actual over them (actual > 0).
-    pub median_relative: f64,
+    /// Median of |forecast − actual| / actual over them (those with
+    /// actual > 0; None when there is none).
+    pub median_relative: Option<f64>,
     /// Mean of |forecast − actual|, bytes.
     pub mean_abs_bytes: f64,
 }
@@ -60,9 +61,9 @@ impl ForecastError {
             .collect();
         relative.sort_by(f64::total_cmp);
         let median_relative = match relative.len() {
-            0 => f64::NAN,
-            n if n % 2 == 1 => relative[n / 2],
-            n => (relative[n / 2 - 1] + relative[n / 2]) / 2.0,
+            0 => None,
+            n if n % 2 == 1 => Some(relative[n / 2]),
+            n => Some((relative[n / 2 - 1] + relative[n / 2]) / 2.0),
         };
         let mean_abs_bytes =
             pairs.iter().map(|(f, a)| (f - a).abs()).sum::<f64>() / pairs.len() as f64;
@@ -202,7 +203,7 @@ pub(crate) mod tests {
         ];
         let e = ForecastError::of(&rounds).unwrap();
         assert_eq!(e.pairs, 2);
-        assert_eq!(e.median_relative, 0.25); // (0.5 + 0) / 2
+        assert_eq!(e.median_relative, Some(0.25)); // (0.5 + 0) / 2
         assert_eq!(e.mean_abs_bytes, 50.0);
         // No forecast (0) is not judged.
         let first = [

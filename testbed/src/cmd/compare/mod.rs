@@ -230,7 +230,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     let workload_refs = args.workloads()?;
     let workloads: Vec<String> = workload_refs.iter().map(|w| w.name.clone()).collect();
     if args.repeat == 0 || workloads.is_empty() {
-        bail!("nothing to run: give workloads and --repeat >= 1");
+        bail_usage!("nothing to run: give workloads and --repeat >= 1");
     }
     if !(args.oracle_s.is_finite() && args.oracle_s >= 0.0) {
         bail_usage!("--oracle-s must be >= 0");

@@ -292,7 +292,7 @@ mod with_libvirt {
             ("--time-cap-s", args.time_cap_s),
         ] {
             if !(v.is_finite() && v > 0.0) {
-                bail!("{name} must be > 0");
+                bail_usage!("{name} must be > 0");
             }
         }
         if args

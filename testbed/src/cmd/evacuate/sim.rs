@@ -12,7 +12,7 @@
 use crate::cmd::usage::bail_usage;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use kairos_eval::advise::evaluate::bulk_wire_bytes;
 use kairos_eval::advise::profile::simulated_profile;
 use kairos_eval::gang::baseline::{baseline_schedule, BaselineOrder, Concurrency, GangScore};
@@ -156,7 +156,7 @@ pub fn run(args: &EvacuateArgs) -> Result<()> {
         ("--setup-s", args.setup_s),
     ] {
         if !(v.is_finite() && v >= 0.0) {
-            bail!("{name} must be >= 0");
+            bail_usage!("{name} must be >= 0");
         }
     }
     let cfg = args.policy.config()?;
