@@ -82,8 +82,10 @@ enum Command {
     /// Follow running QEMUs' migrations in shadow mode (policy `observe`):
     /// each migration's trace (for `kairos replay`) and decision record,
     /// and the figures served in the Prometheus text format.
-    #[command(after_help = "Runs until Ctrl-C or SIGTERM (exit 0) or --migrations N. Example:
-  kairos record --qmp vm1=/run/vm1-record.qmp --out /var/lib/kairos/record --metrics-listen 127.0.0.1:9464")]
+    #[command(
+        after_help = "Runs until Ctrl-C or SIGTERM (exit 0) or --migrations N. Example:
+  kairos record --qmp vm1=/run/vm1-record.qmp --out /var/lib/kairos/record --metrics-listen 127.0.0.1:9464"
+    )]
     Record(cmd::record::RecordArgs),
     /// Render results pages from stored runs (no QEMU needed), or pack a
     /// campaign's runs for the repository.

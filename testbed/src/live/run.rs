@@ -126,6 +126,12 @@ pub struct LiveResult {
     pub action: Option<String>,
     /// Why.
     pub reason: Option<String>,
+    /// The escalation QEMU had in force (`query-migrate`'s
+    /// `convergence.escalation`: the one asked for, or `none` where QEMU
+    /// left it out, saying why in its log); None when no policy ran or the
+    /// QEMU predates patch 14 of the series.
+    #[serde(default)]
+    pub escalation_in_force: Option<String>,
     /// QEMU's downtime-limit at the start, ms.
     pub downtime_limit_ms: u64,
     /// The maximum downtime, ms.
@@ -237,6 +243,7 @@ impl LiveResult {
             rounds: Some(3),
             action: None,
             reason: None,
+            escalation_in_force: None,
             downtime_limit_ms: 300,
             max_downtime_ms: 1000,
             downtime_weight: 10.0,
@@ -489,6 +496,19 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         feed.write_trace(&trace)?;
         Some(trace)
     };
+    let escalation_in_force = followed.info["convergence"]["escalation"]
+        .as_str()
+        .map(str::to_string);
+    if matches!(cfg.policy, LiveSpec::Predictive(_))
+        && cfg.escalation != Escalation::None
+        && escalation_in_force.as_deref() == Some("none")
+    {
+        eprintln!(
+            "kairos: QEMU left escalation '{}' out of this migration (its log says why: {})",
+            cfg.escalation.name(),
+            src.qemu_log.display()
+        );
+    }
     // Only Kairos inside QEMU decides; the recorder's "observing" says
     // nothing about QEMU's own mechanisms or a controller's decisions.
     let decided = feed
@@ -509,6 +529,7 @@ pub fn run_migration(cfg: &RunConfig) -> Result<LiveResult> {
         rounds: followed.info["ram"]["dirty-sync-count"].as_u64(),
         action: decided.map(|r| r.action.clone()),
         reason: decided.map(|r| r.reason.clone()),
+        escalation_in_force,
         downtime_limit_ms: cfg.policy.downtime_limit_ms(cfg.downtime_limit_ms),
         max_downtime_ms: cfg.max_downtime_ms,
         downtime_weight: cfg.policy.downtime_weight(cfg.downtime_weight),
