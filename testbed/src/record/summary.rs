@@ -2,6 +2,7 @@
 //! it ended, what the policy said at every sync, and how far its forecast
 //! of the next sync's pending bytes was from what came.
 
+use kairos_eval::cell_stats::median;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -54,17 +55,12 @@ impl ForecastError {
         if pairs.is_empty() {
             return None;
         }
-        let mut relative: Vec<f64> = pairs
-            .iter()
-            .filter(|(_, actual)| *actual > 0.0)
-            .map(|(forecast, actual)| (forecast - actual).abs() / actual)
-            .collect();
-        relative.sort_by(f64::total_cmp);
-        let median_relative = match relative.len() {
-            0 => None,
-            n if n % 2 == 1 => Some(relative[n / 2]),
-            n => Some((relative[n / 2 - 1] + relative[n / 2]) / 2.0),
-        };
+        let median_relative = median(
+            pairs
+                .iter()
+                .filter(|(_, actual)| *actual > 0.0)
+                .map(|(forecast, actual)| (forecast - actual).abs() / actual),
+        );
         let mean_abs_bytes =
             pairs.iter().map(|(f, a)| (f - a).abs()).sum::<f64>() / pairs.len() as f64;
         Some(Self {
