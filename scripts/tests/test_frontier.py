@@ -68,11 +68,13 @@ def test_the_page_accounts_for_every_program(tmp_path):
 
 
 def test_packing_rejects_a_malformed_set(tmp_path):
-    for spec in ("x", "=f", "7=", f"7={tmp_path / 'missing.jsonl'}"):
+    # A spec that is not SET=FILE is a usage error (2); a file that cannot
+    # be read fails the run (1).
+    for spec, code in (("x", 2), ("=f", 2), ("7=", 2), (f"7={tmp_path / 'missing.jsonl'}", 1)):
         rc = subprocess.run([str(KAIROS), "report", "pack-sim", "--sim", spec,
                              "--out", str(tmp_path / "r.jsonl.gz")],
                             capture_output=True).returncode
-        assert rc == 1, spec
+        assert rc == code, spec
     assert not (tmp_path / "r.jsonl.gz").exists()
 
 
