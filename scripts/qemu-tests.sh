@@ -16,7 +16,10 @@
 #      guest migrated by `predictive`, a small real comparison over the
 #      shaped link, kairos profile and advise, the faults of kairos soak),
 #      scripts/tests/test_record.py (kairos record in shadow mode on a
-#      real guest migrated into a file), scripts/tests/test_frontier.py
+#      real guest migrated into a file), scripts/tests/test_compat.py (a
+#      guest migrated from the patched QEMU to Debian's stock 10.0 and
+#      back, policy off and on; scripts/install-stock-qemu.sh installs
+#      it), scripts/tests/test_frontier.py
 #      (the static-frontier campaign's generator and renderer on a few
 #      programs) and
 #      scripts/tests/test_qapi_names.py (QAPI's enums against the library's
@@ -62,6 +65,7 @@ done
 echo "checkpatch: $(grep -vc '^#' qemu-patches/series) patches, 0 errors, 0 warnings"
 bash scripts/build-guest.sh
 cargo build --release -q -p kairos-testbed
+bash scripts/install-stock-qemu.sh >/dev/null
 
 libvirt_rc=0
 bash scripts/libvirt-migrate-test.sh || libvirt_rc=$?
@@ -83,6 +87,7 @@ cat "$qtests_log"
 echo "== [$(date -u +%T)] the live tests, alone"
 run_hidden python3 -m pytest "${pytest_args[@]}" \
     scripts/tests/test_migration_test.py::test_patched_tree_without_the_library \
-    scripts/tests/test_qemu.py scripts/tests/test_record.py scripts/tests/test_frontier.py \
+    scripts/tests/test_qemu.py scripts/tests/test_record.py scripts/tests/test_compat.py \
+    scripts/tests/test_frontier.py \
     scripts/tests/test_qapi_names.py \
     --junitxml=build/test-logs/qemu-tests.xml
