@@ -18,6 +18,7 @@ use kairos_eval::outcome::MigrationStatus;
 use serde::Serialize;
 
 use super::interrupt;
+use super::send_rate::SoloSendRate;
 
 /// How often the evacuation shows its progress while nothing happens.
 const STATUS_EVERY: Duration = Duration::from_secs(5);
@@ -34,6 +35,8 @@ pub struct MigrationProgress {
     pub rounds: u64,
     /// Bytes still to send, as QEMU counts them.
     pub remaining_bytes: u64,
+    /// Bytes sent so far, as QEMU counts them.
+    pub transferred_bytes: u64,
 }
 
 /// How one guest's migration ended.
@@ -102,6 +105,9 @@ pub struct Evacuation {
     pub makespan_s: f64,
     /// True when Ctrl-C (or SIGTERM) stopped it.
     pub interrupted: bool,
+    /// What one migration sent at while it was the only one sending,
+    /// bytes/s (told to the dispatcher; None: never measured).
+    pub solo_send_rate_bytes_per_s: Option<f64>,
 }
 
 impl Evacuation {
@@ -153,6 +159,8 @@ pub fn evacuate(
     // libvirt starting the destination), measured; their mean is told to
     // the dispatcher.
     let mut setups_s: Vec<f64> = Vec::new();
+    // What one migration sends at alone, measured; told to the dispatcher.
+    let mut solo = SoloSendRate::default();
     let (tx, rx) = mpsc::channel::<Message>();
     let mut workers = Vec::new();
     let mut interrupted = false;
@@ -224,6 +232,21 @@ pub fn evacuate(
                     }
                 }
                 progress[g] = p;
+                let alone = progress[g].status == "active"
+                    && running
+                        .iter()
+                        .all(|&r| r == g || progress[r].status != "active");
+                let told = solo.rate_bytes_per_s().is_some();
+                if let Some(rate) = solo.sample(g, now_s(), progress[g].transferred_bytes, alone) {
+                    if !told {
+                        eprintln!(
+                            "[evacuate {:>7.1} s] one migration alone sends at {:.0} MiB/s",
+                            now_s(),
+                            rate / 1048576.0
+                        );
+                    }
+                    dispatcher.observe_send_rate_bytes_per_s(rate);
+                }
             }
             Ok(Message::Ended(g, result)) => {
                 running.retain(|&r| r != g);
@@ -317,6 +340,7 @@ pub fn evacuate(
         guests,
         makespan_s,
         interrupted,
+        solo_send_rate_bytes_per_s: solo.rate_bytes_per_s(),
     })
 }
 
@@ -378,6 +402,7 @@ mod tests {
                 status: "active".into(),
                 rounds: 1,
                 remaining_bytes: 1 << 20,
+                transferred_bytes: 0,
             });
             std::thread::sleep(self.take);
             self.running.fetch_sub(1, Ordering::SeqCst);

@@ -90,6 +90,7 @@ impl GuestMigration for LibvirtGuest {
                     status: p.status.to_string(),
                     rounds: p.info["ram"]["dirty-sync-count"].as_u64().unwrap_or(0),
                     remaining_bytes: p.info["ram"]["remaining"].as_u64().unwrap_or(0),
+                    transferred_bytes: p.info["ram"]["transferred"].as_u64().unwrap_or(0),
                 });
                 Ok(())
             },

@@ -17,6 +17,7 @@ pub mod qemu;
 pub mod qmp;
 pub mod rounds;
 pub mod run;
+pub mod send_rate;
 pub mod spec;
 pub mod start;
 pub mod status;

@@ -660,6 +660,15 @@ impl Dispatcher for Planner {
             self.available_bytes_per_s = bytes_per_s;
         }
     }
+
+    /// The measured rate replaces the cap the plan was given: a migration
+    /// that cannot fill the link alone leaves room for more at once
+    /// ([`PlanLink::filling`]), and each is judged at what it can send.
+    fn observe_send_rate_bytes_per_s(&mut self, bytes_per_s: f64) {
+        if bytes_per_s.is_finite() && bytes_per_s > 0.0 {
+            self.link.per_migration_bytes_per_s = Some(bytes_per_s);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -926,6 +935,21 @@ mod tests {
         let mut p = Planner::new(vec![guest(100.0, 1.0, 10.0); 4], link(None));
         assert_eq!(p.start_now(0.0, &[], &[0, 1, 2, 3]).len(), 1);
         assert!(p.start_now(1.0, &[0], &[1, 2, 3]).is_empty());
+    }
+
+    #[test]
+    fn a_migration_measured_slower_than_the_link_makes_room_for_more() {
+        let mut p = Planner::new(vec![guest(100.0, 1.0, 10.0); 6], link(None));
+        let first = p.start_now(0.0, &[], &[0, 1, 2, 3, 4, 5]);
+        assert_eq!(first.len(), 1);
+        let waiting: Vec<usize> = (0..6).filter(|g| !first.contains(g)).collect();
+        // Alone it sends at 25 of the link's 100 MiB/s: four fill it.
+        p.observe_send_rate_bytes_per_s(25.0 * MIB);
+        assert_eq!(p.start_now(1.0, &first, &waiting).len(), 3);
+        // Garbage changes nothing.
+        p.observe_send_rate_bytes_per_s(f64::NAN);
+        p.observe_send_rate_bytes_per_s(0.0);
+        assert_eq!(p.link.per_migration_bytes_per_s, Some(25.0 * MIB));
     }
 
     #[test]

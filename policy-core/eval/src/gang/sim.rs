@@ -91,6 +91,10 @@ pub trait Dispatcher {
     /// Migrations were seen to take `setup_s` (their mean, measured live)
     /// from their start to sending; a fixed plan ignores it.
     fn observe_setup_s(&mut self, _setup_s: f64) {}
+    /// One migration was seen to send at `bytes_per_s` while it was the
+    /// only one sending (measured live): the most each may be counted on
+    /// for. A fixed plan ignores it.
+    fn observe_send_rate_bytes_per_s(&mut self, _bytes_per_s: f64) {}
 }
 
 /// When each guest starts: at most `concurrency` migrations at a time,
