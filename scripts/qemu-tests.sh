@@ -21,7 +21,9 @@
 #      back, policy off and on; scripts/install-stock-qemu.sh installs
 #      it), scripts/tests/test_frontier.py
 #      (the static-frontier campaign's generator and renderer on a few
-#      programs) and
+#      programs), scripts/tests/test_distro_features.py (the distribution
+#      build's configure options, from Debian's source package, without
+#      building it) and
 #      scripts/tests/test_qapi_names.py (QAPI's enums against the library's
 #      names).
 # Guests run with TCG: /dev/kvm is hidden (bind-mounted over by /dev/null
@@ -38,6 +40,7 @@ run_hidden() {
 }
 pytest_args=(-v -rA --durations=0 -p no:cacheprovider)
 python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest==8.3.4
+python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install -q prometheus-client==0.21.1
 mkdir -p build/test-logs
 
 bash scripts/build-qemu.sh
@@ -88,6 +91,6 @@ echo "== [$(date -u +%T)] the live tests, alone"
 run_hidden python3 -m pytest "${pytest_args[@]}" \
     scripts/tests/test_migration_test.py::test_patched_tree_without_the_library \
     scripts/tests/test_qemu.py scripts/tests/test_record.py scripts/tests/test_compat.py \
-    scripts/tests/test_frontier.py \
+    scripts/tests/test_frontier.py scripts/tests/test_distro_features.py \
     scripts/tests/test_qapi_names.py \
     --junitxml=build/test-logs/qemu-tests.xml

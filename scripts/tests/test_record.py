@@ -1,9 +1,12 @@
 """`kairos record` on a real patched QEMU (run by scripts/qemu-tests.sh,
 with /dev/kvm hidden): the Kairos guest (scripts/build-guest.sh) writing a
 small working set, with two QMP monitors, one for the operator's
-migration and one for the recorder; the guest migrated into a file. The recorder must put the QEMU in shadow mode (`observe`)
-and back, write the migration's record and a trace `kairos replay` reads,
-and serve the figures in the Prometheus text format."""
+migrations and one for the recorder; the guest migrated into a file ten
+times (resumed after each). The recorder must put the QEMU in shadow mode
+(`observe`) and back, write every migration's record and a trace
+`kairos replay` reads under every policy, and serve the figures in the
+OpenMetrics text format (checked with the Prometheus client library's
+parser)."""
 import csv
 import json
 import re
@@ -15,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -37,7 +41,10 @@ def wait_for(pred, timeout_s, what):
     pytest.fail(f"timed out waiting for {what}")
 
 
-def test_record_follows_a_migration_in_shadow_mode(tmp_path):
+MIGRATIONS = 10
+
+
+def test_record_follows_a_host_s_migrations_in_shadow_mode(tmp_path):
     operator_sock, record_sock = tmp_path / "op.qmp", tmp_path / "rec.qmp"
     serial = tmp_path / "serial.log"
     qemu = subprocess.Popen(
@@ -92,11 +99,33 @@ def test_record_follows_a_migration_in_shadow_mode(tmp_path):
         assert len(rows) == rec["syncs"], rows
         assert all(float(r["sync_below_ms"]) == 0 and r["decision"] == "continue"
                    for r in rows), rows
-        replay = subprocess.run([str(KAIROS), "replay", "--trace", str(trace), "--policy", "all"],
-                                capture_output=True, text=True, timeout=120)
-        assert replay.returncode == 0, replay.stderr
+        # Nine more, the guest resumed after each: a host's worth of
+        # migrations, each recorded apart.
+        for n in range(2, MIGRATIONS + 1):
+            op.cmd("cont")
+            wait_for(lambda: op.cmd("query-status")["status"] == "running", 30, "the guest to run")
+            time.sleep(1)
+            op.cmd("migrate", uri=f"file:{tmp_path / f'guest-{n}.mig'}")
+            wait_for(lambda: op.cmd("query-migrate").get("status") == "completed",
+                     120, f"migration {n} to complete")
+            wait_for(lambda: len(list((tmp_path / "out/vm1").glob("*/record.json"))) == n,
+                     30, f"migration {n}'s record")
+        records = sorted((tmp_path / "out/vm1").glob("*/record.json"))
+        assert len(records) == MIGRATIONS, records
+        for path in records:
+            rec = json.loads(path.read_text())
+            assert rec["status"] == "completed" and rec["syncs"] >= 1, (path, rec)
+            # Every trace replays under every policy.
+            replay = subprocess.run(
+                [str(KAIROS), "replay", "--trace", str(path.parent / "trace.csv"), "--policy", "all"],
+                capture_output=True, text=True, timeout=120)
+            assert replay.returncode == 0, (path, replay.stderr)
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-        assert 'kairos_migrations_total{target="vm1",status="completed"} 1' in metrics, metrics
+        # A strict OpenMetrics parser accepts the exposition.
+        families = {f.name: f for f in text_string_to_metric_families(metrics)}
+        assert "kairos_migrations" in families, sorted(families)
+        assert (f'kairos_migrations_total{{target="vm1",status="completed"}} {MIGRATIONS}'
+                in metrics), metrics
         assert re.search(r'kairos_syncs\{target="vm1"\} [1-9]', metrics), metrics
         assert 'kairos_migrating{target="vm1"} 0' in metrics, metrics
         # Ctrl-C: a clean exit, and the policy put back to off.
