@@ -10,6 +10,17 @@
 #                                    libkairos (--disable-kairos), as a
 #                                    distribution without the library would
 #                                    build it -> build/bin-nolib/qemu-system-x86_64
+#   scripts/build-qemu.sh --distro   the patched tree with the library and
+#                                    the features Debian's qemu-system-x86
+#                                    ships (the configure options of its
+#                                    source package; -dev packages from
+#                                    scripts/lib/qemu-distro-packages.tsv),
+#                                    modules, Debian's firmware path, for
+#                                    installing under PREFIX (default
+#                                    /opt/kairos-qemu) with
+#                                    scripts/install-qemu.sh -> build/bin-distro/
+#                                    About 15 min on 2 cores; not in CI
+#                                    (scripts/distro-test.sh builds and tests it).
 #
 # The patched variants are built with -Werror (--enable-werror): the series
 # must add no warning, with the library or without it.
@@ -31,12 +42,19 @@ variant=kairos
 case "${1:-}" in
     --vanilla) variant=vanilla ;;
     --no-library) variant=nolib ;;
+    --distro) variant=distro ;;
     "") ;;
-    *) echo "usage: $0 [--vanilla|--no-library]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--vanilla|--no-library|--distro]" >&2; exit 2 ;;
 esac
-# Which source tree: the no-library build shares the patched one.
+PREFIX=${PREFIX:-/opt/kairos-qemu}
+case "$PREFIX" in
+    /*) ;;
+    *) echo "build-qemu: PREFIX must be an absolute path (got '$PREFIX')" >&2; exit 2 ;;
+esac
+# Which source tree: the no-library and distribution builds share the
+# patched one.
 source_variant=$variant
-[ "$variant" = nolib ] && source_variant=kairos
+case "$variant" in nolib|distro) source_variant=kairos ;; esac
 
 log() { printf '[build-qemu] %s\n' "$*" >&2; }
 top=$root/build/qemu
@@ -162,6 +180,21 @@ case "$variant" in
         export PKG_CONFIG_PATH=$root/build/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
         configure_extra=(--enable-werror --enable-kairos) ;;
     nolib) configure_extra=(--enable-werror --disable-kairos) ;;
+    distro)
+        bash scripts/build-libkairos.sh >&2
+        export PKG_CONFIG_PATH=$root/build/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+        # shellcheck source=scripts/lib/qemu-distro.sh
+        . scripts/lib/qemu-distro.sh
+        distro_configure_options "$dl" "$QEMU_VERSION" "$top/debian"
+        # Debian's own build options for the system emulator (debian/rules),
+        # x86_64 only, no tools (Debian ships them in qemu-utils) and no
+        # -Werror (more of QEMU is compiled than the lab build checks).
+        configure_extra=(--prefix="$PREFIX" --sysconfdir=/etc --localstatedir=/var
+            --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu
+            --disable-download --disable-containers --disable-xkbcommon
+            --disable-user --disable-linux-user --disable-tools --disable-guest-agent
+            --disable-xen --enable-modules --with-pkgversion="Kairos"
+            --disable-werror --enable-kairos "${distro_options[@]}") ;;
 esac
 
 # --- 5. configure and build ---------------------------------------------
@@ -175,27 +208,40 @@ if [ ! -f "$build_dir/build.ninja" ] || [ "$(cat "$build_dir/.kairos-config" 2>/
     log "configuring $build_dir"
     rm -rf "$build_dir"
     mkdir -p "$build_dir"
-    (cd "$build_dir" && "$src_dir/configure" --target-list=x86_64-softmmu --without-default-features \
-        --enable-tcg --enable-kvm --enable-slirp --enable-fdt=system --disable-docs \
-        --disable-install-blobs "${configure_extra[@]}" >"$build_dir/configure.log" 2>&1) || {
+    if [ "$variant" = distro ]; then
+        base_options=(--target-list=x86_64-softmmu --disable-docs --disable-install-blobs)
+    else
+        base_options=(--target-list=x86_64-softmmu --without-default-features --enable-tcg
+            --enable-kvm --enable-slirp --enable-fdt=system --disable-docs --disable-install-blobs)
+    fi
+    (cd "$build_dir" && "$src_dir/configure" "${base_options[@]}" \
+        "${configure_extra[@]}" >"$build_dir/configure.log" 2>&1) || {
         echo "build-qemu: configure failed, see $build_dir/configure.log" >&2; tail -20 "$build_dir/configure.log" >&2; exit 1; }
     echo "$config_id" >"$build_dir/.kairos-config"
 fi
-log "ninja qemu-system-x86_64 tests/qtest/migration-test"
-ninja -C "$build_dir" qemu-system-x86_64 tests/qtest/migration-test >"$build_dir/ninja.log" 2>&1 || {
+targets=(qemu-system-x86_64 tests/qtest/migration-test)
+# What `ninja install` installs: the emulator, its modules and data.
+[ "$variant" = distro ] && targets=(all)
+log "ninja ${targets[*]}"
+ninja -C "$build_dir" "${targets[@]}" >"$build_dir/ninja.log" 2>&1 || {
     echo "build-qemu: build failed, see $build_dir/ninja.log" >&2; grep -m 20 -A5 "error" "$build_dir/ninja.log" >&2; exit 1; }
 
 # --- 6. firmware and binary ------------------------------------------------
-data=$build_dir/qemu-bundle/usr/local/share/qemu
-mkdir -p "$data"
-for f in /usr/share/seabios/*.bin /usr/lib/ipxe/qemu/*.rom \
-         /usr/share/qemu/linuxboot_dma.bin /usr/share/qemu/linuxboot.bin /usr/share/qemu/kvmvapic.bin \
-         /usr/share/qemu/multiboot_dma.bin /usr/share/qemu/pvh.bin; do
-    [ -e "$f" ] && ln -sf "$(readlink -f "$f")" "$data/$(basename "$f")"
-done
+# The distribution build finds the firmware on its --firmwarepath, as
+# installed; the lab builds are given it in their build tree.
+if [ "$variant" != distro ]; then
+    data=$build_dir/qemu-bundle/usr/local/share/qemu
+    mkdir -p "$data"
+    for f in /usr/share/seabios/*.bin /usr/lib/ipxe/qemu/*.rom \
+             /usr/share/qemu/linuxboot_dma.bin /usr/share/qemu/linuxboot.bin /usr/share/qemu/kvmvapic.bin \
+             /usr/share/qemu/multiboot_dma.bin /usr/share/qemu/pvh.bin; do
+        [ -e "$f" ] && ln -sf "$(readlink -f "$f")" "$data/$(basename "$f")"
+    done
+fi
 bin_dir=$root/build/bin
 [ "$variant" = kairos ] || bin_dir=$root/build/bin-$variant
 mkdir -p "$bin_dir"
 ln -sf "$build_dir/qemu-system-x86_64" "$bin_dir/qemu-system-x86_64"
-ln -sf "$build_dir/tests/qtest/migration-test" "$bin_dir/migration-test"
+[ ! -e "$build_dir/tests/qtest/migration-test" ] ||
+    ln -sf "$build_dir/tests/qtest/migration-test" "$bin_dir/migration-test"
 log "ok: $bin_dir/qemu-system-x86_64 ($("$bin_dir/qemu-system-x86_64" --version | head -1))"

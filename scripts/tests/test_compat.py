@@ -16,6 +16,7 @@ hold what was written):
 The machine type is pinned (pc-i440fx-10.0) and both sides load the same
 option ROMs (build-qemu.sh links the installed firmware).
 """
+import os
 import re
 import shutil
 import socket
@@ -30,7 +31,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 from qmp import QMP  # noqa: E402
 
-PATCHED = ROOT / "build/bin/qemu-system-x86_64"
+# The lab build, or another patched build ($KAIROS_PATCHED_QEMU: the
+# distribution build, from scripts/distro-test.sh).
+PATCHED = Path(os.environ.get("KAIROS_PATCHED_QEMU", ROOT / "build/bin/qemu-system-x86_64"))
+# The lab build's firmware is linked into its build tree; the
+# distribution build finds it on its firmware path.
 PATCHED_DATA = PATCHED.resolve().parent / "qemu-bundle/usr/local/share/qemu"
 STOCK = Path("/usr/bin/qemu-system-x86_64")
 KERNEL = ROOT / "build/guest/vmlinuz"
@@ -81,7 +86,7 @@ class Guest:
                "-append", "console=ttyS0 quiet kairos.workload=static-small",
                "-serial", f"file:{self.serial}",
                "-qmp", f"unix:{self.sock},server=on,wait=off"]
-        if binary == PATCHED:
+        if binary == PATCHED and PATCHED_DATA.is_dir():
             cmd += ["-L", str(PATCHED_DATA)]
         if incoming_port is not None:
             cmd += ["-incoming", f"tcp:127.0.0.1:{incoming_port}"]
