@@ -18,7 +18,7 @@ use kairos_eval::outcome::MigrationStatus;
 use serde::Serialize;
 
 use super::interrupt;
-use super::send_rate::SoloSendRate;
+use super::send_rate::{is_sending, SoloSendRate};
 
 /// How often the evacuation shows its progress while nothing happens.
 const STATUS_EVERY: Duration = Duration::from_secs(5);
@@ -37,6 +37,8 @@ pub struct MigrationProgress {
     pub remaining_bytes: u64,
     /// Bytes sent so far, as QEMU counts them.
     pub transferred_bytes: u64,
+    /// Time into the migration by QEMU's clock (`total-time`), ms.
+    pub elapsed_ms: u64,
 }
 
 /// How one guest's migration ended.
@@ -232,20 +234,33 @@ pub fn evacuate(
                     }
                 }
                 progress[g] = p;
-                let alone = progress[g].status == "active"
-                    && running
-                        .iter()
-                        .all(|&r| r == g || progress[r].status != "active");
-                let told = solo.rate_bytes_per_s().is_some();
-                if let Some(rate) = solo.sample(g, now_s(), progress[g].transferred_bytes, alone) {
-                    if !told {
-                        eprintln!(
-                            "[evacuate {:>7.1} s] one migration alone sends at {:.0} MiB/s",
-                            now_s(),
-                            rate / 1048576.0
-                        );
+                let senders: Vec<usize> = running
+                    .iter()
+                    .copied()
+                    .filter(|&r| is_sending(&progress[r].status))
+                    .collect();
+                match senders.as_slice() {
+                    // The one sending, in pre-copy: a sample of its rate.
+                    [only] if *only == g && progress[g].status == "active" => {
+                        let told = solo.rate_bytes_per_s().is_some();
+                        let p = &progress[g];
+                        if let Some(rate) =
+                            solo.sample(g, p.elapsed_ms as f64 / 1000.0, p.transferred_bytes)
+                        {
+                            if !told {
+                                eprintln!(
+                                    "[evacuate {:>7.1} s] one migration alone sends at {:.0} MiB/s",
+                                    now_s(),
+                                    rate / 1048576.0
+                                );
+                            }
+                            dispatcher.observe_send_rate_bytes_per_s(rate);
+                        }
                     }
-                    dispatcher.observe_send_rate_bytes_per_s(rate);
+                    // Another guest sends alone (this one is being
+                    // prepared): its stretch goes on.
+                    [only] if *only != g => {}
+                    _ => solo.end_stretch(),
                 }
             }
             Ok(Message::Ended(g, result)) => {
@@ -403,6 +418,7 @@ mod tests {
                 rounds: 1,
                 remaining_bytes: 1 << 20,
                 transferred_bytes: 0,
+                elapsed_ms: 0,
             });
             std::thread::sleep(self.take);
             self.running.fetch_sub(1, Ordering::SeqCst);
@@ -425,6 +441,108 @@ mod tests {
         fn verify_arrival(&mut self) -> Option<bool> {
             Some(true)
         }
+    }
+
+    /// A migration that reports `samples` (status, QEMU's elapsed ms,
+    /// bytes sent), 10 ms apart, then completes.
+    struct Reporting {
+        name: String,
+        samples: Vec<(&'static str, u64, u64)>,
+    }
+
+    impl GuestMigration for Reporting {
+        fn name(&self) -> &str {
+            &self.name
+        }
+
+        fn migrate(&mut self, progress: &mut dyn FnMut(MigrationProgress)) -> Result<GuestOutcome> {
+            for &(status, elapsed_ms, transferred_bytes) in &self.samples {
+                progress(MigrationProgress {
+                    status: status.into(),
+                    rounds: 1,
+                    remaining_bytes: 0,
+                    transferred_bytes,
+                    elapsed_ms,
+                });
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(GuestOutcome {
+                status: MigrationStatus::Completed,
+                total_time_ms: None,
+                downtime_ms: None,
+                qemu_downtime_ms: None,
+                rounds: Some(1),
+                transferred_bytes: None,
+                decision: None,
+                verified: None,
+                error: None,
+            })
+        }
+    }
+
+    /// Both at once; the send rates it was told.
+    struct Spy {
+        schedule: Schedule,
+        rates: Vec<f64>,
+    }
+
+    impl Dispatcher for Spy {
+        fn start_now(&mut self, now_s: f64, running: &[usize], waiting: &[usize]) -> Vec<usize> {
+            self.schedule.start_now(now_s, running, waiting)
+        }
+        fn wake_after(&self, now_s: f64) -> Option<f64> {
+            self.schedule.wake_after(now_s)
+        }
+        fn observe_send_rate_bytes_per_s(&mut self, bytes_per_s: f64) {
+            self.rates.push(bytes_per_s);
+        }
+    }
+
+    fn send_rates_told(second: &'static str) -> Vec<f64> {
+        // vm0 sends 100 MB per second of QEMU's clock (a sample every
+        // 100 ms of it); vm1 beside it, in `second` status throughout.
+        let sender = (0..30u64)
+            .map(|i| ("active", i * 100, i * 10_000_000))
+            .collect();
+        let beside = (0..30u64)
+            .map(|i| (second, i * 100, i * 5_000_000))
+            .collect();
+        let list: Vec<Box<dyn GuestMigration>> = vec![
+            Box::new(Reporting {
+                name: "vm0".into(),
+                samples: sender,
+            }),
+            Box::new(Reporting {
+                name: "vm1".into(),
+                samples: beside,
+            }),
+        ];
+        let mut spy = Spy {
+            schedule: Schedule {
+                order: vec![0, 1],
+                concurrency: 2,
+                not_before_s: Vec::new(),
+            },
+            rates: Vec::new(),
+        };
+        let evacuation = evacuate(list, &mut spy).unwrap();
+        assert_eq!(
+            evacuation.solo_send_rate_bytes_per_s,
+            spy.rates.last().copied()
+        );
+        spy.rates
+    }
+
+    #[test]
+    fn a_migration_sending_beside_one_being_prepared_is_measured_alone() {
+        let rates = send_rates_told("setup");
+        let last = *rates.last().expect("no send rate told");
+        assert!((last - 1e8).abs() < 1.0, "{rates:?}");
+    }
+
+    #[test]
+    fn two_sending_at_once_are_not_measured_alone() {
+        assert!(send_rates_told("active").is_empty());
     }
 
     fn guests(n: usize, fail: Option<usize>) -> (Vec<Box<dyn GuestMigration>>, Arc<AtomicUsize>) {

@@ -91,6 +91,7 @@ impl GuestMigration for LibvirtGuest {
                     rounds: p.info["ram"]["dirty-sync-count"].as_u64().unwrap_or(0),
                     remaining_bytes: p.info["ram"]["remaining"].as_u64().unwrap_or(0),
                     transferred_bytes: p.info["ram"]["transferred"].as_u64().unwrap_or(0),
+                    elapsed_ms: p.info["total-time"].as_u64().unwrap_or(0),
                 });
                 Ok(())
             },

@@ -335,6 +335,9 @@ pub struct Planner {
     /// The migrations running after the last start (what a wake-up is
     /// planned from).
     pipeline: Vec<usize>,
+    /// The per-migration cap the plan was given (what a measured rate may
+    /// only lower).
+    given_per_migration_bytes_per_s: Option<f64>,
 }
 
 impl Planner {
@@ -345,6 +348,7 @@ impl Planner {
             pipeline: Vec::new(),
             forecasts,
             available_bytes_per_s: link.link_bytes_per_s,
+            given_per_migration_bytes_per_s: link.per_migration_bytes_per_s,
             link,
             outlook: None,
             ask_advice: false,
@@ -661,12 +665,15 @@ impl Dispatcher for Planner {
         }
     }
 
-    /// The measured rate replaces the cap the plan was given: a migration
-    /// that cannot fill the link alone leaves room for more at once
-    /// ([`PlanLink::filling`]), and each is judged at what it can send.
+    /// The measured rate becomes the cap (below the one the plan was
+    /// given, if any): a migration that cannot fill the link alone leaves
+    /// room for more at once ([`PlanLink::filling`]), and each is judged
+    /// at what it can send.
     fn observe_send_rate_bytes_per_s(&mut self, bytes_per_s: f64) {
         if bytes_per_s.is_finite() && bytes_per_s > 0.0 {
-            self.link.per_migration_bytes_per_s = Some(bytes_per_s);
+            let given = self.given_per_migration_bytes_per_s;
+            self.link.per_migration_bytes_per_s =
+                Some(given.map_or(bytes_per_s, |cap| cap.min(bytes_per_s)));
         }
     }
 }
@@ -950,6 +957,12 @@ mod tests {
         p.observe_send_rate_bytes_per_s(f64::NAN);
         p.observe_send_rate_bytes_per_s(0.0);
         assert_eq!(p.link.per_migration_bytes_per_s, Some(25.0 * MIB));
+        // A cap the plan was given is only ever lowered by a measurement.
+        let mut p = Planner::new(vec![guest(100.0, 1.0, 10.0)], link(Some(25.0)));
+        p.observe_send_rate_bytes_per_s(40.0 * MIB);
+        assert_eq!(p.link.per_migration_bytes_per_s, Some(25.0 * MIB));
+        p.observe_send_rate_bytes_per_s(20.0 * MIB);
+        assert_eq!(p.link.per_migration_bytes_per_s, Some(20.0 * MIB));
     }
 
     #[test]
