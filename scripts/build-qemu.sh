@@ -46,11 +46,14 @@ case "${1:-}" in
     "") ;;
     *) echo "usage: $0 [--vanilla|--no-library|--distro]" >&2; exit 2 ;;
 esac
+# Where the distribution build is to be installed (compiled in).
 PREFIX=${PREFIX:-/opt/kairos-qemu}
-case "$PREFIX" in
-    /*) ;;
-    *) echo "build-qemu: PREFIX must be an absolute path (got '$PREFIX')" >&2; exit 2 ;;
-esac
+if [ "$variant" = distro ]; then
+    case "$PREFIX" in
+        /*) ;;
+        *) echo "build-qemu: PREFIX must be an absolute path (got '$PREFIX')" >&2; exit 2 ;;
+    esac
+fi
 # Which source tree: the no-library and distribution builds share the
 # patched one.
 source_variant=$variant

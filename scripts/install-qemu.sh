@@ -17,6 +17,10 @@
 # out of the build tree. The list of installed files is kept at
 # PREFIX/share/kairos-qemu/install-log.txt, which --uninstall reads.
 set -euo pipefail
+# DESTDIR as the caller meant it (relative to where it was run), absolute
+# and without a trailing slash, as meson joins it.
+destdir=""
+[ -z "${DESTDIR:-}" ] || destdir=$(realpath -m -- "$DESTDIR")
 cd "$(dirname "$0")/.."
 
 log() { printf '[install-qemu] %s\n' "$*" >&2; }
@@ -42,44 +46,65 @@ opts = json.load(open(f"{sys.argv[1]}/meson-info/intro-buildoptions.json"))
 print(next(o["value"] for o in opts if o["name"] == "prefix"))
 PY
 }
-prefix=${PREFIX:-$(prefix_of_build)}
+# The prefix is the build's: meson installs there, and the binary looks
+# for its modules and data there.
+if [ -f "$build_dir/build.ninja" ]; then
+    prefix=$(prefix_of_build)
+    if [ -n "${PREFIX:-}" ] && [ "$PREFIX" != "$prefix" ]; then
+        die "the build in $build_dir is for $prefix; for PREFIX=$PREFIX build it again: PREFIX=$PREFIX bash scripts/build-qemu.sh --distro"
+    fi
+else
+    [ "$action" != install ] ||
+        die "no distribution build in $build_dir: run 'bash scripts/build-qemu.sh --distro' first"
+    prefix=${PREFIX:-/opt/kairos-qemu}
+fi
 manifest_dir=$prefix/share/kairos-qemu
 manifest=$manifest_dir/install-log.txt
 qemu=$prefix/bin/qemu-system-x86_64
 
 install_it() {
-    local destdir=${DESTDIR:-}
     log "meson install -C $build_dir${destdir:+ --destdir $destdir} (prefix $prefix)"
     meson install -C "$build_dir" --no-rebuild --quiet ${destdir:+--destdir "$destdir"} >/dev/null
     mkdir -p "$destdir$manifest_dir"
-    # Meson's log also names the directories it created up to the
-    # destination's root, with DESTDIR in front: the list keeps what lies
-    # inside the prefix, as installed.
+    # Meson's log names the files it installed and the directories it
+    # created (up to the destination's root, DESTDIR in front): the list
+    # keeps what lies in the prefix, as installed, and the list's own
+    # file and folder.
     local f
     {
         while read -r f; do
             f=${f#"$destdir"}
-            case "$f" in "$prefix"/*) echo "$f" ;; esac
+            case "$f" in "$prefix" | "$prefix"/*) echo "$f" ;; esac
         done < <(grep -v '^#' "$build_dir/meson-logs/install-log.txt")
+        echo "$manifest_dir"
         echo "$manifest"
     } >"$destdir$manifest"
-    log "installed $(wc -l <"$destdir$manifest") files; removal: bash scripts/install-qemu.sh --uninstall"
+    log "installed under $prefix ($(grep -c . "$destdir$manifest") files and folders);" \
+        "removal: bash scripts/install-qemu.sh --uninstall"
     echo "$destdir$qemu"
 }
 
+# Remove what the list names: its files, then its folders once empty,
+# deepest first (a folder that holds something else stays).
 uninstall_it() {
     [ -f "$manifest" ] || die "nothing to remove: no $manifest"
-    local f n=0
+    local f n=0 dirs=()
     while read -r f; do
-        case "$f" in "$prefix"/*) ;; *) die "$manifest lists $f, outside $prefix: not removing anything" ;; esac
+        case "$f" in "$prefix" | "$prefix"/*) ;; *) die "$manifest lists $f, outside $prefix: not removing anything" ;; esac
     done <"$manifest"
     while read -r f; do
-        [ -e "$f" ] || [ -L "$f" ] || continue
-        rm -f -- "$f"
-        n=$((n + 1))
+        if [ -d "$f" ] && [ ! -L "$f" ]; then
+            dirs+=("$f")
+        elif [ -e "$f" ] || [ -L "$f" ]; then
+            rm -f -- "$f"
+            n=$((n + 1))
+        fi
     done <"$manifest"
-    # Directories the install made that are now empty.
-    find "$prefix" -depth -type d -empty -delete 2>/dev/null || true
+    if ((${#dirs[@]})); then
+        while read -r f; do
+            rmdir --ignore-fail-on-non-empty -- "$f"
+        done < <(printf '%s\n' "${dirs[@]}" | awk '{ print length($0) "\t" $0 }' | sort -rn | cut -f2-)
+    fi
     log "removed $n files under $prefix"
 }
 

@@ -75,7 +75,13 @@ distro_configure_options() {
     mkdir -p "$work"
     tar -xf "$debian_tar" -C "$work" debian/control debian/extract-config-opts
     distro_find_available
-    for opt in $(cd "$work" && sh debian/extract-config-opts linux-amd64 debian/control); do
+    local debian_options
+    # Not in the for's list: there, a failure of the command would go
+    # unseen and the build would configure with QEMU's defaults.
+    debian_options=$(cd "$work" && sh debian/extract-config-opts linux-amd64 debian/control)
+    [ -n "$debian_options" ] || {
+        echo "build-qemu: debian/extract-config-opts gave no option" >&2; return 1; }
+    for opt in $debian_options; do
         case "$opt" in
             --enable-*)
                 feature=${opt#--enable-}

@@ -93,7 +93,12 @@ class Guest:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=open(LOGS / f"{name}-qemu.log", "w"),
                                      stderr=subprocess.STDOUT)
-        self.qmp = QMP(str(self.sock))
+        try:
+            self.qmp = QMP(str(self.sock))
+        except BaseException:
+            self.proc.kill()
+            self.proc.wait()
+            raise
 
     def reports(self):
         return read(self.serial).count("kairos-load t=")
@@ -105,11 +110,13 @@ class Guest:
         self.proc.wait()
 
 
-def migrate(src, dst_name, dst_binary, policy=None):
-    """Migrate src's guest to a new QEMU; returns the destination and the
+def migrate(src, dst_name, dst_binary, guests, policy=None):
+    """Migrate src's guest to a new QEMU (added to `guests` at once, so it
+    is stopped whatever happens); returns the destination and the
     source's last query-migrate (and convergence rounds, if it decided)."""
     port = free_port()
     dst = Guest(dst_name, dst_binary, incoming_port=port)
+    guests.append(dst)
     params = {"max-bandwidth": 1_000_000_000, "downtime-limit": 300}
     if policy is not None:
         params.update({"x-convergence-policy": policy, "x-convergence-max-downtime": 1000,
@@ -153,18 +160,14 @@ def hops():
         first = Guest("1-patched", PATCHED)
         guests.append(first)
         wait_for(lambda: first.reports() >= 3, 120, "the guest's load generator")
-        second, seen["off"], _ = migrate(first, "2-stock", STOCK)
-        guests.append(second)
+        second, seen["off"], _ = migrate(first, "2-stock", STOCK, guests)
         assert_arrived_intact(second)
-        third, _, _ = migrate(second, "3-patched", PATCHED)
-        guests.append(third)
+        third, _, _ = migrate(second, "3-patched", PATCHED, guests)
         assert_arrived_intact(third)
-        fourth, seen["predictive"], seen["rounds"] = migrate(third, "4-stock", STOCK,
+        fourth, seen["predictive"], seen["rounds"] = migrate(third, "4-stock", STOCK, guests,
                                                             policy="predictive")
-        guests.append(fourth)
         assert_arrived_intact(fourth)
-        fifth, _, _ = migrate(fourth, "5-patched", PATCHED)
-        guests.append(fifth)
+        fifth, _, _ = migrate(fourth, "5-patched", PATCHED, guests)
         assert_arrived_intact(fifth)
         seen.update(stock=stock_v, patched=patched_v)
         yield seen

@@ -96,7 +96,12 @@ class Guest:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=open(LOGS / f"{name}-qemu.log", "w"),
                                      stderr=subprocess.STDOUT)
-        self.qmp = QMP(str(sock))
+        try:
+            self.qmp = QMP(str(sock))
+        except BaseException:
+            self.proc.kill()
+            self.proc.wait()
+            raise
 
     def listen(self, port, tls):
         if tls:
@@ -164,6 +169,8 @@ def migrated():
 
 def test_a_source_without_tls_is_refused(migrated):
     assert migrated["plain"]["status"] == "failed", migrated["plain"]
+    # Refused for its want of TLS, not for something else.
+    assert "TLS handshake failed" in read(LOGS / "refusing-qemu.log")
 
 
 def test_the_guest_migrates_over_tls_with_the_policy_deciding(migrated):
