@@ -373,6 +373,10 @@ void kairos_config_default(struct KairosConfig *config);
 // most `error_len` bytes, NUL-terminated) when `error` is not NULL. All the
 // memory the policy will use is allocated here.
 //
+// With `KAIROS_REFUSE_POLICY` set in the process's environment (to
+// anything), every call returns NULL with a message saying so: how a
+// caller's handling of a policy that cannot be created is tested.
+//
 // # Safety
 // `config` is NULL or points to a KairosConfig whose `policy` is NULL or a
 // NUL-terminated string; `error` is NULL or has `error_len` writable bytes.

@@ -57,6 +57,11 @@ pub const KAIROS_MAX_HISTORY_ROUNDS: u32 = 65536;
 pub const KAIROS_THROTTLE_MAX_SLEEP_NS: u64 = 99_000_000;
 const _: () = assert!(KAIROS_THROTTLE_MAX_SLEEP_NS == kairos_policy_core::THROTTLE_MAX_SLEEP_NS);
 
+/// Set in the process's environment, `kairos_policy_new` refuses every
+/// policy: a test of the caller's fallback (QEMU's qtest
+/// `/migration/convergence/policy-refused`).
+const REFUSE_POLICY_ENV: &str = "KAIROS_REFUSE_POLICY";
+
 /// What only the observing thread touches.
 struct Engine {
     policy: Box<dyn ConvergencePolicy>,
@@ -223,6 +228,10 @@ unsafe fn parse_config(config: &KairosConfig) -> Result<(PolicyKind, PolicyConfi
 /// most `error_len` bytes, NUL-terminated) when `error` is not NULL. All the
 /// memory the policy will use is allocated here.
 ///
+/// With `KAIROS_REFUSE_POLICY` set in the process's environment (to
+/// anything), every call returns NULL with a message saying so: how a
+/// caller's handling of a policy that cannot be created is tested.
+///
 /// # Safety
 /// `config` is NULL or points to a KairosConfig whose `policy` is NULL or a
 /// NUL-terminated string; `error` is NULL or has `error_len` writable bytes.
@@ -235,6 +244,11 @@ pub unsafe extern "C" fn kairos_policy_new(
     let result = catch_unwind(|| {
         if config.is_null() {
             return Err("config is NULL".to_string());
+        }
+        if std::env::var_os(REFUSE_POLICY_ENV).is_some() {
+            return Err(format!(
+                "{REFUSE_POLICY_ENV} is set in the environment: no policy is created"
+            ));
         }
         // SAFETY: checked non-NULL; the caller guarantees it is readable.
         let config = unsafe { &*config };
