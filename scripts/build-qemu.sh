@@ -18,7 +18,9 @@
 #                                    modules, Debian's firmware path, for
 #                                    installing under PREFIX (default
 #                                    /opt/kairos-qemu) with
-#                                    scripts/install-qemu.sh -> build/bin-distro/
+#                                    scripts/install-qemu.sh (run the installed
+#                                    binary: the one in build/bin-distro/ does
+#                                    not find the firmware)
 #                                    About 15 min on 2 cores; not in CI
 #                                    (scripts/distro-test.sh builds and tests it).
 #

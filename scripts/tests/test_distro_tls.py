@@ -10,7 +10,9 @@ the same destination (so the migration that completes did use TLS). The
 guest is the Kairos guest writing and checking its pages; it must arrive
 running, reporting, with no page that does not hold what was written.
 
-QEMU: $KAIROS_PATCHED_QEMU, else build/bin-distro/qemu-system-x86_64.
+QEMU: $KAIROS_PATCHED_QEMU, else the installed one
+(/opt/kairos-qemu/bin/qemu-system-x86_64, scripts/install-qemu.sh): the
+build tree's binary looks for Debian's firmware relative to itself.
 """
 import os
 import socket
@@ -25,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 from qmp import QMP  # noqa: E402
 
-QEMU = Path(os.environ.get("KAIROS_PATCHED_QEMU", ROOT / "build/bin-distro/qemu-system-x86_64"))
+QEMU = Path(os.environ.get("KAIROS_PATCHED_QEMU", "/opt/kairos-qemu/bin/qemu-system-x86_64"))
 KERNEL = ROOT / "build/guest/vmlinuz"
 INITRD = ROOT / "build/guest/initrd.img"
 LOGS = ROOT / "build/test-logs/distro-tls"
@@ -130,7 +132,7 @@ def finish(src, timeout_s=180):
 @pytest.fixture(scope="module")
 def migrated():
     if not QEMU.exists():
-        pytest.fail(f"no distribution build at {QEMU}: run scripts/build-qemu.sh --distro")
+        pytest.fail(f"no distribution build at {QEMU}: run scripts/distro-test.sh")
     subprocess.run(["rm", "-rf", str(LOGS)], check=True)
     LOGS.mkdir(parents=True)
     make_certificates(LOGS / "pki")
