@@ -17,13 +17,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-run_hidden() {
-    if [ -e /dev/kvm ]; then
-        unshare -m sh -c 'mount --bind /dev/null /dev/kvm && exec "$@"' sh "$@"
-    else
-        "$@"
-    fi
-}
+# shellcheck source=scripts/lib/run-hidden.sh
+. scripts/lib/run-hidden.sh
 python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest==8.3.4
 bash scripts/build-qemu.sh --distro
 bash scripts/build-guest.sh

@@ -31,13 +31,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-run_hidden() {
-    if [ -e /dev/kvm ]; then
-        unshare -m sh -c 'mount --bind /dev/null /dev/kvm && exec "$@"' sh "$@"
-    else
-        "$@"
-    fi
-}
+# shellcheck source=scripts/lib/run-hidden.sh
+. scripts/lib/run-hidden.sh
 pytest_args=(-v -rA --durations=0 -p no:cacheprovider)
 python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest==8.3.4
 python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install -q prometheus-client==0.21.1

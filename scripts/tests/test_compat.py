@@ -19,7 +19,6 @@ option ROMs (build-qemu.sh links the installed firmware).
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 from qmp import QMP  # noqa: E402
+from live_helpers import free_port, read, wait_for  # noqa: E402
 
 # The lab build, or another patched build ($KAIROS_PATCHED_QEMU: the
 # distribution build, from scripts/distro-test.sh).
@@ -51,26 +51,7 @@ def version(binary):
     return re.match(r"QEMU emulator version (\S+)", out).group(1)
 
 
-def read(path):
-    try:
-        return Path(path).read_text(errors="replace")
-    except OSError:
-        return ""
 
-
-def wait_for(pred, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Guest:

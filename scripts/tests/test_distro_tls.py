@@ -15,7 +15,6 @@ QEMU: $KAIROS_PATCHED_QEMU, else the installed one
 build tree's binary looks for Debian's firmware relative to itself.
 """
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 from qmp import QMP  # noqa: E402
+from live_helpers import free_port, read, wait_for  # noqa: E402
 
 QEMU = Path(os.environ.get("KAIROS_PATCHED_QEMU", "/opt/kairos-qemu/bin/qemu-system-x86_64"))
 KERNEL = ROOT / "build/guest/vmlinuz"
@@ -33,26 +33,7 @@ INITRD = ROOT / "build/guest/initrd.img"
 LOGS = ROOT / "build/test-logs/distro-tls"
 
 
-def read(path):
-    try:
-        return Path(path).read_text(errors="replace")
-    except OSError:
-        return ""
 
-
-def wait_for(pred, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def openssl(*args):

@@ -32,6 +32,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 from qmp import QMP, QMPError  # noqa: E402
+from live_helpers import read, wait_for  # noqa: E402
 
 QEMU = ROOT / "build/bin/qemu-system-x86_64"
 KAIROS = ROOT / "target/release/kairos"
@@ -41,20 +42,6 @@ LOGS = ROOT / "build/test-logs"
 DATA = QEMU.resolve().parent / "qemu-bundle/usr/local/share/qemu"
 
 
-def read(path):
-    try:
-        return Path(path).read_text(errors="replace")
-    except OSError:
-        return ""
-
-
-def wait_for(pred, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 # --- a real guest migrated by the policy ---------------------------------------

@@ -17,12 +17,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 from qmp import QMP  # noqa: E402
+from live_helpers import wait_for  # noqa: E402
 
 QEMU = ROOT / "build/bin/qemu-system-x86_64"
 KAIROS = ROOT / "target/release/kairos"
@@ -30,15 +30,6 @@ DATA = QEMU.resolve().parent / "qemu-bundle/usr/local/share/qemu"
 KERNEL = ROOT / "build/guest/vmlinuz"
 INITRD = ROOT / "build/guest/initrd.img"
 
-
-def wait_for(pred, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 MIGRATIONS = 10
