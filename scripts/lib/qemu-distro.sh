@@ -63,10 +63,28 @@ distro_install() {
     done
 }
 
+# FEATURE LABEL: when this distribution can build FEATURE (a row of the
+# table), its packages join `packages` and `taken` is 1; else it is said
+# left out (as LABEL) and `taken` is 0. Fails for a feature the table
+# lacks.
+distro_take() {
+    local pkgs
+    pkgs=$(distro_feature_packages "$1") || return 1
+    taken=0
+    # shellcheck disable=SC2086 # a list of package names
+    if distro_installable $pkgs; then
+        taken=1
+        # shellcheck disable=SC2086
+        [ "$pkgs" = - ] || packages+=($pkgs)
+    else
+        distro_left_out+=("$2 ($pkgs: not in this distribution)")
+    fi
+}
+
 # DOWNLOAD_DIR VERSION WORK_DIR: sets distro_options (configure options)
 # and distro_left_out (features left out), installing what they need.
 distro_configure_options() {
-    local dl=$1 version=$2 work=$3 debian_tar opt feature drv pkgs drivers=()
+    local dl=$1 version=$2 work=$3 debian_tar opt feature drv drivers=() taken=0
     local packages=()
     distro_options=()
     distro_left_out=()
@@ -84,27 +102,12 @@ distro_configure_options() {
     for opt in $debian_options; do
         case "$opt" in
             --enable-*)
-                feature=${opt#--enable-}
-                pkgs=$(distro_feature_packages "$feature") || return 1
-                # shellcheck disable=SC2086 # a list of package names
-                if distro_installable $pkgs; then
-                    distro_options+=("$opt")
-                    # shellcheck disable=SC2086
-                    [ "$pkgs" = - ] || packages+=($pkgs)
-                else
-                    distro_left_out+=("$feature ($pkgs: not in this distribution)")
-                fi ;;
+                distro_take "${opt#--enable-}" "${opt#--enable-}" || return 1
+                [ "$taken" = 0 ] || distro_options+=("$opt") ;;
             --audio-drv-list=*)
                 for drv in $(tr ',' ' ' <<<"${opt#--audio-drv-list=}"); do
-                    pkgs=$(distro_feature_packages "audio:$drv") || return 1
-                    # shellcheck disable=SC2086
-                    if distro_installable $pkgs; then
-                        drivers+=("$drv")
-                        # shellcheck disable=SC2086
-                        [ "$pkgs" = - ] || packages+=($pkgs)
-                    else
-                        distro_left_out+=("audio $drv ($pkgs: not in this distribution)")
-                    fi
+                    distro_take "audio:$drv" "audio $drv" || return 1
+                    [ "$taken" = 0 ] || drivers+=("$drv")
                 done
                 distro_options+=("--audio-drv-list=$(IFS=,; echo "${drivers[*]}")") ;;
             *) distro_options+=("$opt") ;;
